@@ -1,0 +1,22 @@
+//! Core types shared by every seer crate.
+//!
+//! - [`IdMap`] maps the original string ids of users and items to dense `u32` indices
+//!   ([`UserIdx`], [`ItemIdx`]); everything inside seer works on dense indices, strings only
+//!   appear at the edges (import, CLI, API).
+//! - [`UserContext`] is what a model sees when asked for recommendations: the user's known
+//!   history in time order, its timestamps and the current context.
+//! - [`Recommender`] is the one trait every model implements; evaluation and serving only ever
+//!   see a `dyn Recommender`.
+//! - [`topk`] selects the best items from a score vector without a full sort.
+//!
+//! This crate does no I/O and has almost no dependencies.
+#![warn(missing_docs)]
+
+mod error;
+mod ids;
+mod recommender;
+pub mod topk;
+
+pub use error::{Error, Result};
+pub use ids::{IdMap, ItemIdx, UserIdx};
+pub use recommender::{check_score_len, Recommender, UserContext};

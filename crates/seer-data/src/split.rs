@@ -1,0 +1,225 @@
+//! Splitting interactions into train / validation / test without leaking the future.
+//!
+//! A [`Split`] assigns every interaction row to exactly one [`Part`]. Splitters only look at
+//! timestamps (or file order when the data has none) and a seed; they never look at items'
+//! popularity or any other statistic, so nothing from validation or test reaches training.
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+
+/// Which part of a split a row belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[repr(u8)]
+pub enum Part {
+    /// Used for fitting.
+    Train = 0,
+    /// Used for model selection (early stopping, `seer tune`).
+    Valid = 1,
+    /// Used once, for the final numbers.
+    Test = 2,
+}
+
+/// How to split. Serialised in `seer.toml` under `[split]` and in `split.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SplitConfig {
+    /// Per user, in time order: last event → test, second to last → validation, rest → train
+    /// (SASRec, S3-Rec). Users with fewer than `min_events` events go wholly to train.
+    /// Ties in time keep file order.
+    LeaveOneOut {
+        /// Users with fewer events than this are training-only (default 3).
+        #[serde(default = "default_min_events")]
+        min_events: usize,
+    },
+    /// One global cut in time: events before the validation cut train, events between the
+    /// cuts validate, events at or after the test cut test. Cuts are quantiles of all
+    /// timestamps (0..1) unless given as unix seconds.
+    Temporal {
+        /// Validation starts here.
+        valid_from: TimePoint,
+        /// Test starts here.
+        test_from: TimePoint,
+    },
+    /// Per user, a seeded random holdout of a fraction of events for validation and for test
+    /// (ignores time; for data without timestamps).
+    RandomHoldout {
+        /// Fraction of each user's events held out for validation (default 0.1).
+        valid_ratio: f64,
+        /// Fraction of each user's events held out for test (default 0.1).
+        test_ratio: f64,
+        /// RNG seed; the same seed gives the same split.
+        seed: u64,
+    },
+}
+
+fn default_min_events() -> usize {
+    3
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        SplitConfig::LeaveOneOut { min_events: 3 }
+    }
+}
+
+/// A point in time for temporal splits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimePoint {
+    /// Quantile of all event timestamps, in [0, 1].
+    Quantile(f64),
+    /// Unix seconds.
+    Unix(i64),
+}
+
+/// The result of a split: one [`Part`] per interaction row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// How the split was made.
+    pub config: SplitConfig,
+    /// `part[r]` is the part of interaction row `r`.
+    pub part: Vec<Part>,
+}
+
+impl Split {
+    /// Rows belonging to any of `parts`, ascending.
+    pub fn rows(&self, parts: &[Part]) -> Vec<usize> {
+        (0..self.part.len()).filter(|&r| parts.contains(&self.part[r])).collect()
+    }
+
+    /// Number of rows in `p`.
+    pub fn count(&self, p: Part) -> usize {
+        self.part.iter().filter(|&&x| x == p).count()
+    }
+}
+
+impl SplitConfig {
+    /// Checks parameter ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, msg: String| Err(Error::Config { key: key.into(), message: msg });
+        match self {
+            SplitConfig::LeaveOneOut { min_events } if *min_events < 3 => {
+                bad("split.min_events", format!("{min_events} must be at least 3"))
+            }
+            SplitConfig::Temporal { valid_from, test_from } => {
+                for (k, t) in [("split.valid_from", valid_from), ("split.test_from", test_from)] {
+                    if let TimePoint::Quantile(q) = t {
+                        if !(0.0..=1.0).contains(q) {
+                            return bad(k, format!("quantile {q} not in [0, 1]"));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            SplitConfig::RandomHoldout { valid_ratio, test_ratio, .. } => {
+                if !(0.0..1.0).contains(valid_ratio) {
+                    return bad("split.valid_ratio", format!("{valid_ratio} not in [0, 1)"));
+                }
+                if !(0.0..1.0).contains(test_ratio) || valid_ratio + test_ratio >= 1.0 {
+                    return bad(
+                        "split.test_ratio",
+                        format!("{test_ratio} not in [0, 1) or valid_ratio + test_ratio >= 1"),
+                    );
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Splits `data`.
+    pub fn split(&self, data: &Dataset) -> Result<Split> {
+        self.validate()?;
+        let inter = &data.interactions;
+        let n = inter.len();
+        let mut part = vec![Part::Train; n];
+        match self {
+            SplitConfig::LeaveOneOut { min_events } => {
+                for rows in rows_by_user_in_time_order(data) {
+                    if rows.len() >= *min_events {
+                        part[rows[rows.len() - 1]] = Part::Test;
+                        part[rows[rows.len() - 2]] = Part::Valid;
+                    }
+                }
+            }
+            SplitConfig::Temporal { valid_from, test_from } => {
+                if !data.has_timestamps {
+                    return Err(Error::Config {
+                        key: "split.method".into(),
+                        message: format!(
+                            "dataset {:?} has no timestamps; a temporal split needs them \
+                             (use leave_one_out or random_holdout)",
+                            data.name
+                        ),
+                    });
+                }
+                let mut sorted = inter.ts.clone();
+                sorted.sort_unstable();
+                let resolve = |t: &TimePoint| match *t {
+                    TimePoint::Unix(s) => s,
+                    TimePoint::Quantile(q) if sorted.is_empty() => q as i64,
+                    TimePoint::Quantile(q) => {
+                        let idx = ((sorted.len() as f64) * q).floor() as usize;
+                        sorted.get(idx).copied().unwrap_or(i64::MAX)
+                    }
+                };
+                let (v, t) = (resolve(valid_from), resolve(test_from));
+                if v > t {
+                    return Err(Error::Config {
+                        key: "split.valid_from".into(),
+                        message: format!("validation cut {v} is after the test cut {t}"),
+                    });
+                }
+                for r in 0..n {
+                    let ts = inter.ts[r];
+                    part[r] = if ts >= t {
+                        Part::Test
+                    } else if ts >= v {
+                        Part::Valid
+                    } else {
+                        Part::Train
+                    };
+                }
+            }
+            SplitConfig::RandomHoldout { valid_ratio, test_ratio, seed } => {
+                for (u, mut rows) in rows_by_user_in_time_order(data).into_iter().enumerate() {
+                    // One RNG stream per user, so adding a user never reshuffles the others.
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    rows.shuffle(&mut rng);
+                    let len = rows.len() as f64;
+                    let n_test = (len * test_ratio).round() as usize;
+                    let n_valid = (len * valid_ratio).round() as usize;
+                    if n_test + n_valid >= rows.len() {
+                        continue; // too few events: keep the user for training only
+                    }
+                    for &r in &rows[..n_test] {
+                        part[r] = Part::Test;
+                    }
+                    for &r in &rows[n_test..n_test + n_valid] {
+                        part[r] = Part::Valid;
+                    }
+                }
+            }
+        }
+        Ok(Split { config: self.clone(), part })
+    }
+}
+
+/// Each user's rows ordered by `(ts, row)`.
+pub fn rows_by_user_in_time_order(data: &Dataset) -> Vec<Vec<usize>> {
+    let inter = &data.interactions;
+    let mut by_user: Vec<Vec<usize>> = vec![Vec::new(); data.n_users()];
+    for r in 0..inter.len() {
+        by_user[inter.user[r] as usize].push(r);
+    }
+    for rows in &mut by_user {
+        rows.sort_by_key(|&r| (inter.ts[r], r));
+    }
+    by_user
+}
