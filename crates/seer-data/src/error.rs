@@ -45,6 +45,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// Nothing at a path looks like a dataset seer can import.
+    #[error("{}: no dataset format recognised; looked for {looked_for}", path.display())]
+    Unrecognised {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the detector looked for.
+        looked_for: String,
+    },
     /// A dataset directory written by another, incompatible seer version, or damaged.
     #[error("{}: {message}", path.display())]
     BadDatasetDir {

@@ -5,14 +5,26 @@
 //! - [`split::SplitConfig`] assigns every row to train / validation / test without leaking the
 //!   future.
 //! - [`Csr`] is the user × item matrix models train on.
+//! - [`import`] reads MovieLens (.dat, CSV), RecBole atomic files, sequence files (Amazon
+//!   Beauty with its side files) and generic CSV/TSV/JSONL; [`import::import_path`] detects
+//!   the format.
+//! - [`clean`] drops bad, duplicate and k-core-filtered rows and says so in a
+//!   [`CleaningReport`].
+//! - [`store`] saves a [`Dataset`] as a directory of binary columns + JSON and loads it back.
 #![warn(missing_docs)]
 
+pub mod clean;
 pub mod dataset;
 mod error;
+pub mod import;
 pub mod matrix;
 pub mod split;
+pub mod store;
 
+pub use clean::{CleaningConfig, CleaningReport, Repeats};
 pub use dataset::{CategoricalColumn, Dataset, Interactions, TextColumn};
 pub use error::{Error, Result};
+pub use import::{import_path, ColumnMapping};
 pub use matrix::Csr;
 pub use split::{Part, Split, SplitConfig, TimePoint};
+pub use store::Manifest;

@@ -90,7 +90,12 @@ impl Csr {
         let mut pairs: Vec<(ItemIdx, i64)> = Vec::new();
         for u in 0..self.n_rows as u32 {
             pairs.clear();
-            pairs.extend(self.row(u).iter().copied().zip(self.row_ts(u).iter().copied()));
+            pairs.extend(
+                self.row(u)
+                    .iter()
+                    .copied()
+                    .zip(self.row_ts(u).iter().copied()),
+            );
             pairs.sort_by_key(|&(i, t)| (i, std::cmp::Reverse(t)));
             pairs.dedup_by_key(|p| p.0);
             for &(i, t) in &pairs {
@@ -133,7 +138,14 @@ impl Csr {
                 next[i] += 1;
             }
         }
-        Csr { n_rows: self.n_cols, n_cols: self.n_rows, indptr, indices, weights, ts }
+        Csr {
+            n_rows: self.n_cols,
+            n_cols: self.n_rows,
+            indptr,
+            indices,
+            weights,
+            ts,
+        }
     }
 
     /// Number of entries per column (item popularity when rows are users).

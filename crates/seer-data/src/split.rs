@@ -90,7 +90,9 @@ pub struct Split {
 impl Split {
     /// Rows belonging to any of `parts`, ascending.
     pub fn rows(&self, parts: &[Part]) -> Vec<usize> {
-        (0..self.part.len()).filter(|&r| parts.contains(&self.part[r])).collect()
+        (0..self.part.len())
+            .filter(|&r| parts.contains(&self.part[r]))
+            .collect()
     }
 
     /// Number of rows in `p`.
@@ -102,13 +104,25 @@ impl Split {
 impl SplitConfig {
     /// Checks parameter ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        let bad = |key: &str, msg: String| Err(Error::Config { key: key.into(), message: msg });
+        let bad = |key: &str, msg: String| {
+            Err(Error::Config {
+                key: key.into(),
+                message: msg,
+            })
+        };
         match self {
-            SplitConfig::LeaveOneOut { min_events } if *min_events < 3 => {
-                bad("split.min_events", format!("{min_events} must be at least 3"))
-            }
-            SplitConfig::Temporal { valid_from, test_from } => {
-                for (k, t) in [("split.valid_from", valid_from), ("split.test_from", test_from)] {
+            SplitConfig::LeaveOneOut { min_events } if *min_events < 3 => bad(
+                "split.min_events",
+                format!("{min_events} must be at least 3"),
+            ),
+            SplitConfig::Temporal {
+                valid_from,
+                test_from,
+            } => {
+                for (k, t) in [
+                    ("split.valid_from", valid_from),
+                    ("split.test_from", test_from),
+                ] {
                     if let TimePoint::Quantile(q) = t {
                         if !(0.0..=1.0).contains(q) {
                             return bad(k, format!("quantile {q} not in [0, 1]"));
@@ -117,7 +131,11 @@ impl SplitConfig {
                 }
                 Ok(())
             }
-            SplitConfig::RandomHoldout { valid_ratio, test_ratio, .. } => {
+            SplitConfig::RandomHoldout {
+                valid_ratio,
+                test_ratio,
+                ..
+            } => {
                 if !(0.0..1.0).contains(valid_ratio) {
                     return bad("split.valid_ratio", format!("{valid_ratio} not in [0, 1)"));
                 }
@@ -148,7 +166,10 @@ impl SplitConfig {
                     }
                 }
             }
-            SplitConfig::Temporal { valid_from, test_from } => {
+            SplitConfig::Temporal {
+                valid_from,
+                test_from,
+            } => {
                 if !data.has_timestamps {
                     return Err(Error::Config {
                         key: "split.method".into(),
@@ -176,9 +197,8 @@ impl SplitConfig {
                         message: format!("validation cut {v} is after the test cut {t}"),
                     });
                 }
-                for r in 0..n {
-                    let ts = inter.ts[r];
-                    part[r] = if ts >= t {
+                for (p, &ts) in part.iter_mut().zip(&inter.ts) {
+                    *p = if ts >= t {
                         Part::Test
                     } else if ts >= v {
                         Part::Valid
@@ -187,10 +207,16 @@ impl SplitConfig {
                     };
                 }
             }
-            SplitConfig::RandomHoldout { valid_ratio, test_ratio, seed } => {
+            SplitConfig::RandomHoldout {
+                valid_ratio,
+                test_ratio,
+                seed,
+            } => {
                 for (u, mut rows) in rows_by_user_in_time_order(data).into_iter().enumerate() {
                     // One RNG stream per user, so adding a user never reshuffles the others.
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    let mut rng = ChaCha8Rng::seed_from_u64(
+                        seed ^ (u as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    );
                     rows.shuffle(&mut rng);
                     let len = rows.len() as f64;
                     let n_test = (len * test_ratio).round() as usize;
@@ -207,7 +233,10 @@ impl SplitConfig {
                 }
             }
         }
-        Ok(Split { config: self.clone(), part })
+        Ok(Split {
+            config: self.clone(),
+            part,
+        })
     }
 }
 
@@ -222,4 +251,154 @@ pub fn rows_by_user_in_time_order(data: &Dataset) -> Vec<Vec<usize>> {
         rows.sort_by_key(|&r| (inter.ts[r], r));
     }
     by_user
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Interactions;
+    use proptest::prelude::*;
+    use seer_core::IdMap;
+
+    /// A dataset from `(user, item, ts)` rows.
+    fn dataset(rows: &[(u32, u32, i64)], has_timestamps: bool) -> Dataset {
+        let n_users = rows.iter().map(|r| r.0 + 1).max().unwrap_or(0);
+        let n_items = rows.iter().map(|r| r.1 + 1).max().unwrap_or(0);
+        let users: IdMap = (0..n_users)
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .into();
+        let items: IdMap = (0..n_items)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .into();
+        Dataset {
+            name: "t".into(),
+            users,
+            items,
+            interactions: Interactions {
+                user: rows.iter().map(|r| r.0).collect(),
+                item: rows.iter().map(|r| r.1).collect(),
+                ts: rows.iter().map(|r| r.2).collect(),
+                rating: vec![1.0; rows.len()],
+                context: vec![],
+            },
+            has_timestamps,
+            item_text: vec![],
+            user_attrs: vec![],
+        }
+    }
+
+    fn rows_strategy() -> impl Strategy<Value = Vec<(u32, u32, i64)>> {
+        proptest::collection::vec((0u32..8, 0u32..20, 0i64..50), 0..200)
+    }
+
+    #[test]
+    fn leave_one_out_takes_the_last_two_with_file_order_ties() {
+        let d = dataset(
+            &[
+                (0, 0, 1),
+                (0, 1, 3),
+                (0, 2, 3),
+                (0, 3, 2),
+                (1, 0, 1),
+                (1, 1, 2),
+            ],
+            true,
+        );
+        let s = SplitConfig::default().split(&d).unwrap();
+        // User 0 in time order: rows 0 (1), 3 (2), 1 (3), 2 (3, later in file).
+        assert_eq!(
+            s.part[..4],
+            [Part::Train, Part::Valid, Part::Test, Part::Train]
+        );
+        // User 1 has 2 events < min_events 3: all train.
+        assert_eq!(s.part[4..], [Part::Train, Part::Train]);
+    }
+
+    #[test]
+    fn temporal_needs_timestamps_and_ordered_cuts() {
+        let d = dataset(&[(0, 0, 1), (0, 1, 2)], false);
+        let cfg = SplitConfig::Temporal {
+            valid_from: TimePoint::Quantile(0.8),
+            test_from: TimePoint::Quantile(0.9),
+        };
+        assert!(cfg.split(&d).is_err());
+        let d = dataset(&[(0, 0, 1), (0, 1, 2)], true);
+        let bad = SplitConfig::Temporal {
+            valid_from: TimePoint::Unix(5),
+            test_from: TimePoint::Unix(1),
+        };
+        assert!(bad.split(&d).is_err());
+        assert!(SplitConfig::LeaveOneOut { min_events: 2 }
+            .validate()
+            .is_err());
+    }
+
+    #[test]
+    fn random_holdout_seeds() {
+        let rows: Vec<(u32, u32, i64)> = (0..40)
+            .flat_map(|u| (0..20).map(move |i| (u, i, i as i64)))
+            .collect();
+        let d = dataset(&rows, true);
+        let cfg = |seed| SplitConfig::RandomHoldout {
+            valid_ratio: 0.1,
+            test_ratio: 0.2,
+            seed,
+        };
+        let a = cfg(1).split(&d).unwrap();
+        assert_eq!(a, cfg(1).split(&d).unwrap());
+        assert_ne!(a.part, cfg(2).split(&d).unwrap().part);
+        assert_eq!(a.count(Part::Test), 40 * 4);
+        assert_eq!(a.count(Part::Valid), 40 * 2);
+    }
+
+    proptest! {
+        /// Every row lands in exactly one part, and in time-ordered splits no validation or
+        /// test event of a user precedes one of their training events.
+        #[test]
+        fn parts_cover_rows_and_respect_time(rows in rows_strategy(), q1 in 0.0f64..1.0, q2 in 0.0f64..1.0, seed in any::<u64>()) {
+            let d = dataset(&rows, true);
+            let (lo, hi) = if q1 <= q2 { (q1, q2) } else { (q2, q1) };
+            let configs = [
+                SplitConfig::default(),
+                SplitConfig::Temporal { valid_from: TimePoint::Quantile(lo), test_from: TimePoint::Quantile(hi) },
+                SplitConfig::RandomHoldout { valid_ratio: 0.2, test_ratio: 0.2, seed },
+            ];
+            for cfg in configs {
+                let s = cfg.split(&d).unwrap();
+                prop_assert_eq!(s.part.len(), rows.len());
+                let total = s.count(Part::Train) + s.count(Part::Valid) + s.count(Part::Test);
+                prop_assert_eq!(total, rows.len());
+                let mut all = s.rows(&[Part::Train]);
+                all.extend(s.rows(&[Part::Valid]));
+                all.extend(s.rows(&[Part::Test]));
+                all.sort_unstable();
+                prop_assert_eq!(all, (0..rows.len()).collect::<Vec<_>>());
+                // Same config, same split.
+                prop_assert_eq!(&cfg.split(&d).unwrap(), &s);
+                if matches!(cfg, SplitConfig::RandomHoldout { .. }) {
+                    continue;
+                }
+                let rank = |p: Part| p as u8;
+                for by_user in rows_by_user_in_time_order(&d) {
+                    // Along each user's time order, parts never go back (train ≤ valid ≤ test).
+                    for w in by_user.windows(2) {
+                        prop_assert!(rank(s.part[w[0]]) <= rank(s.part[w[1]]) || d.interactions.ts[w[0]] == d.interactions.ts[w[1]] && !matches!(cfg, SplitConfig::LeaveOneOut { .. }),
+                            "{:?}: row {} ({:?}) before row {} ({:?})", cfg, w[0], s.part[w[0]], w[1], s.part[w[1]]);
+                    }
+                }
+                if let SplitConfig::Temporal { .. } = cfg {
+                    // The global cut: every train event precedes every valid event, which
+                    // precedes every test event.
+                    let ts = &d.interactions.ts;
+                    let max = |p| s.rows(&[p]).iter().map(|&r| ts[r]).max();
+                    let min = |p| s.rows(&[p]).iter().map(|&r| ts[r]).min();
+                    if let (Some(a), Some(b)) = (max(Part::Train), min(Part::Valid)) { prop_assert!(a < b); }
+                    if let (Some(a), Some(b)) = (max(Part::Valid), min(Part::Test)) { prop_assert!(a < b); }
+                    if let (Some(a), Some(b)) = (max(Part::Train), min(Part::Test)) { prop_assert!(a < b); }
+                }
+            }
+        }
+    }
 }

@@ -1,1 +1,24 @@
-//! placeholder
+//! Evaluation for seer: one protocol, pure metrics, reports.
+//!
+//! - [`metrics`] holds every ranking metric as a pure function over a ranked list (or a
+//!   score vector) and a target set, each documented with its formula.
+//! - [`evaluate`] is *the* evaluation protocol: for each user with held-out events it builds
+//!   the history known at prediction time, asks the model ([`seer_core::Recommender`]) to score
+//!   the **whole catalogue**, masks the history, and averages the metrics over users. It runs
+//!   in parallel over users and returns an [`EvalReport`] (metric map with lower-case keys such
+//!   as `ndcg@10`, plus counts of skipped users and dropped targets). Sampled-negative metrics
+//!   exist only on request and are always labelled `sampled{n}_…`.
+//! - [`report`] collects the results of several models into a [`BenchReport`] and writes it as
+//!   JSON, a Markdown table, or a self-contained HTML page with SVG plots.
+//! - [`mem`] measures peak resident memory so benchmarks can report it per model.
+#![warn(missing_docs)]
+
+mod error;
+pub mod mem;
+pub mod metrics;
+mod protocol;
+pub mod report;
+
+pub use error::{Error, Result};
+pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, UserRecs};
+pub use report::{BenchReport, ModelResult};

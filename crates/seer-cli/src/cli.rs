@@ -1,0 +1,648 @@
+//! Command-line flags (clap derive) and the dispatch to each subcommand.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use seer_core::topk;
+use seer_data::{Dataset, Part, SplitConfig, TimePoint};
+use seer_eval::{evaluate, BenchReport, EvalConfig, Stage};
+use seer_models::ModelConfig;
+
+use crate::config::SeerConfig;
+use crate::{fetch, pipeline, store};
+
+/// seer: clean data, train, evaluate and serve recommendation models.
+#[derive(Debug, Parser)]
+#[command(name = "seer", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (defaults < seer.toml < SEER_SECTION__KEY env vars < flags).
+    #[arg(long, global = true, default_value = "seer.toml")]
+    pub config: PathBuf,
+    /// No progress bars, only warnings and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the whole pipeline on the bundled demo data: import, clean, split, train the
+    /// baselines, evaluate, print the table and a few recommendations.
+    Demo(DemoArgs),
+    /// Imports a dataset (MovieLens .dat/.csv, RecBole atomic files, sequence files, Amazon
+    /// Beauty, or CSV/TSV/JSONL with a column mapping), cleans it and writes a dataset directory.
+    Import(ImportArgs),
+    /// Splits a dataset directory into train / validation / test.
+    Split(SplitArgs),
+    /// Fits one model and saves it.
+    Train(TrainArgs),
+    /// Evaluates a saved model with full ranking.
+    Eval(EvalArgs),
+    /// Prints the top recommendations for one user.
+    Recommend(RecommendArgs),
+    /// Chooses hyper-parameters on the validation part by a small grid per model.
+    Tune(TuneArgs),
+    /// Runs the whole protocol for several models and writes bench.json, bench.md and bench.html.
+    Bench(BenchArgs),
+    /// Downloads a public MovieLens set from GroupLens (needs internet).
+    Fetch(FetchArgs),
+    /// Prints the configuration file with every key documented.
+    Config(ConfigArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Demo data folder.
+    #[arg(long, default_value = "data/demo")]
+    data: PathBuf,
+    /// Where to write the dataset directory, models and reports.
+    #[arg(long, default_value = "out/demo")]
+    out: PathBuf,
+    /// Models to run.
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
+    models: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// A dataset folder or file (format detected from its contents).
+    path: PathBuf,
+    /// Output dataset directory.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Make the first malformed row fatal instead of skipping and reporting it.
+    #[arg(long)]
+    strict: bool,
+    /// k-core filter: drop users and items with fewer events than this, to a fixed point.
+    #[arg(long)]
+    k_core: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SplitMethod {
+    /// Last event test, second to last validation (per user, by time).
+    LeaveOneOut,
+    /// One global cut in time (quantiles of the timestamps).
+    Temporal,
+    /// Per-user random holdout (seeded).
+    Random,
+}
+
+#[derive(Debug, Args)]
+struct SplitArgs {
+    /// Dataset directory written by `seer import`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Split method (default from seer.toml, else leave-one-out).
+    #[arg(long)]
+    method: Option<SplitMethod>,
+    /// Temporal: validation starts at this quantile of all timestamps.
+    #[arg(long, default_value_t = 0.8)]
+    valid_from: f64,
+    /// Temporal: test starts at this quantile of all timestamps.
+    #[arg(long, default_value_t = 0.9)]
+    test_from: f64,
+    /// Random holdout: fraction of each user's events held out for validation and for test.
+    #[arg(long, default_value_t = 0.1)]
+    ratio: f64,
+    /// Random holdout seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum FitOn {
+    /// The training part only (for validation and tuning).
+    Train,
+    /// Training + validation (the test protocol: the model sees the validation event).
+    TrainValid,
+}
+
+#[derive(Debug, Args)]
+struct TrainArgs {
+    /// Dataset directory (with a split).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model spec, e.g. `ease`, `ease:lambda=250`, `itemknn:k=100,shrink=10`, `als:factors=64`.
+    #[arg(long)]
+    model: String,
+    /// Output model directory.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Which parts to fit on.
+    #[arg(long, value_enum, default_value_t = FitOn::TrainValid)]
+    on: FitOn,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Dataset directory (with a split).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory written by `seer train`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Which part to evaluate on (default: test for models fit on train+valid, else validation).
+    #[arg(long)]
+    stage: Option<StageArg>,
+    /// Cut-offs K, comma separated.
+    #[arg(long, short, value_delimiter = ',')]
+    k: Option<Vec<usize>>,
+    /// Also compute sampled-negative metrics against N random negatives (labelled as such).
+    #[arg(long)]
+    sampled: Option<usize>,
+    /// Write each evaluated user's top-K list as CSV (user_id,rank,item_id,score; original ids).
+    #[arg(long)]
+    export_recs: Option<PathBuf>,
+    /// Write the report as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StageArg {
+    Valid,
+    Test,
+}
+
+#[derive(Debug, Args)]
+struct RecommendArgs {
+    /// Dataset directory.
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// The user's original id.
+    #[arg(long)]
+    user: String,
+    /// How many items.
+    #[arg(long, short, default_value_t = 10)]
+    n: usize,
+}
+
+#[derive(Debug, Args)]
+struct TuneArgs {
+    /// Dataset directory (with a split).
+    #[arg(long)]
+    data: PathBuf,
+    /// Models to tune, comma separated.
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
+    models: Vec<String>,
+    /// Write the chosen configurations as JSON.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// Dataset folders to import (or dataset directories written by `seer import`).
+    #[arg(long, default_value = "../shared/data/amazon-beauty", value_delimiter = ',')]
+    data: Vec<PathBuf>,
+    /// Models, comma separated specs.
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
+    models: Vec<String>,
+    /// Output folder (one subfolder per dataset).
+    #[arg(long, default_value = "out/bench")]
+    out: PathBuf,
+    /// Choose each model's hyper-parameters on validation with its grid first.
+    #[arg(long)]
+    tune: bool,
+    /// Split method (default from seer.toml, else leave-one-out).
+    #[arg(long)]
+    split: Option<SplitMethod>,
+    /// Cut-offs K, comma separated.
+    #[arg(long, short, value_delimiter = ',')]
+    k: Option<Vec<usize>>,
+}
+
+#[derive(Debug, Args)]
+struct FetchArgs {
+    /// MovieLens set: ml-100k, ml-1m, ml-latest-small, ml-25m.
+    name: String,
+    /// Folder to unpack into.
+    #[arg(long, short, default_value = "data")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Print the built-in defaults (the documented seer.toml).
+    #[arg(long)]
+    default: bool,
+}
+
+/// Progress reporting: bars on a terminal, nothing when quiet or piped.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    quiet: bool,
+}
+
+impl Progress {
+    fn target(&self) -> ProgressDrawTarget {
+        if self.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        }
+    }
+
+    /// A bar over `len` steps.
+    pub fn bar(&self, len: u64, msg: &str) -> ProgressBar {
+        let pb = ProgressBar::with_draw_target(Some(len), self.target());
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{msg:>24} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        pb.set_message(msg.to_owned());
+        pb
+    }
+
+    /// A spinner for work of unknown length.
+    pub fn spinner(&self, msg: &str) -> ProgressBar {
+        let pb = ProgressBar::with_draw_target(None, self.target());
+        pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+        pb.set_message(msg.to_owned());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let progress = Progress { quiet: cli.quiet };
+    if let Command::Config(a) = &cli.command {
+        if a.default {
+            print!("{}", crate::config::DEFAULT_TOML);
+        } else {
+            let cfg = SeerConfig::load(&cli.config)?;
+            print!("{}", toml::to_string_pretty(&cfg)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = SeerConfig::load(&cli.config)?;
+    match cli.command {
+        Command::Demo(a) => demo(&a, &cfg, progress),
+        Command::Import(a) => {
+            let mut cfg = cfg;
+            if a.strict {
+                cfg.import.cleaning.strict = true;
+            }
+            if let Some(k) = a.k_core {
+                cfg.import.cleaning.k_core_users = k;
+                cfg.import.cleaning.k_core_items = k;
+            }
+            let data = import(&a.path, &a.out, &cfg, progress)?;
+            println!(
+                "imported {}: {} users, {} items, {} interactions → {}",
+                data.name,
+                data.n_users(),
+                data.n_items(),
+                data.interactions.len(),
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Split(a) => {
+            let data = load_dataset(&a.data)?;
+            let split_cfg = match a.method {
+                None => cfg.split.clone(),
+                Some(m) => split_config(m, &a),
+            };
+            let split = split_cfg.split(&data)?;
+            store::save_split(&a.data, &split)?;
+            println!(
+                "split {}: train {}, validation {}, test {} events",
+                data.name,
+                split.count(Part::Train),
+                split.count(Part::Valid),
+                split.count(Part::Test)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Train(a) => {
+            let data = load_dataset(&a.data)?;
+            let split = store::load_split(&a.data, &data)?;
+            let model_cfg = ModelConfig::from_spec(&a.model)?;
+            let parts: &[Part] = match a.on {
+                FitOn::Train => &[Part::Train],
+                FitOn::TrainValid => &[Part::Train, Part::Valid],
+            };
+            let t0 = Instant::now();
+            let model = pipeline::fit(&model_cfg, &data, &split, parts, &progress.spinner("fit"))?;
+            let fit_seconds = t0.elapsed().as_secs_f64();
+            model.save(&a.out).with_context(|| format!("saving the model to {}", a.out.display()))?;
+            let meta = store::ModelMeta {
+                spec: pipeline::spec_of(&model_cfg),
+                dataset: data.name.clone(),
+                fit_on: parts.to_vec(),
+                fit_seconds,
+            };
+            store::save_model_meta(&a.out, &meta, &data.items)?;
+            println!("trained {} in {fit_seconds:.2} s → {}", meta.spec, a.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(a) => eval_cmd(&a, &cfg, progress),
+        Command::Recommend(a) => recommend_cmd(&a),
+        Command::Tune(a) => {
+            let data = load_dataset(&a.data)?;
+            let split = store::load_split(&a.data, &data)?;
+            let mut chosen = serde_json::Map::new();
+            for spec in &a.models {
+                let base = ModelConfig::from_spec(spec)?;
+                let tuned = pipeline::tune(&base, &data, &split, &cfg.eval, true, &progress)?;
+                let key = pipeline::selection_key(&cfg.eval);
+                println!("{spec}: validation {key} per configuration");
+                for (c, s) in &tuned.trials {
+                    println!("  {:<50} {s:.5}", pipeline::spec_of(c));
+                }
+                println!("  best: {}", pipeline::spec_of(&tuned.best));
+                chosen.insert(spec.clone(), serde_json::to_value(&tuned.best)?);
+            }
+            if let Some(out) = &a.out {
+                fs::write(out, serde_json::to_string_pretty(&chosen)?)
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(a) => bench_cmd(&a, &cfg, progress),
+        Command::Fetch(a) => {
+            let dir = fetch::fetch_movielens(&a.name, &a.out)?;
+            println!("fetched {} → {}", a.name, dir.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(_) => unreachable!("handled above"),
+    }
+}
+
+fn split_config(m: SplitMethod, a: &SplitArgs) -> SplitConfig {
+    match m {
+        SplitMethod::LeaveOneOut => SplitConfig::LeaveOneOut { min_events: 3 },
+        SplitMethod::Temporal => SplitConfig::Temporal {
+            valid_from: TimePoint::Quantile(a.valid_from),
+            test_from: TimePoint::Quantile(a.test_from),
+        },
+        SplitMethod::Random => SplitConfig::RandomHoldout {
+            valid_ratio: a.ratio,
+            test_ratio: a.ratio,
+            seed: a.seed,
+        },
+    }
+}
+
+/// Imports and cleans `path`, writes the dataset directory `out` and the cleaning report.
+fn import(path: &Path, out: &Path, cfg: &SeerConfig, progress: Progress) -> Result<Dataset> {
+    let pb = progress.spinner(&format!("importing {}", path.display()));
+    let (data, report) = crate::config::import_with(path, cfg, &pb)
+        .with_context(|| format!("importing {}", path.display()))?;
+    pb.finish_and_clear();
+    eprintln!("{report}");
+    data.save(out, Some(&report))
+        .with_context(|| format!("writing dataset directory {}", out.display()))?;
+    Ok(data)
+}
+
+fn load_dataset(dir: &Path) -> Result<Dataset> {
+    Dataset::load(dir).with_context(|| {
+        format!("loading dataset directory {} (write one with `seer import`)", dir.display())
+    })
+}
+
+fn eval_cmd(a: &EvalArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
+    let data = load_dataset(&a.data)?;
+    let split = store::load_split(&a.data, &data)?;
+    let meta = store::load_model_meta(&a.model, &data)?;
+    let model = seer_models::load(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let stage = match a.stage {
+        Some(StageArg::Valid) => Stage::Validation,
+        Some(StageArg::Test) => Stage::Test,
+        None if meta.fit_on.contains(&Part::Valid) => Stage::Test,
+        None => Stage::Validation,
+    };
+    if stage == Stage::Validation && meta.fit_on.contains(&Part::Valid) {
+        bail!("model {} was fit on the validation part; evaluating it there would measure training data", a.model.display());
+    }
+    let mut eval_cfg: EvalConfig = cfg.eval.clone();
+    if let Some(k) = &a.k {
+        eval_cfg.ks = k.clone();
+    }
+    if a.sampled.is_some() {
+        eval_cfg.sampled_negatives = a.sampled;
+    }
+    let pb = progress.bar(data.n_users() as u64, "evaluate");
+    let report = evaluate(model.as_ref(), &data, &split, stage, &eval_cfg, a.export_recs.is_some(), &pb)?;
+    pb.finish_and_clear();
+    println!("{} on {} ({:?}, {} users, full ranking over {} items)", meta.spec, data.name, stage, report.users_evaluated, report.n_items);
+    for (k, v) in &report.metrics {
+        println!("  {k:<24} {v:.5}");
+    }
+    if let Some(path) = &a.export_recs {
+        seer_eval::export_recs(&report, &data, path)?;
+        println!("recommendations → {}", path.display());
+    }
+    if let Some(path) = &a.json {
+        fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recommend_cmd(a: &RecommendArgs) -> Result<ExitCode> {
+    let data = load_dataset(&a.data)?;
+    store::load_model_meta(&a.model, &data)?;
+    let model = seer_models::load(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    let Some(u) = data.users.get(&a.user) else {
+        bail!("unknown user {:?} in dataset {:?}", a.user, data.name);
+    };
+    for line in recommend_lines(model.as_ref(), &data, u, a.n)? {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Top-`n` lines for user `u` (all of the user's known events as history, seen items masked).
+fn recommend_lines(
+    model: &dyn seer_core::Recommender,
+    data: &Dataset,
+    u: u32,
+    n: usize,
+) -> Result<Vec<String>> {
+    let all: Vec<usize> = (0..data.interactions.len()).collect();
+    let m = seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items());
+    let ctx = seer_core::UserContext {
+        user: Some(u),
+        history: m.row(u),
+        timestamps: Some(m.row_ts(u)),
+        now: None,
+    };
+    let mut scores = vec![0f32; model.n_items()];
+    model.score(&ctx, &mut scores)?;
+    for &i in m.row(u) {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    let mut lines = vec![format!(
+        "user {} — {} known events; last: {}",
+        data.users.id(u).unwrap_or("?"),
+        m.row(u).len(),
+        m.row(u).iter().rev().take(3).map(|&i| data.item_label(i)).collect::<Vec<_>>().join("; ")
+    )];
+    for (rank, (i, s)) in topk::top_k(&scores, n).into_iter().enumerate() {
+        lines.push(format!(
+            "{:>3}. {:<60} (id {}, score {s:.4})",
+            rank + 1,
+            data.item_label(i),
+            data.items.id(i).unwrap_or("?")
+        ));
+    }
+    Ok(lines)
+}
+
+fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
+    let mut eval_cfg = cfg.eval.clone();
+    if let Some(k) = &a.k {
+        eval_cfg.ks = k.clone();
+    }
+    for path in &a.data {
+        let data = if path.join("manifest.json").exists() {
+            load_dataset(path)?
+        } else {
+            let t0 = Instant::now();
+            let pb = progress.spinner(&format!("importing {}", path.display()));
+            let (d, report) = crate::config::import_with(path, cfg, &pb)
+                .with_context(|| format!("importing {}", path.display()))?;
+            pb.finish_and_clear();
+            tracing::info!(seconds = t0.elapsed().as_secs_f64(), dataset = %d.name, "imported");
+            eprintln!("{report}");
+            d
+        };
+        let split_cfg = match a.split {
+            Some(m) => split_config(
+                m,
+                &SplitArgs { data: path.clone(), method: Some(m), valid_from: 0.8, test_from: 0.9, ratio: 0.1, seed: 42 },
+            ),
+            None => cfg.split.clone(),
+        };
+        let split_cfg = if !data.has_timestamps && matches!(split_cfg, SplitConfig::Temporal { .. }) {
+            bail!("{} has no timestamps: a temporal split is impossible", data.name);
+        } else {
+            split_cfg
+        };
+        let split = split_cfg.split(&data)?;
+        let out = a.out.join(&data.name);
+        let report = bench_dataset(&data, &split, &a.models, &eval_cfg, a.tune, progress)?;
+        write_bench(&report, &out)?;
+        println!("{}", report.to_markdown());
+        println!("bench for {} → {}", data.name, out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_split(cfg: &SplitConfig) -> String {
+    match cfg {
+        SplitConfig::LeaveOneOut { .. } => "leave-one-out by time (last event test, second-to-last validation)".into(),
+        SplitConfig::Temporal { valid_from, test_from } => {
+            format!("global temporal split (validation from {valid_from:?}, test from {test_from:?})")
+        }
+        SplitConfig::RandomHoldout { valid_ratio, test_ratio, seed } => format!(
+            "random per-user holdout (validation {valid_ratio}, test {test_ratio}, seed {seed})"
+        ),
+    }
+}
+
+/// Runs every model through the protocol on one dataset.
+fn bench_dataset(
+    data: &Dataset,
+    split: &seer_data::Split,
+    models: &[String],
+    eval: &EvalConfig,
+    tune: bool,
+    progress: Progress,
+) -> Result<BenchReport> {
+    let mut rows = Vec::new();
+    let mut users_evaluated = 0;
+    for spec in models {
+        let (row, test) = pipeline::run_model(spec, data, split, eval, tune, &progress)?;
+        users_evaluated = test.users_evaluated;
+        rows.push(row);
+    }
+    Ok(BenchReport {
+        dataset: data.name.clone(),
+        split: describe_split(&split.config),
+        n_users: data.n_users(),
+        n_items: data.n_items(),
+        n_interactions: data.interactions.len(),
+        users_evaluated,
+        sampled: eval.sampled_negatives.is_some(),
+        models: rows,
+    })
+}
+
+fn write_bench(report: &BenchReport, out: &Path) -> Result<()> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    report.write_json(&out.join("bench.json"))?;
+    fs::write(out.join("bench.md"), report.to_markdown())
+        .with_context(|| format!("writing {}", out.join("bench.md").display()))?;
+    report.write_html(&out.join("bench.html"))?;
+    Ok(())
+}
+
+/// `seer demo`: the quickstart's main job.
+fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
+    let demo_cfg_path = a.data.join("seer.toml");
+    let cfg = if demo_cfg_path.exists() { SeerConfig::load(&demo_cfg_path)? } else { cfg.clone() };
+    println!("seer demo — SYNTHETIC interactions over real goodbooks-10k book metadata (see {}/ATTRIBUTION.md)\n", a.data.display());
+    let ds_dir = a.out.join("dataset");
+    let data = import(&a.data, &ds_dir, &cfg, progress)?;
+    let split = cfg.split.split(&data)?;
+    store::save_split(&ds_dir, &split)?;
+    println!(
+        "dataset: {} users, {} items, {} events; split: train {}, validation {}, test {}\n",
+        data.n_users(),
+        data.n_items(),
+        data.interactions.len(),
+        split.count(Part::Train),
+        split.count(Part::Valid),
+        split.count(Part::Test)
+    );
+    let report = bench_dataset(&data, &split, &a.models, &cfg.eval, true, progress)?;
+    let bench_dir = a.out.join("bench");
+    write_bench(&report, &bench_dir)?;
+    println!("{}", report.to_markdown());
+    println!("(test part, full ranking; hyper-parameters chosen on validation; report: {}/bench.html)\n", bench_dir.display());
+
+    // A few recommendations from the best model by NDCG@10, refit on everything known.
+    let key = pipeline::selection_key(&cfg.eval);
+    let best = report
+        .models
+        .iter()
+        .max_by(|x, y| {
+            let a = x.metrics.get(&key).copied().unwrap_or(0.0);
+            let b = y.metrics.get(&key).copied().unwrap_or(0.0);
+            a.total_cmp(&b)
+        })
+        .context("no model ran")?;
+    let best_cfg: ModelConfig = serde_json::from_value(best.config.clone())?;
+    let model = pipeline::fit(&best_cfg, &data, &split, &[Part::Train, Part::Valid, Part::Test], &progress.spinner("fit (all events)"))?;
+    println!("recommendations from {} (fit on all events):", pipeline::spec_of(&best_cfg));
+    for uid in ["u1", "u2", "u3"] {
+        if let Some(u) = data.users.get(uid) {
+            for line in recommend_lines(model.as_ref(), &data, u, 5)? {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,121 @@
+//! `seer fetch`: downloads the public MovieLens sets from GroupLens on machines with internet.
+//!
+//! Kept deliberately small: a fixed table of official archive URLs, a download into a temporary
+//! file, and a zip extraction that refuses paths escaping the target folder. The MovieLens
+//! terms (research use, no redistribution) apply to what this fetches; seer never bundles it.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// MovieLens sets seer knows how to fetch, with their official archive URL.
+pub const MOVIELENS: &[(&str, &str)] = &[
+    ("ml-100k", "https://files.grouplens.org/datasets/movielens/ml-100k.zip"),
+    ("ml-1m", "https://files.grouplens.org/datasets/movielens/ml-1m.zip"),
+    ("ml-latest-small", "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"),
+    ("ml-25m", "https://files.grouplens.org/datasets/movielens/ml-25m.zip"),
+];
+
+/// The official URL of a MovieLens set, or an error listing the known names.
+pub fn movielens_url(name: &str) -> Result<&'static str> {
+    MOVIELENS.iter().find(|(n, _)| *n == name).map(|(_, u)| *u).ok_or_else(|| {
+        let known: Vec<&str> = MOVIELENS.iter().map(|(n, _)| *n).collect();
+        anyhow::anyhow!("unknown MovieLens set {name:?}; known: {}", known.join(", "))
+    })
+}
+
+/// Downloads `name` and unpacks it under `out` (the archive's own top folder, e.g.
+/// `out/ml-1m/`, is kept). Returns the folder that holds the files.
+pub fn fetch_movielens(name: &str, out: &Path) -> Result<PathBuf> {
+    let url = movielens_url(name)?;
+    tracing::info!(url, "downloading");
+    let mut body = ureq::get(url)
+        .call()
+        .with_context(|| format!("downloading {url} (this needs internet access)"))?
+        .into_body();
+    let mut bytes = Vec::new();
+    body.as_reader()
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the response from {url}"))?;
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    unzip(&bytes, out).with_context(|| format!("unpacking {url}"))?;
+    Ok(out.join(name))
+}
+
+/// Extracts a zip archive held in memory into `out`, refusing entries whose path would land
+/// outside `out` (absolute paths, `..`).
+pub fn unzip(bytes: &[u8], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).context("not a zip archive")?;
+    let mut written = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i)?;
+        let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
+        let rel = PathBuf::from(&name);
+        if name.is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
+            bail!("archive entry {name:?} would be written outside {}", out.display());
+        }
+        let dest = out.join(&rel);
+        if entry.is_dir() {
+            fs::create_dir_all(&dest)?;
+            continue;
+        }
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        let mut f = fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        io::copy(&mut entry, &mut f)?;
+        written.push(dest);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn archive(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut buf = io::Cursor::new(Vec::new());
+        {
+            let mut z = zip::ZipWriter::new(&mut buf);
+            let opts: zip::write::SimpleFileOptions = zip::write::SimpleFileOptions::default();
+            for (name, text) in entries {
+                z.start_file(*name, opts).unwrap();
+                z.write_all(text.as_bytes()).unwrap();
+            }
+            z.finish().unwrap();
+        }
+        buf.into_inner()
+    }
+
+    #[test]
+    fn urls_are_the_official_grouplens_archives() {
+        assert_eq!(
+            movielens_url("ml-1m").unwrap(),
+            "https://files.grouplens.org/datasets/movielens/ml-1m.zip"
+        );
+        let err = movielens_url("ml-2m").unwrap_err().to_string();
+        assert!(err.contains("ml-100k") && err.contains("ml-2m"), "{err}");
+    }
+
+    #[test]
+    fn unzips_into_the_target_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = archive(&[("ml-1m/ratings.dat", "1::1193::5::978300760\n"), ("ml-1m/README", "hi")]);
+        let files = unzip(&z, dir.path()).unwrap();
+        assert_eq!(files.len(), 2);
+        let text = fs::read_to_string(dir.path().join("ml-1m/ratings.dat")).unwrap();
+        assert_eq!(text, "1::1193::5::978300760\n");
+    }
+
+    #[test]
+    fn refuses_path_traversal_and_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = archive(&[("../evil.txt", "x")]);
+        assert!(unzip(&z, dir.path()).is_err());
+        assert!(!dir.path().join("../evil.txt").exists());
+        assert!(unzip(b"not a zip", dir.path()).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The end-to-end pipeline shared by `seer bench`, `seer tune` and `seer demo`:
+//! for each model, choose hyper-parameters on validation, refit on train + validation, and
+//! evaluate once on test with full ranking.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::ProgressBar;
+use seer_core::Recommender;
+use seer_data::{Dataset, Part, Split};
+use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage};
+use seer_models::{ModelConfig, TrainData};
+
+use crate::cli::Progress;
+
+/// The metric hyper-parameters are selected on: NDCG at 10 (or the first K configured).
+pub fn selection_key(eval: &EvalConfig) -> String {
+    let k = if eval.ks.contains(&10) { 10 } else { eval.ks.first().copied().unwrap_or(10) };
+    format!("ndcg@{k}")
+}
+
+/// Fits `cfg` on the given split parts.
+pub fn fit(
+    cfg: &ModelConfig,
+    data: &Dataset,
+    split: &Split,
+    parts: &[Part],
+    pb: &ProgressBar,
+) -> Result<Box<dyn Recommender>> {
+    let train = TrainData::new(data, &split.rows(parts));
+    cfg.fit(&train, pb).with_context(|| format!("fitting {}", cfg.name()))
+}
+
+/// Outcome of a validation grid search.
+pub struct Tuned {
+    /// The best configuration.
+    pub best: ModelConfig,
+    /// Its validation report.
+    pub valid: EvalReport,
+    /// Every configuration tried with its selection metric, in grid order.
+    pub trials: Vec<(ModelConfig, f64)>,
+}
+
+/// Grid search on the validation part: fit each grid point on train, evaluate on validation,
+/// keep the best by [`selection_key`]. The test part is never touched.
+pub fn tune(
+    base: &ModelConfig,
+    data: &Dataset,
+    split: &Split,
+    eval: &EvalConfig,
+    grid: bool,
+    progress: &Progress,
+) -> Result<Tuned> {
+    let key = selection_key(eval);
+    let candidates = if grid { base.tuning_grid() } else { vec![base.clone()] };
+    let mut best: Option<(ModelConfig, EvalReport)> = None;
+    let mut trials = Vec::new();
+    for cfg in candidates {
+        let model = fit(&cfg, data, split, &[Part::Train], &progress.spinner("fit (train)"))?;
+        let pb = progress.bar(data.n_users() as u64, "evaluate (validation)");
+        let report = evaluate(model.as_ref(), data, split, Stage::Validation, eval, false, &pb)
+            .with_context(|| format!("evaluating {} on validation", cfg.name()))?;
+        pb.finish_and_clear();
+        let score = report.metrics.get(&key).copied().unwrap_or(f64::NAN);
+        tracing::info!(model = cfg.name(), config = %spec_of(&cfg), metric = %key, score, "validation");
+        trials.push((cfg.clone(), score));
+        let better = match &best {
+            None => true,
+            Some((_, b)) => score > b.metrics.get(&key).copied().unwrap_or(f64::NEG_INFINITY),
+        };
+        if better {
+            best = Some((cfg, report));
+        }
+    }
+    let (best, valid) = best.context("the tuning grid is empty")?;
+    Ok(Tuned { best, valid, trials })
+}
+
+/// Runs one model through the whole protocol and returns its bench row.
+pub fn run_model(
+    spec: &str,
+    data: &Dataset,
+    split: &Split,
+    eval: &EvalConfig,
+    grid: bool,
+    progress: &Progress,
+) -> Result<(ModelResult, EvalReport)> {
+    let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
+    let tuned = tune(&base, data, split, eval, grid, progress)?;
+    mem::reset_peak_rss();
+    let t0 = Instant::now();
+    // Test protocol: refit on train + validation so the model has seen the validation event.
+    let model = fit(&tuned.best, data, split, &[Part::Train, Part::Valid], &progress.spinner("fit (train+valid)"))?;
+    let fit_seconds = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let pb = progress.bar(data.n_users() as u64, "evaluate (test)");
+    let test = evaluate(model.as_ref(), data, split, Stage::Test, eval, true, &pb)
+        .with_context(|| format!("evaluating {spec} on test"))?;
+    pb.finish_and_clear();
+    let eval_seconds = t1.elapsed().as_secs_f64();
+    // Process-wide high-water mark since the reset: dataset + model + evaluation buffers.
+    let peak = mem::peak_rss_bytes().unwrap_or(0);
+    tracing::info!(model = spec, fit_seconds, eval_seconds, "test done");
+    let result = ModelResult {
+        name: spec.to_owned(),
+        config: serde_json::to_value(&tuned.best).unwrap_or_default(),
+        metrics: test.metrics.clone(),
+        valid_metrics: tuned.valid.metrics.clone(),
+        fit_seconds,
+        eval_seconds,
+        peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
+    };
+    Ok((result, test))
+}
+
+/// A compact, human-readable spec of a resolved config (`ease:lambda=500`).
+pub fn spec_of(cfg: &ModelConfig) -> String {
+    let v = serde_json::to_value(cfg).unwrap_or_default();
+    let mut parts = BTreeMap::new();
+    if let Some(map) = v.as_object() {
+        for (k, val) in map {
+            if k != "model" {
+                parts.insert(k.clone(), val.to_string());
+            }
+        }
+    }
+    let kv: Vec<String> = parts.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if kv.is_empty() {
+        cfg.name().to_owned()
+    } else {
+        format!("{}:{}", cfg.name(), kv.join(","))
+    }
+}

@@ -1,0 +1,393 @@
+//! RecBole atomic files: `NAME.inter`, `NAME.item`, `NAME.user`, tab-separated, with a
+//! header naming each column `name:type` (`token`, `token_seq`, `float`, `float_seq`).
+//!
+//! - `.inter`: `user_id` and `item_id` (required), `rating` (default 1.0), `timestamp`
+//!   (unix seconds; without it `has_timestamps = false` and ts is the sequence position). Other
+//!   `token` columns become categorical context columns.
+//! - `.item`: `item_id` plus text columns. `movie_title` → `title`, `class` → `genres` (its
+//!   space-separated tokens joined with `" | "`), `release_year` → `year`; other columns are
+//!   kept under their own names.
+//! - `.user`: `user_id` plus attribute columns, kept under their own names.
+
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+
+use super::builder::{
+    check_nonempty, check_separator, parse_f32, parse_id, parse_ts, read, show, split_on, At,
+    Builder, Lines, Progress,
+};
+use crate::clean::{CleaningConfig, CleaningReport, BAD_ROW};
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+
+/// One column of an atomic header.
+#[derive(Debug, Clone, PartialEq)]
+struct Column {
+    name: String,
+    kind: String,
+}
+
+/// Imports `NAME.inter` (and `NAME.item` / `NAME.user` next to it). `path` is either the
+/// `.inter` file or a folder holding exactly one `.inter` file.
+pub fn import_atomic(
+    path: &Path,
+    cfg: &CleaningConfig,
+    pb: &ProgressBar,
+) -> Result<(Dataset, CleaningReport)> {
+    let inter = if path.is_dir() {
+        find_inter(path)?
+    } else {
+        path.to_path_buf()
+    };
+    let _span = tracing::info_span!("import_atomic", path = %inter.display()).entered();
+    let name = inter
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut b = parse_inter(&name, &inter, &read(&inter)?, cfg, pb)?;
+    let item = inter.with_extension("item");
+    if item.is_file() {
+        parse_side(&mut b, &item, &read(&item)?, Side::Item)?;
+    }
+    let user = inter.with_extension("user");
+    if user.is_file() {
+        parse_side(&mut b, &user, &read(&user)?, Side::User)?;
+    }
+    Ok(b.finish())
+}
+
+/// The single `*.inter` file in `dir`.
+pub(crate) fn find_inter(dir: &Path) -> Result<PathBuf> {
+    let entries = std::fs::read_dir(dir).map_err(|source| Error::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "inter") && p.is_file())
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Error::Unrecognised {
+            path: dir.into(),
+            looked_for: "a *.inter file".into(),
+        }),
+        _ => Err(Error::Unrecognised {
+            path: dir.into(),
+            looked_for: format!(
+                "exactly one *.inter file, found {}; pass the file itself",
+                found.len()
+            ),
+        }),
+    }
+}
+
+/// Parses the `name:type` header line.
+fn header(path: &Path, buf: &[u8]) -> Result<Vec<Column>> {
+    let (_, line) = Lines::new(buf).next().unwrap_or((1, b""));
+    let mut fields = Vec::new();
+    split_on(line, b"\t", &mut fields);
+    fields
+        .iter()
+        .map(|f| {
+            let text = std::str::from_utf8(f).ok().map(str::trim);
+            match text.and_then(|t| t.split_once(':')) {
+                Some((name, kind)) if !name.is_empty() => Ok(Column {
+                    name: name.to_owned(),
+                    kind: kind.to_owned(),
+                }),
+                _ => Err(Error::BadFile {
+                    path: path.into(),
+                    line: 1,
+                    message: format!(
+                        "header field {:?} is not `name:type` (RecBole atomic header, e.g. \
+                         `user_id:token`)",
+                        show(f)
+                    ),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn position(path: &Path, cols: &[Column], name: &str) -> Result<usize> {
+    cols.iter()
+        .position(|c| c.name == name)
+        .ok_or_else(|| Error::BadFile {
+            path: path.into(),
+            line: 1,
+            message: format!(
+                "header has no column {name:?}; found {}",
+                cols.iter()
+                    .map(|c| format!("{}:{}", c.name, c.kind))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        })
+}
+
+/// Parses an `.inter` file.
+pub(crate) fn parse_inter(
+    name: &str,
+    path: &Path,
+    buf: &[u8],
+    cfg: &CleaningConfig,
+    pb: &ProgressBar,
+) -> Result<Builder> {
+    check_nonempty(
+        path,
+        buf,
+        "a header like `user_id:token\\titem_id:token\\t…` and rows",
+    )?;
+    check_separator(path, buf, b"\t")?;
+    let cols = header(path, buf)?;
+    let cu = position(path, &cols, "user_id")?;
+    let ci = position(path, &cols, "item_id")?;
+    let cr = cols.iter().position(|c| c.name == "rating");
+    let ct = cols.iter().position(|c| c.name == "timestamp");
+    let mut b = Builder::new(name, cfg, ct.is_some())?;
+    let ctx: Vec<(usize, usize)> = cols
+        .iter()
+        .enumerate()
+        .filter(|(k, c)| ![Some(cu), Some(ci), cr, ct].contains(&Some(*k)) && c.kind == "token")
+        .map(|(k, c)| (k, b.context_column(&c.name)))
+        .collect();
+    let progress = Progress::start(pb, path, buf.len());
+    let mut fields = Vec::with_capacity(cols.len());
+    let mut lines = Lines::new(buf);
+    lines.next(); // header
+    while let Some((line, text)) = lines.next() {
+        progress.tick(line, lines.pos());
+        if text.trim_ascii().is_empty() {
+            continue;
+        }
+        let at = At { path, line };
+        split_on(text, b"\t", &mut fields);
+        if fields.len() != cols.len() {
+            b.count_read();
+            let expected = format!("{} tab-separated fields", cols.len());
+            b.short_row(at, &expected, text)?;
+            continue;
+        }
+        let Some(user) = parse_id(fields[cu]) else {
+            b.count_read();
+            b.bad(BAD_ROW, at, "user_id", "a user id", fields[cu])?;
+            continue;
+        };
+        let Some(item) = parse_id(fields[ci]) else {
+            b.count_read();
+            b.bad(BAD_ROW, at, "item_id", "an item id", fields[ci])?;
+            continue;
+        };
+        let rating = match cr {
+            None => 1.0,
+            Some(k) => match parse_f32(fields[k]) {
+                Some(r) => r,
+                None => {
+                    b.count_read();
+                    b.bad(BAD_ROW, at, "rating", "a number", fields[k])?;
+                    continue;
+                }
+            },
+        };
+        let ts = match ct {
+            None => None,
+            Some(k) => match parse_ts(fields[k]) {
+                Some(t) => Some(t),
+                None => {
+                    b.count_read();
+                    b.bad(
+                        BAD_ROW,
+                        at,
+                        "timestamp",
+                        "an integer unix timestamp",
+                        fields[k],
+                    )?;
+                    continue;
+                }
+            },
+        };
+        if b.push(at, user, item, ts, rating)? {
+            for &(k, col) in &ctx {
+                let v = std::str::from_utf8(fields[k]).unwrap_or_default().trim();
+                b.set_context(col, v);
+            }
+        }
+    }
+    progress.done(buf.len());
+    Ok(b)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Side {
+    Item,
+    User,
+}
+
+/// Parses an `.item` or `.user` file.
+pub(crate) fn parse_side(b: &mut Builder, path: &Path, buf: &[u8], side: Side) -> Result<()> {
+    let id_name = if side == Side::Item {
+        "item_id"
+    } else {
+        "user_id"
+    };
+    check_nonempty(
+        path,
+        buf,
+        &format!("a header like `{id_name}:token\\t…` and rows"),
+    )?;
+    check_separator(path, buf, b"\t")?;
+    let cols = header(path, buf)?;
+    let cid = position(path, &cols, id_name)?;
+    let targets: Vec<(usize, usize, bool)> = cols
+        .iter()
+        .enumerate()
+        .filter(|&(k, _)| k != cid)
+        .map(|(k, c)| {
+            let (name, list) = match (side, c.name.as_str()) {
+                (Side::Item, "movie_title") => ("title", false),
+                (Side::Item, "class") => ("genres", true),
+                (Side::Item, "release_year") => ("year", false),
+                (_, other) => (other, false),
+            };
+            let col = if side == Side::Item {
+                b.item_column(name)
+            } else {
+                b.user_column(name)
+            };
+            (k, col, list)
+        })
+        .collect();
+    let mut fields = Vec::with_capacity(cols.len());
+    let mut lines = Lines::new(buf);
+    lines.next();
+    for (line, text) in lines {
+        if text.trim_ascii().is_empty() {
+            continue;
+        }
+        let at = At { path, line };
+        split_on(text, b"\t", &mut fields);
+        if fields.len() != cols.len() {
+            let expected = format!("{} tab-separated fields", cols.len());
+            b.short_row(at, &expected, text)?;
+            continue;
+        }
+        let Some(id) = parse_id(fields[cid]) else {
+            b.bad(BAD_ROW, at, id_name, "an id", fields[cid])?;
+            continue;
+        };
+        let idx = if side == Side::Item {
+            b.items.get(id)
+        } else {
+            b.users.get(id)
+        };
+        let Some(idx) = idx else {
+            b.unknown_side_id(at, id_name, id);
+            continue;
+        };
+        for &(k, col, list) in &targets {
+            let Ok(v) = std::str::from_utf8(fields[k]) else {
+                b.bad(BAD_ROW, at, &cols[k].name, "UTF-8 text", fields[k])?;
+                continue;
+            };
+            let v = if list {
+                v.split_whitespace().collect::<Vec<_>>().join(" | ")
+            } else {
+                v.trim().to_owned()
+            };
+            if side == Side::Item {
+                b.set_item_text_idx(col, idx, v);
+            } else {
+                let at_id = id.to_owned();
+                b.set_user_attr(at, col, &at_id, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clean::UNKNOWN_SIDE_ID;
+
+    const INTER: &[u8] = b"user_id:token\titem_id:token\trating:float\ttimestamp:float\n196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n";
+
+    fn inter(buf: &[u8]) -> Result<Builder> {
+        parse_inter(
+            "t",
+            Path::new("t.inter"),
+            buf,
+            &CleaningConfig::default(),
+            &ProgressBar::hidden(),
+        )
+    }
+
+    #[test]
+    fn inter_item_user() {
+        let mut b = inter(INTER).unwrap();
+        parse_side(
+            &mut b,
+            Path::new("t.item"),
+            b"item_id:token\tmovie_title:token_seq\trelease_year:token\tclass:token_seq\n242\tKolya\t1996\tComedy\n302\tL.A. Confidential\t1997\tCrime Film-Noir Mystery Thriller\n999\tNope\t1990\tWar\n",
+            Side::Item,
+        )
+        .unwrap();
+        parse_side(
+            &mut b,
+            Path::new("t.user"),
+            b"user_id:token\tage:token\tgender:token\toccupation:token\tzip_code:token\n196\t49\tM\twriter\t55105\n",
+            Side::User,
+        )
+        .unwrap();
+        let (d, rep) = b.finish();
+        assert_eq!((d.n_users(), d.n_items(), d.interactions.len()), (2, 2, 3));
+        assert!(d.has_timestamps);
+        assert_eq!(d.item_field(1, "title"), Some("L.A. Confidential"));
+        assert_eq!(
+            d.item_field(1, "genres"),
+            Some("Crime | Film-Noir | Mystery | Thriller")
+        );
+        assert_eq!(d.item_field(0, "year"), Some("1996"));
+        let occ = d
+            .user_attrs
+            .iter()
+            .find(|c| c.name == "occupation")
+            .unwrap();
+        assert_eq!(occ.values, vec!["writer".to_string(), String::new()]);
+        assert_eq!(rep.count(UNKNOWN_SIDE_ID), 1);
+    }
+
+    #[test]
+    fn context_columns_and_no_timestamp() {
+        let (d, _) =
+            inter(b"user_id:token\titem_id:token\tdevice:token\nu\ta\tphone\nu\tb\t\nv\ta\tweb\n")
+                .unwrap()
+                .finish();
+        assert!(!d.has_timestamps);
+        assert_eq!(d.interactions.ts, vec![0, 1, 0]);
+        let c = &d.interactions.context[0];
+        assert_eq!(c.name, "device");
+        assert_eq!(c.codes, vec![0, u32::MAX, 1]);
+    }
+
+    #[test]
+    fn malformed() {
+        let e = inter(b"user_id,item_id\n1,2\n").err().unwrap();
+        assert!(
+            e.to_string()
+                .contains("separated by a tab, but it looks separated by a comma"),
+            "{e}"
+        );
+        let e = inter(b"user\titem\n1\t2\n").err().unwrap();
+        assert!(e.to_string().contains("not `name:type`"), "{e}");
+        let (d, rep) =
+            inter(b"user_id:token\titem_id:token\trating:float\n1\t2\tx\n1\t2\n1\t3\t4\n")
+                .unwrap()
+                .finish();
+        assert_eq!(d.interactions.len(), 1);
+        assert_eq!(rep.count(BAD_ROW), 2);
+    }
+}

@@ -1,0 +1,955 @@
+//! The one evaluation protocol: full ranking over the whole catalogue, seen items masked.
+//!
+//! For every user with held-out events at the chosen [`Stage`]:
+//!
+//! 1. **History** = the user's events known at prediction time, oldest first: the training
+//!    rows for [`Stage::Validation`], training + validation rows for [`Stage::Test`]. The
+//!    model sees it as a [`UserContext`] with timestamps, and `now` = the time of the user's
+//!    first target event.
+//! 2. **Targets** = the distinct items of the user's validation (resp. test) rows. Targets
+//!    already in the history are dropped (counted in
+//!    [`EvalReport::targets_in_history_dropped`]): a model cannot be asked to recommend what
+//!    it must mask. Users left without targets are skipped (counted in
+//!    [`EvalReport::users_skipped`]).
+//! 3. The model scores **every** item; history items are masked (`-inf`); the remaining items
+//!    are the candidates. Ranks follow [`seer_core::topk::rank_cmp`] (higher score first,
+//!    ties to the lower item index). A NaN or `-inf` score from the model is treated as the
+//!    lowest finite score, so such items stay candidates and rank last.
+//! 4. Per-user metrics from [`crate::metrics`] are averaged over evaluated users (macro
+//!    average), summed in user order so the result does not depend on thread scheduling.
+//!
+//! Sampled-negative metrics (rank each target against `n` random candidates instead of the
+//! whole catalogue) are computed **in addition** only when
+//! [`EvalConfig::sampled_negatives`] is set; their keys start with `sampled{n}_` and the
+//! report carries `sampled: true`. They are not comparable to full-ranking numbers.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use seer_core::topk::{rank_cmp, top_k_into};
+use seer_core::{ItemIdx, Recommender, UserContext, UserIdx};
+use seer_data::{Csr, Dataset, Part, Split};
+use serde::{Deserialize, Serialize};
+use tracing::info;
+
+use crate::error::{Error, Result};
+use crate::metrics::{self, is_candidate, TargetRank};
+
+/// Evaluation settings (`[eval]` in `seer.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Cut-offs K for the top-K metrics, each ≥ 1 (default `[5, 10, 20]`). Sorted and
+    /// de-duplicated before use.
+    pub ks: Vec<usize>,
+    /// When set to `n`, also compute sampled metrics: each target ranked against `n` seeded
+    /// random unmasked non-target items (default: none; full ranking is the protocol).
+    pub sampled_negatives: Option<usize>,
+    /// Seed of the negative sampler; the same seed gives the same numbers (default 42).
+    pub seed: u64,
+    /// Users scored per `score_batch` call and per parallel task (default 256). Memory per
+    /// thread is `batch_users × n_items × 4` bytes.
+    pub batch_users: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            ks: vec![5, 10, 20],
+            sampled_negatives: None,
+            seed: 42,
+            batch_users: 256,
+        }
+    }
+}
+
+impl EvalConfig {
+    /// Checks value ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, message: String| {
+            Err(Error::Config {
+                key: key.into(),
+                message,
+            })
+        };
+        if self.ks.is_empty() {
+            return bad("eval.ks", "must list at least one cut-off".into());
+        }
+        if self.ks.contains(&0) {
+            return bad(
+                "eval.ks",
+                format!("{:?}: every K must be at least 1", self.ks),
+            );
+        }
+        if self.batch_users == 0 {
+            return bad("eval.batch_users", "0 must be at least 1".into());
+        }
+        if self.sampled_negatives == Some(0) {
+            return bad(
+                "eval.sampled_negatives",
+                "0 must be at least 1 (or unset)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// The cut-offs, sorted ascending without duplicates.
+    pub fn sorted_ks(&self) -> Vec<usize> {
+        let mut ks = self.ks.clone();
+        ks.sort_unstable();
+        ks.dedup();
+        ks
+    }
+}
+
+/// Which held-out part is evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Targets = validation rows; history = training rows. For model selection.
+    Validation,
+    /// Targets = test rows; history = training + validation rows. For the final numbers.
+    Test,
+}
+
+impl Stage {
+    /// Parts forming the history, and the target part.
+    fn parts(self) -> (&'static [Part], Part) {
+        match self {
+            Stage::Validation => (&[Part::Train], Part::Valid),
+            Stage::Test => (&[Part::Train, Part::Valid], Part::Test),
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Validation => "validation",
+            Stage::Test => "test",
+        })
+    }
+}
+
+/// One user's top-`max(ks)` recommendations, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecs {
+    /// Dense user index.
+    pub user: UserIdx,
+    /// `(item, score)` pairs, best first.
+    pub items: Vec<(ItemIdx, f32)>,
+}
+
+/// The outcome of [`evaluate`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The evaluated stage.
+    pub stage: Stage,
+    /// Users with at least one target after dropping targets already in their history.
+    pub users_evaluated: usize,
+    /// Users without targets (no held-out rows, or all of them already in the history).
+    pub users_skipped: usize,
+    /// Distinct (user, target item) pairs dropped because the item was in the history.
+    pub targets_in_history_dropped: usize,
+    /// Catalogue size.
+    pub n_items: usize,
+    /// The cut-offs used, ascending.
+    pub ks: Vec<usize>,
+    /// True when sampled-negative metrics (`sampled{n}_*` keys) are included.
+    pub sampled: bool,
+    /// The number of sampled negatives per target, when `sampled`.
+    #[serde(default)]
+    pub sampled_negatives: Option<usize>,
+    /// Metric name → value, averaged over evaluated users. Keys are lower-case:
+    /// `hr@K`, `precision@K`, `recall@K`, `f1@K`, `ndcg@K`, `mrr@K`, `map@K`, `coverage@K`,
+    /// `pop@K`, `pop_norm@K` per cut-off, full-ranking `mrr` and `auc`, and with sampling
+    /// `sampled{n}_hr@K`, `sampled{n}_ndcg@K`, `sampled{n}_mrr`, `sampled{n}_auc`. A metric
+    /// no user could be scored on (e.g. `auc` when no user has a negative) is absent.
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-user top-`max(ks)` lists, in user order, when `keep_recs` was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recs: Option<Vec<UserRecs>>,
+}
+
+impl EvalReport {
+    /// The value of metric `key` (e.g. `"ndcg@10"`), if present.
+    pub fn metric(&self, key: &str) -> Option<f64> {
+        self.metrics.get(key).copied()
+    }
+}
+
+/// Names and positions of the per-user metric values.
+struct Layout {
+    ks: Vec<usize>,
+    sampled: Option<usize>,
+    names: Vec<String>,
+}
+
+/// Per-K metrics computed per user, in layout order.
+const PER_K: [&str; 8] = [
+    "hr",
+    "precision",
+    "recall",
+    "f1",
+    "ndcg",
+    "mrr",
+    "map",
+    "pop",
+];
+/// Per-K sampled metrics.
+const SAMPLED_PER_K: [&str; 2] = ["hr", "ndcg"];
+
+impl Layout {
+    fn new(ks: Vec<usize>, sampled: Option<usize>) -> Self {
+        let mut names = Vec::new();
+        for &k in &ks {
+            names.extend(PER_K.iter().map(|m| format!("{m}@{k}")));
+        }
+        names.push("mrr".into());
+        names.push("auc".into());
+        if let Some(n) = sampled {
+            for &k in &ks {
+                names.extend(SAMPLED_PER_K.iter().map(|m| format!("sampled{n}_{m}@{k}")));
+            }
+            names.push(format!("sampled{n}_mrr"));
+            names.push(format!("sampled{n}_auc"));
+        }
+        Self { ks, sampled, names }
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn max_k(&self) -> usize {
+        self.ks.last().copied().unwrap_or(0)
+    }
+}
+
+/// Scratch buffers reused by one worker thread across chunks (no allocation per user).
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    top: Vec<(ItemIdx, f32)>,
+    ranked: Vec<ItemIdx>,
+    targets: Vec<ItemIdx>,
+    ranks: Vec<TargetRank>,
+    negatives: Vec<(ItemIdx, f32)>,
+    pool: Vec<ItemIdx>,
+    /// `stamp[i] == user + 1` marks item `i` as taken while sampling for `user`.
+    stamp: Vec<u32>,
+}
+
+/// What one chunk of users produced.
+struct ChunkOut {
+    /// `users × layout.len()` values (NaN = undefined for that user) of evaluated users.
+    values: Vec<f64>,
+    /// Top-`max(ks)` list of each evaluated user (for coverage and `recs`).
+    tops: Vec<(UserIdx, Vec<(ItemIdx, f32)>)>,
+    skipped: usize,
+    dropped: usize,
+}
+
+/// Shared, read-only inputs of the per-chunk work.
+struct Inputs<'a> {
+    model: &'a dyn Recommender,
+    history: &'a Csr,
+    targets: &'a Csr,
+    popularity: &'a [u32],
+    layout: &'a Layout,
+    seed: u64,
+    n_items: usize,
+}
+
+/// Evaluates `model` on `stage` of `split` with the full-ranking protocol (see the module
+/// docs), in parallel over users. `keep_recs` keeps every user's top-`max(ks)` list in the
+/// report. `pb` advances by one per user with targets.
+pub fn evaluate(
+    model: &dyn Recommender,
+    data: &Dataset,
+    split: &Split,
+    stage: Stage,
+    cfg: &EvalConfig,
+    keep_recs: bool,
+    pb: &ProgressBar,
+) -> Result<EvalReport> {
+    cfg.validate()?;
+    let n_items = data.n_items();
+    let n_users = data.n_users();
+    if model.n_items() != n_items {
+        return Err(Error::CatalogueMismatch {
+            model: model.n_items(),
+            data: n_items,
+        });
+    }
+    if split.part.len() != data.interactions.len() {
+        return Err(Error::SplitMismatch {
+            split: split.part.len(),
+            data: data.interactions.len(),
+        });
+    }
+    let _span = tracing::info_span!("evaluate", %stage, model = model.kind()).entered();
+    let (hist_parts, target_part) = stage.parts();
+    let inter = &data.interactions;
+    let history = Csr::from_rows(inter, &split.rows(hist_parts), n_users, n_items);
+    let targets = Csr::from_rows(inter, &split.rows(&[target_part]), n_users, n_items);
+    let popularity = history.col_counts();
+    let layout = Layout::new(cfg.sorted_ks(), cfg.sampled_negatives);
+
+    let users: Vec<UserIdx> = (0..n_users as UserIdx)
+        .filter(|&u| !targets.row(u).is_empty())
+        .collect();
+    let no_targets = n_users - users.len();
+    pb.set_length(users.len() as u64);
+    pb.set_position(0);
+
+    let inputs = Inputs {
+        model,
+        history: &history,
+        targets: &targets,
+        popularity: &popularity,
+        layout: &layout,
+        seed: cfg.seed,
+        n_items,
+    };
+    // Chunks are processed in parallel but collected in order, and values are summed in
+    // user order below, so the metrics are bit-for-bit reproducible.
+    let chunks: Vec<ChunkOut> = users
+        .par_chunks(cfg.batch_users)
+        .map_init(Scratch::default, |s, chunk| {
+            let out = eval_chunk(&inputs, chunk, s);
+            pb.inc(chunk.len() as u64);
+            out
+        })
+        .collect::<Result<_>>()?;
+
+    // ---- reduce in user order ----
+    let m = layout.len();
+    let mut sums = vec![0.0f64; m];
+    let mut counts = vec![0usize; m];
+    let (mut evaluated, mut skipped, mut dropped) = (0usize, no_targets, 0usize);
+    for c in &chunks {
+        skipped += c.skipped;
+        dropped += c.dropped;
+        evaluated += c.tops.len();
+        for row in c.values.chunks_exact(m) {
+            for (j, &v) in row.iter().enumerate() {
+                if !v.is_nan() {
+                    sums[j] += v;
+                    counts[j] += 1;
+                }
+            }
+        }
+    }
+    let mut metrics: BTreeMap<String, f64> = layout
+        .names
+        .iter()
+        .zip(sums.iter().zip(&counts))
+        .filter(|(_, (_, &c))| c > 0)
+        .map(|(name, (&s, &c))| (name.clone(), s / c as f64))
+        .collect();
+    let max_pop = popularity.iter().copied().max().unwrap_or(0);
+    for &k in &layout.ks {
+        if evaluated == 0 {
+            break;
+        }
+        let lists = chunks.iter().flat_map(|c| c.tops.iter());
+        let mut seen = vec![false; n_items];
+        for (_, top) in lists {
+            for &(i, _) in top.iter().take(k) {
+                seen[i as usize] = true;
+            }
+        }
+        let covered = seen.iter().filter(|&&b| b).count();
+        metrics.insert(
+            format!("coverage@{k}"),
+            covered as f64 / n_items.max(1) as f64,
+        );
+        let pop = metrics.get(&format!("pop@{k}")).copied().unwrap_or(0.0);
+        let norm = if max_pop > 0 {
+            pop / f64::from(max_pop)
+        } else {
+            0.0
+        };
+        metrics.insert(format!("pop_norm@{k}"), norm);
+    }
+    let recs = keep_recs.then(|| {
+        chunks
+            .into_iter()
+            .flat_map(|c| c.tops)
+            .map(|(user, items)| UserRecs { user, items })
+            .collect()
+    });
+    info!(
+        %stage,
+        users_evaluated = evaluated,
+        users_skipped = skipped,
+        targets_in_history_dropped = dropped,
+        mrr = metrics.get("mrr").copied().unwrap_or(f64::NAN),
+        "evaluation done"
+    );
+    Ok(EvalReport {
+        stage,
+        users_evaluated: evaluated,
+        users_skipped: skipped,
+        targets_in_history_dropped: dropped,
+        n_items,
+        ks: layout.ks.clone(),
+        sampled: layout.sampled.is_some(),
+        sampled_negatives: layout.sampled,
+        metrics,
+        recs,
+    })
+}
+
+/// Scores one chunk of users with one `score_batch` call and computes their metrics.
+fn eval_chunk(inp: &Inputs<'_>, users: &[UserIdx], s: &mut Scratch) -> Result<ChunkOut> {
+    let n = inp.n_items;
+    let ctxs: Vec<UserContext<'_>> = users
+        .iter()
+        .map(|&u| UserContext {
+            user: Some(u),
+            history: inp.history.row(u),
+            timestamps: Some(inp.history.row_ts(u)),
+            now: inp.targets.row_ts(u).first().copied(),
+        })
+        .collect();
+    s.scores.clear();
+    s.scores.resize(users.len() * n, 0.0);
+    let mut scores = std::mem::take(&mut s.scores);
+    inp.model.score_batch(&ctxs, &mut scores)?;
+    let m = inp.layout.len();
+    let mut out = ChunkOut {
+        values: Vec::with_capacity(users.len() * m),
+        tops: Vec::new(),
+        skipped: 0,
+        dropped: 0,
+    };
+    for (&u, row) in users.iter().zip(scores.chunks_exact_mut(n.max(1))) {
+        eval_user(inp, u, row, s, &mut out);
+    }
+    s.scores = scores;
+    Ok(out)
+}
+
+/// Masks, ranks and scores one user; appends to `out`.
+fn eval_user(inp: &Inputs<'_>, u: UserIdx, row: &mut [f32], s: &mut Scratch, out: &mut ChunkOut) {
+    // Only history items may be masked: model-given NaN / -inf become the lowest score.
+    for x in row.iter_mut() {
+        if !is_candidate(*x) {
+            *x = f32::MIN;
+        }
+    }
+    for &h in inp.history.row(u) {
+        row[h as usize] = f32::NEG_INFINITY;
+    }
+    s.targets.clear();
+    s.targets.extend_from_slice(inp.targets.row(u));
+    s.targets.sort_unstable();
+    s.targets.dedup();
+    let before = s.targets.len();
+    s.targets.retain(|&t| row[t as usize] != f32::NEG_INFINITY);
+    out.dropped += before - s.targets.len();
+    if s.targets.is_empty() {
+        out.skipped += 1;
+        return;
+    }
+    let layout = inp.layout;
+    top_k_into(row, layout.max_k(), &mut s.top);
+    s.ranked.clear();
+    s.ranked.extend(s.top.iter().map(|&(i, _)| i));
+    let (ranked, targets) = (&s.ranked, &s.targets);
+    for &k in &layout.ks {
+        out.values.extend([
+            metrics::hit_rate(ranked, targets, k),
+            metrics::precision(ranked, targets, k),
+            metrics::recall(ranked, targets, k),
+            metrics::f1(ranked, targets, k),
+            metrics::ndcg(ranked, targets, k),
+            metrics::mrr_at(ranked, targets, k),
+            metrics::average_precision(ranked, targets, k),
+            metrics::mean_popularity(ranked, inp.popularity, k),
+        ]);
+    }
+    let n_cand = metrics::target_ranks_into(row, targets, &mut s.ranks);
+    out.values.push(metrics::mrr_full(&s.ranks));
+    out.values
+        .push(metrics::auc(&s.ranks, n_cand).unwrap_or(f64::NAN));
+    if let Some(n_neg) = layout.sampled {
+        sample_negatives(inp, u, row, n_cand, n_neg, s);
+        sampled_metrics(row, &s.targets, &s.negatives, &layout.ks, &mut out.values);
+    }
+    out.tops.push((u, s.top.clone()));
+}
+
+/// Fills `s.negatives` with `n` distinct random candidates that are not targets (all of them
+/// when fewer exist), from a per-user seeded stream so chunking never changes the draw.
+fn sample_negatives(
+    inp: &Inputs<'_>,
+    u: UserIdx,
+    row: &[f32],
+    n_cand: usize,
+    n: usize,
+    s: &mut Scratch,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        inp.seed ^ (u64::from(u) + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    s.negatives.clear();
+    let pool_size = n_cand - s.targets.len();
+    if pool_size <= 2 * n {
+        // Dense case: list the pool and draw by partial Fisher–Yates.
+        s.pool.clear();
+        s.pool
+            .extend((0..row.len() as ItemIdx).filter(|&i| {
+                is_candidate(row[i as usize]) && s.targets.binary_search(&i).is_err()
+            }));
+        let take = n.min(s.pool.len());
+        for j in 0..take {
+            let k = rng.random_range(j..s.pool.len());
+            s.pool.swap(j, k);
+        }
+        s.negatives
+            .extend(s.pool[..take].iter().map(|&i| (i, row[i as usize])));
+        return;
+    }
+    // Sparse case: rejection sampling; at least half the catalogue draws are accepted.
+    if s.stamp.len() != row.len() {
+        s.stamp = vec![0; row.len()];
+    }
+    let mark = u + 1;
+    for &t in &s.targets {
+        s.stamp[t as usize] = mark;
+    }
+    while s.negatives.len() < n {
+        let i = rng.random_range(0..row.len() as ItemIdx);
+        if s.stamp[i as usize] != mark && is_candidate(row[i as usize]) {
+            s.stamp[i as usize] = mark;
+            s.negatives.push((i, row[i as usize]));
+        }
+    }
+}
+
+/// Sampled metrics of one user, appended in layout order.
+///
+/// Each target is ranked separately against the same sampled negatives:
+/// `rank = #{negatives beating it}` under [`rank_cmp`]; per target `hr@K = 1[rank < K]`,
+/// `ndcg@K = 1[rank < K] / log2(rank + 2)`, `mrr = 1 / (rank + 1)`,
+/// `auc = (N − greater − ½·tied) / N`; the user's value is the mean over targets.
+fn sampled_metrics(
+    row: &[f32],
+    targets: &[ItemIdx],
+    negatives: &[(ItemIdx, f32)],
+    ks: &[usize],
+    values: &mut Vec<f64>,
+) {
+    let n_t = targets.len() as f64;
+    let stats: Vec<(usize, usize, usize)> = targets
+        .iter()
+        .map(|&t| {
+            let x = (t, row[t as usize]);
+            let beat = negatives
+                .iter()
+                .filter(|&&y| rank_cmp(y, x).is_lt())
+                .count();
+            let greater = negatives.iter().filter(|&&(_, sy)| sy > x.1).count();
+            let tied = negatives.iter().filter(|&&(_, sy)| sy == x.1).count();
+            (beat, greater, tied)
+        })
+        .collect();
+    for &k in ks {
+        let hr = stats.iter().filter(|s| s.0 < k).count() as f64 / n_t;
+        let ndcg: f64 = stats
+            .iter()
+            .filter(|s| s.0 < k)
+            .map(|s| 1.0 / ((s.0 + 2) as f64).log2())
+            .sum::<f64>()
+            / n_t;
+        values.extend([hr, ndcg]);
+    }
+    values.push(stats.iter().map(|s| 1.0 / (s.0 + 1) as f64).sum::<f64>() / n_t);
+    let n = negatives.len() as f64;
+    values.push(if negatives.is_empty() {
+        f64::NAN
+    } else {
+        stats
+            .iter()
+            .map(|s| (n - s.1 as f64 - 0.5 * s.2 as f64) / n)
+            .sum::<f64>()
+            / n_t
+    });
+}
+
+/// Writes the report's recommendation lists as CSV `user_id,rank,item_id,score` with the
+/// original string ids and 1-based ranks. Fails with [`Error::NoRecs`] when the report was
+/// made without `keep_recs`.
+pub fn export_recs(report: &EvalReport, data: &Dataset, path: &Path) -> Result<()> {
+    let recs = report.recs.as_ref().ok_or(Error::NoRecs)?;
+    let file = std::fs::File::create(path).map_err(Error::io(path))?;
+    let mut w = BufWriter::new(file);
+    let io = Error::io;
+    writeln!(w, "user_id,rank,item_id,score").map_err(io(path))?;
+    for r in recs {
+        let user = data.users.id(r.user).ok_or(Error::MissingId {
+            what: "user",
+            index: r.user,
+        })?;
+        for (rank, &(item, score)) in r.items.iter().enumerate() {
+            let item_id = data.items.id(item).ok_or(Error::MissingId {
+                what: "item",
+                index: item,
+            })?;
+            writeln!(
+                w,
+                "{},{},{},{}",
+                csv_field(user),
+                rank + 1,
+                csv_field(item_id),
+                score
+            )
+            .map_err(io(path))?;
+        }
+    }
+    w.flush().map_err(io(path))
+}
+
+/// Quotes a CSV field when it contains a separator, quote or line break (RFC 4180).
+fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seer_core::IdMap;
+    use seer_data::{Interactions, SplitConfig};
+    use std::sync::Mutex;
+
+    /// What a mock model was shown: user, history, `now`.
+    type Seen = (Option<UserIdx>, Vec<ItemIdx>, Option<i64>);
+
+    /// Scores items by a fixed vector and records what it was shown.
+    struct Fixed {
+        scores: Vec<f32>,
+        seen: Mutex<Vec<Seen>>,
+    }
+
+    impl Fixed {
+        fn new(scores: Vec<f32>) -> Self {
+            Self {
+                scores,
+                seen: Mutex::new(Vec::new()),
+            }
+        }
+    }
+
+    impl Recommender for Fixed {
+        fn kind(&self) -> &'static str {
+            "fixed"
+        }
+        fn n_items(&self) -> usize {
+            self.scores.len()
+        }
+        fn score(&self, user: &UserContext<'_>, out: &mut [f32]) -> seer_core::Result<()> {
+            seer_core::check_score_len(self.scores.len(), out.len())?;
+            self.seen
+                .lock()
+                .unwrap()
+                .push((user.user, user.history.to_vec(), user.now));
+            out.copy_from_slice(&self.scores);
+            Ok(())
+        }
+        fn save(&self, _: &Path) -> seer_core::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Knows the split and scores each user's targets of one stage highest.
+    struct Oracle {
+        n_items: usize,
+        targets: Csr,
+    }
+
+    impl Recommender for Oracle {
+        fn kind(&self) -> &'static str {
+            "oracle"
+        }
+        fn n_items(&self) -> usize {
+            self.n_items
+        }
+        fn score(&self, user: &UserContext<'_>, out: &mut [f32]) -> seer_core::Result<()> {
+            // Distractors get distinct scores by index; targets beat all of them.
+            for (i, x) in out.iter_mut().enumerate() {
+                *x = i as f32;
+            }
+            for &t in self.targets.row(user.user.unwrap()) {
+                out[t as usize] = 1000.0;
+            }
+            Ok(())
+        }
+        fn save(&self, _: &Path) -> seer_core::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// 4 users, 6 items, leave-one-out split (min 3 events):
+    /// - u0: 0,1,2 | valid 3 | test 4
+    /// - u1: 1 | valid 2 | test 2 (test item already in history at test stage)
+    /// - u2: 5,0 only (too few events: training-only, skipped)
+    /// - u3: 0 | valid 1 | test 0 (test target in history at both... dropped at test)
+    fn tiny() -> (Dataset, Split) {
+        let ev: &[(u32, u32, i64)] = &[
+            (0, 0, 1),
+            (0, 1, 2),
+            (0, 2, 3),
+            (0, 3, 4),
+            (0, 4, 5),
+            (1, 1, 1),
+            (1, 2, 2),
+            (1, 2, 3),
+            (2, 5, 1),
+            (2, 0, 2),
+            (3, 0, 1),
+            (3, 1, 2),
+            (3, 0, 3),
+        ];
+        let inter = Interactions {
+            user: ev.iter().map(|e| e.0).collect(),
+            item: ev.iter().map(|e| e.1).collect(),
+            ts: ev.iter().map(|e| e.2 * 100).collect(),
+            rating: vec![1.0; ev.len()],
+            context: vec![],
+        };
+        let data = Dataset {
+            name: "tiny".into(),
+            users: IdMap::from(vec![
+                "alice".into(),
+                "bob".into(),
+                "carol".into(),
+                "dan,jr".into(),
+            ]),
+            items: IdMap::from((0..6).map(|i| format!("i{i}")).collect::<Vec<_>>()),
+            interactions: inter,
+            has_timestamps: true,
+            ..Default::default()
+        };
+        let split = SplitConfig::LeaveOneOut { min_events: 3 }
+            .split(&data)
+            .unwrap();
+        (data, split)
+    }
+
+    fn cfg(ks: &[usize]) -> EvalConfig {
+        EvalConfig {
+            ks: ks.to_vec(),
+            batch_users: 2,
+            ..Default::default()
+        }
+    }
+
+    fn run(m: &dyn Recommender, stage: Stage, c: &EvalConfig) -> EvalReport {
+        let (data, split) = tiny();
+        evaluate(m, &data, &split, stage, c, true, &ProgressBar::hidden()).unwrap()
+    }
+
+    #[test]
+    fn config_defaults_and_validation() {
+        let c: EvalConfig = serde_json::from_str("{}").unwrap();
+        assert_eq!(c, EvalConfig::default());
+        assert_eq!(c.ks, vec![5, 10, 20]);
+        assert!(serde_json::from_str::<EvalConfig>(r#"{"kz": [1]}"#).is_err());
+        let e = EvalConfig {
+            ks: vec![0],
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().starts_with("eval.ks"), "{e}");
+        assert!(EvalConfig {
+            batch_users: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(EvalConfig {
+            sampled_negatives: Some(0),
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+    }
+
+    #[test]
+    fn validation_stage_by_hand() {
+        // Scores favour high indices: ranking 5 > 4 > 3 > 2 > 1 > 0.
+        let m = Fixed::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let r = run(&m, Stage::Validation, &cfg(&[1, 2]));
+        // u0: history {0,1,2} masked → ranking 5,4,3; target 3 at rank 2 (0-based).
+        // u1: history {1} → ranking 5,4,3,2,0; target 2 at rank 3.
+        // u3: history {0} → ranking 5,4,3,2,1; target 1 at rank 4.
+        assert_eq!(
+            (
+                r.users_evaluated,
+                r.users_skipped,
+                r.targets_in_history_dropped
+            ),
+            (3, 1, 0)
+        );
+        assert_eq!(r.metric("hr@2"), Some(0.0));
+        let mrr = (1.0 / 3.0 + 1.0 / 4.0 + 1.0 / 5.0) / 3.0;
+        assert!((r.metric("mrr").unwrap() - mrr).abs() < 1e-12);
+        // AUC: u0 beats 0 of 2 negatives, u1 1 of 4 (item 0), u3 0 of 4.
+        assert!((r.metric("auc").unwrap() - (0.0 + 0.25 + 0.0) / 3.0).abs() < 1e-12);
+        // Everyone's top-1 is item 5, top-2 adds item 4.
+        assert_eq!(r.metric("coverage@1"), Some(1.0 / 6.0));
+        assert_eq!(r.metric("coverage@2"), Some(2.0 / 6.0));
+        // Training popularity: item 5 once (u2), item 4 never.
+        assert_eq!(r.metric("pop@1"), Some(1.0));
+        assert_eq!(r.metric("pop@2"), Some(0.5));
+        // The most popular training item is item 0 (u0, u2, u3).
+        let max_pop = 3.0;
+        assert_eq!(r.metric("pop_norm@1"), Some(1.0 / max_pop));
+        // History masked: no user is ever recommended a history item.
+        let recs = r.recs.unwrap();
+        assert_eq!(
+            recs.iter().map(|x| x.user).collect::<Vec<_>>(),
+            vec![0, 1, 3]
+        );
+        assert_eq!(recs[0].items, vec![(5, 5.0), (4, 4.0)]);
+        // The model saw training histories in time order and `now` = first target time.
+        let mut seen = m.seen.lock().unwrap().clone();
+        seen.sort();
+        assert_eq!(seen[0], (Some(0), vec![0, 1, 2], Some(400)));
+        assert_eq!(seen[1], (Some(1), vec![1], Some(200)));
+        assert_eq!(seen[2], (Some(3), vec![0], Some(200)));
+    }
+
+    #[test]
+    fn test_stage_history_includes_validation_and_drops_seen_targets() {
+        let m = Fixed::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let r = run(&m, Stage::Test, &cfg(&[1, 2]));
+        // u1's test item 2 is its validation item, u3's test item 0 its training item:
+        // both dropped, both users skipped (plus u2 with no test rows).
+        assert_eq!(
+            (
+                r.users_evaluated,
+                r.users_skipped,
+                r.targets_in_history_dropped
+            ),
+            (1, 3, 2)
+        );
+        // u0: history {0,1,2,3} → ranking 5,4; target 4 at rank 1.
+        assert_eq!(r.metric("hr@1"), Some(0.0));
+        assert_eq!(r.metric("hr@2"), Some(1.0));
+        assert_eq!(r.metric("mrr"), Some(0.5));
+        assert_eq!(r.metric("auc"), Some(0.0));
+        assert_eq!(r.recs.as_ref().unwrap()[0].items, vec![(5, 5.0), (4, 4.0)]);
+        // The validation item 3 was part of u0's history at test stage.
+        let seen = m.seen.lock().unwrap();
+        let u0 = seen.iter().find(|s| s.0 == Some(0)).unwrap();
+        assert_eq!(u0.1, vec![0, 1, 2, 3]);
+        assert_eq!(u0.2, Some(500));
+    }
+
+    #[test]
+    fn oracle_scores_one() {
+        let (data, split) = tiny();
+        for stage in [Stage::Validation, Stage::Test] {
+            let (_, part) = stage.parts();
+            let targets =
+                Csr::from_rows(&data.interactions, &split.rows(&[part]), data.n_users(), 6);
+            let m = Oracle {
+                n_items: 6,
+                targets,
+            };
+            let c = EvalConfig {
+                sampled_negatives: Some(2),
+                ..cfg(&[1, 5])
+            };
+            let r = run(&m, stage, &c);
+            for key in [
+                "hr@1", "ndcg@1", "mrr@1", "ndcg@5", "recall@5", "map@5", "mrr", "auc",
+            ] {
+                assert_eq!(r.metric(key), Some(1.0), "{stage} {key}");
+            }
+            for key in [
+                "sampled2_hr@1",
+                "sampled2_ndcg@1",
+                "sampled2_mrr",
+                "sampled2_auc",
+            ] {
+                assert_eq!(r.metric(key), Some(1.0), "{stage} {key}");
+            }
+            assert!(r.sampled);
+            assert!((r.metric("precision@5").unwrap() - 0.2).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn deterministic_across_batch_sizes_and_nan_scores_stay_candidates() {
+        let m = Fixed::new(vec![f32::NAN, 1.0, 1.0, f32::NEG_INFINITY, 0.5, 0.5]);
+        let mut c = EvalConfig {
+            sampled_negatives: Some(2),
+            ..cfg(&[1, 3])
+        };
+        let a = run(&m, Stage::Validation, &c);
+        c.batch_users = 1;
+        let b = run(&m, Stage::Validation, &c);
+        assert_eq!(a, b);
+        // u0 (history 0,1,2): item 3 (-inf from the model) ranks last but is still ranked:
+        // candidates 4, 5, 3 → target 3 at rank 2.
+        assert_eq!(a.recs.as_ref().unwrap()[0].items.len(), 3);
+        assert_eq!(a.recs.as_ref().unwrap()[0].items[2].0, 3);
+    }
+
+    #[test]
+    fn rejects_mismatched_inputs() {
+        let (data, split) = tiny();
+        let m = Fixed::new(vec![0.0; 5]);
+        let pb = ProgressBar::hidden();
+        let e = evaluate(&m, &data, &split, Stage::Test, &cfg(&[1]), false, &pb).unwrap_err();
+        assert!(matches!(e, Error::CatalogueMismatch { model: 5, data: 6 }));
+        let short = Split {
+            config: split.config.clone(),
+            part: split.part[1..].to_vec(),
+        };
+        let m = Fixed::new(vec![0.0; 6]);
+        let e = evaluate(&m, &data, &short, Stage::Test, &cfg(&[1]), false, &pb).unwrap_err();
+        assert!(matches!(e, Error::SplitMismatch { .. }));
+    }
+
+    #[test]
+    fn exports_recs_with_original_ids() {
+        let (data, split) = tiny();
+        let m = Fixed::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let pb = ProgressBar::hidden();
+        let r = evaluate(&m, &data, &split, Stage::Validation, &cfg(&[2]), true, &pb).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recs.csv");
+        export_recs(&r, &data, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "user_id,rank,item_id,score");
+        assert_eq!(lines[1], "alice,1,i5,5");
+        assert_eq!(lines[2], "alice,2,i4,4");
+        assert_eq!(lines[5], "\"dan,jr\",1,i5,5");
+        let no_recs = EvalReport { recs: None, ..r };
+        assert!(matches!(
+            export_recs(&no_recs, &data, &path),
+            Err(Error::NoRecs)
+        ));
+        // JSON round trip.
+        let s = serde_json::to_string(&no_recs).unwrap();
+        assert_eq!(serde_json::from_str::<EvalReport>(&s).unwrap(), no_recs);
+    }
+}

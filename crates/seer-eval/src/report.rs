@@ -1,0 +1,636 @@
+//! Benchmark reports: several models evaluated on one dataset and split, written as JSON, a
+//! Markdown table, or a self-contained HTML page with inline SVG plots.
+//!
+//! The JSON layout is stable and meant for scripts: a top-level `models` list whose entries
+//! carry `name` and `metrics` (lower-case keys such as `ndcg@10` → numbers, test stage), plus
+//! `valid_metrics`, timings and peak memory. When the metrics include sampled-negative ones
+//! (`sampled: true`), every output says **sampled metrics** prominently: sampled numbers are
+//! much higher than, and not comparable to, full-ranking numbers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The results of one benchmark run: one dataset, one split, several models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// Dataset name (`"amazon-beauty"`).
+    pub dataset: String,
+    /// Human-readable split description (`"leave-one-out (min 3 events)"`).
+    pub split: String,
+    /// Users in the dataset.
+    pub n_users: usize,
+    /// Items in the dataset.
+    pub n_items: usize,
+    /// Interactions in the dataset.
+    pub n_interactions: usize,
+    /// Users evaluated at the test stage.
+    pub users_evaluated: usize,
+    /// True when `metrics` include sampled-negative metrics (`sampled{n}_…` keys).
+    pub sampled: bool,
+    /// One entry per model, in the order they were run.
+    pub models: Vec<ModelResult>,
+}
+
+/// One model's results in a [`BenchReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelResult {
+    /// The model spec as given on the command line (`"ease"`, `"sasrec"`).
+    pub name: String,
+    /// The resolved model configuration.
+    pub config: serde_json::Value,
+    /// Test-stage metrics (keys as in [`crate::EvalReport::metrics`]).
+    pub metrics: BTreeMap<String, f64>,
+    /// Validation-stage metrics.
+    pub valid_metrics: BTreeMap<String, f64>,
+    /// Wall-clock seconds spent fitting.
+    pub fit_seconds: f64,
+    /// Wall-clock seconds spent evaluating (both stages).
+    pub eval_seconds: f64,
+    /// Peak resident memory during fit + evaluation, MiB (0 when unknown).
+    pub peak_rss_mb: f64,
+}
+
+/// Where a table column's value comes from.
+enum Source {
+    /// A test-stage metric key.
+    Metric(String),
+    /// A field of [`ModelResult`].
+    Field(fn(&ModelResult) -> f64),
+}
+
+/// A table column: header and how to get the value.
+struct Column {
+    header: String,
+    source: Source,
+    /// Highlight the highest value (metrics) or nothing (timings, memory).
+    highlight: bool,
+    decimals: usize,
+}
+
+impl Column {
+    fn value(&self, m: &ModelResult) -> Option<f64> {
+        match &self.source {
+            Source::Metric(key) => m.metrics.get(key).copied(),
+            Source::Field(f) => Some(f(m)),
+        }
+    }
+}
+
+impl BenchReport {
+    /// The cut-offs K present in the results (from `ndcg@K` keys), ascending.
+    pub fn ks(&self) -> Vec<usize> {
+        let mut ks: Vec<usize> = self
+            .models
+            .iter()
+            .flat_map(|m| m.metrics.keys())
+            .filter_map(|k| k.strip_prefix("ndcg@")?.parse().ok())
+            .collect();
+        ks.sort_unstable();
+        ks.dedup();
+        ks
+    }
+
+    /// The cut-off shown in tables: 10 when present, else the largest K.
+    pub fn headline_k(&self) -> Option<usize> {
+        let ks = self.ks();
+        if ks.contains(&10) {
+            Some(10)
+        } else {
+            ks.last().copied()
+        }
+    }
+
+    /// Prefixes of sampled metrics present (`"sampled100_"`), ascending.
+    fn sampled_prefixes(&self) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .models
+            .iter()
+            .flat_map(|m| m.metrics.keys())
+            .filter(|k| k.starts_with("sampled"))
+            .filter_map(|k| k.split_once('_').map(|(p, _)| format!("{p}_")))
+            .collect();
+        p.sort();
+        p.dedup();
+        p
+    }
+
+    /// Sentence explaining sampled metrics, when there are any.
+    fn sampled_notice(&self) -> Option<String> {
+        self.sampled.then(|| {
+            let parts: Vec<String> = self
+                .sampled_prefixes()
+                .iter()
+                .map(|p| {
+                    let n = p.trim_start_matches("sampled").trim_end_matches('_');
+                    format!("columns prefixed {p} rank each target against {n} random negatives")
+                })
+                .collect();
+            let which = if parts.is_empty() {
+                "sampled columns rank each target against random negatives".to_string()
+            } else {
+                parts.join("; ")
+            };
+            format!(
+                "SAMPLED METRICS: {which} instead of the whole catalogue; they are inflated and \
+                 not comparable to full-ranking metrics."
+            )
+        })
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        let metric = |header: String, key: String, highlight: bool| Column {
+            header,
+            source: Source::Metric(key),
+            highlight,
+            decimals: 4,
+        };
+        let mut cols = Vec::new();
+        if let Some(k) = self.headline_k() {
+            cols.push(metric(format!("NDCG@{k}"), format!("ndcg@{k}"), true));
+            cols.push(metric(format!("HR@{k}"), format!("hr@{k}"), true));
+            cols.push(metric(format!("Recall@{k}"), format!("recall@{k}"), true));
+        }
+        cols.push(metric("MRR".into(), "mrr".into(), true));
+        cols.push(metric("AUC".into(), "auc".into(), true));
+        if let Some(k) = self.headline_k() {
+            cols.push(metric(
+                format!("Coverage@{k}"),
+                format!("coverage@{k}"),
+                true,
+            ));
+            for p in self.sampled_prefixes() {
+                cols.push(metric(format!("{p}NDCG@{k}"), format!("{p}ndcg@{k}"), true));
+                cols.push(metric(format!("{p}HR@{k}"), format!("{p}hr@{k}"), true));
+            }
+        }
+        let plain = |header: &str, f: fn(&ModelResult) -> f64, decimals| Column {
+            header: header.into(),
+            source: Source::Field(f),
+            highlight: false,
+            decimals,
+        };
+        cols.push(plain("Fit s", |m| m.fit_seconds, 2));
+        cols.push(plain("Eval s", |m| m.eval_seconds, 2));
+        cols.push(plain("Peak MB", |m| m.peak_rss_mb, 0));
+        cols
+    }
+
+    /// Rows of formatted cells (model name first), with the best value per column marked.
+    fn cells(&self) -> (Vec<String>, Vec<Vec<(String, bool)>>) {
+        let cols = self.columns();
+        let mut headers = vec!["Model".to_string()];
+        headers.extend(cols.iter().map(|c| c.header.clone()));
+        let best: Vec<Option<f64>> = cols
+            .iter()
+            .map(|c| {
+                if !c.highlight {
+                    return None;
+                }
+                self.models
+                    .iter()
+                    .filter_map(|m| c.value(m))
+                    .reduce(f64::max)
+            })
+            .collect();
+        let rows = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut row = vec![(m.name.clone(), false)];
+                for (c, b) in cols.iter().zip(&best) {
+                    row.push(match c.value(m) {
+                        Some(v) => (
+                            format!("{v:.*}", c.decimals),
+                            self.models.len() > 1 && Some(v) == *b,
+                        ),
+                        None => ("–".into(), false),
+                    });
+                }
+                row
+            })
+            .collect();
+        (headers, rows)
+    }
+
+    /// One line describing the data.
+    fn summary(&self) -> String {
+        format!(
+            "Dataset {}: {} users, {} items, {} interactions; split: {}; {} users evaluated \
+             (test stage, full ranking, seen items masked).",
+            self.dataset,
+            self.n_users,
+            self.n_items,
+            self.n_interactions,
+            self.split,
+            self.users_evaluated
+        )
+    }
+
+    /// The results as a Markdown table (test-stage metrics at K = 10, or the largest K), best
+    /// value per metric in bold.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        let title = if self.sampled {
+            " (sampled metrics)"
+        } else {
+            ""
+        };
+        let _ = writeln!(s, "## seer bench: {}{title}\n", self.dataset);
+        if let Some(n) = self.sampled_notice() {
+            let _ = writeln!(s, "> **⚠ {n}**\n");
+        }
+        let _ = writeln!(s, "{}\n", self.summary());
+        let (headers, rows) = self.cells();
+        let _ = writeln!(s, "| {} |", headers.join(" | "));
+        let align: Vec<&str> = headers
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i == 0 { ":--" } else { "--:" })
+            .collect();
+        let _ = writeln!(s, "| {} |", align.join(" | "));
+        for row in rows {
+            let cells: Vec<String> = row
+                .into_iter()
+                .map(|(c, best)| {
+                    let c = c.replace('|', "\\|").replace('<', "&lt;");
+                    if best {
+                        format!("**{c}**")
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let _ = writeln!(s, "| {} |", cells.join(" | "));
+        }
+        s
+    }
+
+    /// Writes the report as pretty-printed JSON.
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+        std::fs::write(path, text + "\n").map_err(Error::io(path))
+    }
+
+    /// Reads a report written by [`Self::write_json`].
+    pub fn read_json(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// The report as a self-contained HTML page: the table plus inline SVG plots of NDCG@K
+    /// and HR@K against K (one line per model), NDCG at the headline K per model, and the mean
+    /// training popularity of recommended items per model.
+    pub fn to_html(&self) -> Result<String> {
+        let title = format!(
+            "seer bench: {}{}",
+            self.dataset,
+            if self.sampled {
+                " (sampled metrics)"
+            } else {
+                ""
+            }
+        );
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+             <title>{}</title>\n<style>\n\
+             body {{ font-family: sans-serif; margin: 2em; color: #222; }}\n\
+             table {{ border-collapse: collapse; margin: 1em 0; }}\n\
+             th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}\n\
+             th:first-child, td:first-child {{ text-align: left; }}\n\
+             th {{ background: #f2f2f2; }}\n\
+             .best {{ font-weight: bold; }}\n\
+             .sampled {{ background: #fff3cd; border: 2px solid #e0a800; padding: 0.8em; \
+             font-weight: bold; }}\n\
+             .plots {{ display: flex; flex-wrap: wrap; gap: 1em; }}\n\
+             </style>\n</head>\n<body>\n<h1>{}</h1>\n",
+            esc(&title),
+            esc(&title)
+        );
+        if let Some(n) = self.sampled_notice() {
+            let _ = writeln!(h, "<p class=\"sampled\">⚠ {}</p>", esc(&n));
+        }
+        let _ = writeln!(h, "<p>{}</p>", esc(&self.summary()));
+        let (headers, rows) = self.cells();
+        h.push_str("<table>\n<tr>");
+        for c in &headers {
+            let _ = write!(h, "<th>{}</th>", esc(c));
+        }
+        h.push_str("</tr>\n");
+        for row in rows {
+            h.push_str("<tr>");
+            for (c, best) in row {
+                let class = if best { " class=\"best\"" } else { "" };
+                let _ = write!(h, "<td{class}>{}</td>", esc(&c));
+            }
+            h.push_str("</tr>\n");
+        }
+        h.push_str("</table>\n<h2>Plots (full ranking, test stage)</h2>\n<div class=\"plots\">\n");
+        let ks = self.ks();
+        for (metric, label) in [("ndcg", "NDCG@K"), ("hr", "HR@K")] {
+            let series: Vec<(String, Vec<(usize, f64)>)> = self
+                .models
+                .iter()
+                .map(|m| {
+                    let pts = ks
+                        .iter()
+                        .filter_map(|k| Some((*k, *m.metrics.get(&format!("{metric}@{k}"))?)))
+                        .collect();
+                    (m.name.clone(), pts)
+                })
+                .collect();
+            h.push_str(&line_chart(&format!("{label} vs K"), label, &series)?);
+        }
+        if let Some(k) = self.headline_k() {
+            let bars = |key: String| -> Vec<(String, f64)> {
+                self.models
+                    .iter()
+                    .map(|m| (m.name.clone(), m.metrics.get(&key).copied().unwrap_or(0.0)))
+                    .collect()
+            };
+            h.push_str(&bar_chart(
+                &format!("NDCG@{k} per model"),
+                &bars(format!("ndcg@{k}")),
+            )?);
+            h.push_str(&bar_chart(
+                &format!("Mean training popularity of top-{k} items"),
+                &bars(format!("pop@{k}")),
+            )?);
+        }
+        h.push_str("</div>\n</body>\n</html>\n");
+        Ok(h)
+    }
+
+    /// Writes [`Self::to_html`] to `path`.
+    pub fn write_html(&self, path: &Path) -> Result<()> {
+        let html = self.to_html()?;
+        std::fs::write(path, html).map_err(Error::io(path))
+    }
+}
+
+/// Escapes text for HTML.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+type PlotResult = std::result::Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn plot_error(plot: &str) -> impl FnOnce(DrawingAreaErrorKind<std::io::Error>) -> Error + '_ {
+    move |e| Error::Plot {
+        plot: plot.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// Upper end of a y axis that shows `max` with some headroom.
+fn y_top(max: f64) -> f64 {
+    if max.is_finite() && max > 0.0 {
+        max * 1.15
+    } else {
+        1.0
+    }
+}
+
+/// An SVG line chart: one line (with markers) per series of `(K, value)` points.
+fn line_chart(title: &str, y_desc: &str, series: &[(String, Vec<(usize, f64)>)]) -> Result<String> {
+    let mut svg = String::new();
+    let draw = |svg: &mut String| -> PlotResult {
+        let root = SVGBackend::with_string(svg, (560, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let points = series.iter().flat_map(|s| s.1.iter());
+        let k_max = points.clone().map(|p| p.0).max().unwrap_or(1) as f64;
+        let v_max = points.map(|p| p.1).fold(0.0, f64::max);
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..k_max + 1.0, 0f64..y_top(v_max))?;
+        chart.configure_mesh().x_desc("K").y_desc(y_desc).draw()?;
+        for (idx, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(idx).to_rgba();
+            let xy: Vec<(f64, f64)> = pts.iter().map(|&(k, v)| (k as f64, v)).collect();
+            chart
+                .draw_series(LineSeries::new(xy.clone(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart.draw_series(xy.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()
+    };
+    draw(&mut svg).map_err(plot_error(title))?;
+    Ok(svg)
+}
+
+/// An SVG bar chart with one bar per `(label, value)`.
+fn bar_chart(title: &str, bars: &[(String, f64)]) -> Result<String> {
+    let mut svg = String::new();
+    let draw = |svg: &mut String| -> PlotResult {
+        let root = SVGBackend::with_string(svg, (560, 360)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let v_max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
+        let n = bars.len().max(1) as u32;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(35)
+            .y_label_area_size(55)
+            .build_cartesian_2d((0..n).into_segmented(), 0f64..y_top(v_max))?;
+        let label = |v: &SegmentValue<u32>| match v {
+            SegmentValue::CenterOf(i) => bars
+                .get(*i as usize)
+                .map(|b| b.0.clone())
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(bars.len().max(1))
+            .x_label_formatter(&label)
+            .draw()?;
+        chart.draw_series(
+            Histogram::vertical(&chart)
+                .margin(12)
+                .style_func(|x, _| {
+                    let i = match x {
+                        SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => *i as usize,
+                        SegmentValue::Last => 0,
+                    };
+                    Palette99::pick(i).filled()
+                })
+                .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.1))),
+        )?;
+        root.present()
+    };
+    draw(&mut svg).map_err(plot_error(title))?;
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(name: &str, scale: f64) -> ModelResult {
+        let mut metrics = BTreeMap::new();
+        for k in [5, 10, 20] {
+            let kf = k as f64;
+            metrics.insert(format!("ndcg@{k}"), scale * kf / 40.0);
+            metrics.insert(format!("hr@{k}"), scale * kf / 25.0);
+            metrics.insert(format!("recall@{k}"), scale * kf / 25.0);
+            metrics.insert(format!("coverage@{k}"), 0.1);
+            metrics.insert(format!("pop@{k}"), 100.0 * scale);
+        }
+        metrics.insert("mrr".into(), scale / 10.0);
+        metrics.insert("auc".into(), 0.5 + scale / 4.0);
+        ModelResult {
+            name: name.into(),
+            config: serde_json::json!({ "model": name }),
+            valid_metrics: metrics.clone(),
+            metrics,
+            fit_seconds: 1.5,
+            eval_seconds: 0.25,
+            peak_rss_mb: 120.0,
+        }
+    }
+
+    fn report() -> BenchReport {
+        BenchReport {
+            dataset: "demo".into(),
+            split: "leave-one-out (min 3 events)".into(),
+            n_users: 10,
+            n_items: 20,
+            n_interactions: 100,
+            users_evaluated: 9,
+            sampled: false,
+            models: vec![model("pop", 0.5), model("<ease>", 1.0)],
+        }
+    }
+
+    #[test]
+    fn json_is_stable_and_round_trips() {
+        let r = report();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.json");
+        r.write_json(&path).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["models"][1]["name"], "<ease>");
+        assert_eq!(v["models"][1]["metrics"]["ndcg@10"], 0.25);
+        assert_eq!(v["sampled"], false);
+        assert_eq!(BenchReport::read_json(&path).unwrap(), r);
+    }
+
+    #[test]
+    fn markdown_table() {
+        let md = report().to_markdown();
+        let lines: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(
+            lines[0],
+            "| Model | NDCG@10 | HR@10 | Recall@10 | MRR | AUC | Coverage@10 | Fit s | Eval s | Peak MB |"
+        );
+        assert_eq!(lines.len(), 4);
+        assert!(
+            lines[3].starts_with("| <ease> | **0.2500** | **0.4000** |"),
+            "{}",
+            lines[3]
+        );
+        assert!(lines[2].contains("| 0.1250 |"));
+        assert!(!md.to_lowercase().contains("sampled"));
+    }
+
+    #[test]
+    fn headline_k_falls_back_to_largest() {
+        let mut r = report();
+        for m in &mut r.models {
+            m.metrics.retain(|k, _| !k.ends_with("@10"));
+        }
+        assert_eq!(r.ks(), vec![5, 20]);
+        assert_eq!(r.headline_k(), Some(20));
+        assert!(r.to_markdown().contains("NDCG@20"));
+    }
+
+    #[test]
+    fn sampled_is_labelled_everywhere() {
+        let mut r = report();
+        r.sampled = true;
+        for m in &mut r.models {
+            m.metrics.insert("sampled100_ndcg@10".into(), 0.6);
+            m.metrics.insert("sampled100_hr@10".into(), 0.8);
+        }
+        let md = r.to_markdown();
+        assert!(md.contains("(sampled metrics)"));
+        assert!(md.contains("SAMPLED METRICS: columns prefixed sampled100_ rank each target against 100 random negatives"), "{md}");
+        assert!(md.contains("sampled100_NDCG@10"));
+        let html = r.to_html().unwrap();
+        assert!(html.contains("<title>seer bench: demo (sampled metrics)</title>"));
+        assert!(html.contains("class=\"sampled\""));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["sampled"], true);
+    }
+
+    #[test]
+    fn html_is_self_contained_with_plots() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.html");
+        report().write_html(&path).unwrap();
+        let html = std::fs::read_to_string(&path).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert_eq!(html.matches("<svg").count(), 4);
+        assert!(html.contains("&lt;ease&gt;"), "model names are escaped");
+        assert!(!html.contains("<ease>"));
+        assert!(!html.contains("src=\"http"), "no external resources");
+        for t in [
+            "NDCG@K vs K",
+            "HR@K vs K",
+            "NDCG@10 per model",
+            "popularity",
+        ] {
+            assert!(html.contains(t), "{t}");
+        }
+    }
+
+    #[test]
+    fn empty_report_still_renders() {
+        let r = BenchReport {
+            models: vec![],
+            ..report()
+        };
+        assert!(r.to_html().is_ok());
+        assert_eq!(r.headline_k(), None);
+        assert!(r.to_markdown().contains("| Model | MRR | AUC |"));
+    }
+}

@@ -1,0 +1,290 @@
+//! The model registry: one typed enum instead of a string → constructor map.
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use seer_core::Recommender;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::Loaded;
+use crate::train::TrainData;
+use crate::{als, ease, item_knn, popularity};
+
+/// Which model to fit, with its hyperparameters.
+///
+/// Serialised with a `model` tag, e.g. `{"model": "ease", "lambda": 500.0}` in JSON or
+/// `model = "ease"` plus the keys in `seer.toml`; a typo in a key is a parse error. The tag
+/// is the model's [`ModelConfig::name`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "model", rename_all = "snake_case")]
+pub enum ModelConfig {
+    /// Most popular items, all-time or in a recent window ([`popularity`]).
+    #[serde(rename = "pop", alias = "popularity")]
+    Popularity(popularity::Config),
+    /// Item-based k-nearest-neighbours with cosine similarity ([`item_knn`]).
+    #[serde(rename = "itemknn", alias = "item_knn")]
+    ItemKnn(item_knn::Config),
+    /// EASE, the closed-form linear item-item autoencoder ([`ease`]).
+    Ease(ease::Config),
+    /// Implicit-feedback alternating least squares ([`als`]).
+    Als(als::Config),
+}
+
+/// Names accepted by [`ModelConfig::from_spec`] and written into model files.
+pub const MODEL_NAMES: [&str; 4] = ["pop", "itemknn", "ease", "als"];
+
+impl ModelConfig {
+    /// Stable short name: `pop`, `itemknn`, `ease`, `als` (equals the fitted model's
+    /// [`Recommender::kind`]).
+    pub fn name(&self) -> &'static str {
+        match self {
+            ModelConfig::Popularity(_) => popularity::KIND,
+            ModelConfig::ItemKnn(_) => item_knn::KIND,
+            ModelConfig::Ease(_) => ease::KIND,
+            ModelConfig::Als(_) => als::KIND,
+        }
+    }
+
+    /// The default configuration of model `name` (`pop`, `itemknn`, `ease`, `als`; the long
+    /// forms `popularity` and `item_knn` are accepted too).
+    pub fn default_for(name: &str) -> Result<ModelConfig> {
+        Ok(match name {
+            "pop" | "popularity" => ModelConfig::Popularity(Default::default()),
+            "itemknn" | "item_knn" => ModelConfig::ItemKnn(Default::default()),
+            "ease" => ModelConfig::Ease(Default::default()),
+            "als" => ModelConfig::Als(Default::default()),
+            _ => {
+                return Err(Error::UnknownModel {
+                    name: name.to_string(),
+                    valid: MODEL_NAMES.to_vec(),
+                })
+            }
+        })
+    }
+
+    /// Parses a command-line model spec: a model name, optionally followed by `:` and
+    /// comma-separated `key=value` pairs, e.g. `pop`, `pop:window_days=30`,
+    /// `itemknn:k=200,shrink=10`, `ease:lambda=250`, `als:factors=64,reg=0.01,alpha=10,iters=15`.
+    ///
+    /// Keys are the config field names. An unknown model or key is an error naming it and
+    /// listing the valid ones; the result is validated.
+    pub fn from_spec(spec: &str) -> Result<ModelConfig> {
+        let spec = spec.trim();
+        let (name, params) = match spec.split_once(':') {
+            Some((n, p)) => (n.trim(), p),
+            None => (spec, ""),
+        };
+        let canonical = ModelConfig::default_for(name)?.name();
+        let mut all = serde_json::Map::new();
+        all.insert("model".into(), canonical.into());
+        for kv in params.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((key, raw)) = kv.split_once('=') else {
+                return Err(Error::Spec {
+                    model: canonical,
+                    message: format!("{kv:?}: expected key=value"),
+                });
+            };
+            let (key, raw) = (key.trim(), raw.trim());
+            // Numbers, booleans and `null` parse as JSON; anything else is a string.
+            let value = match serde_json::from_str::<serde_json::Value>(raw) {
+                Ok(
+                    v @ (serde_json::Value::Number(_)
+                    | serde_json::Value::Bool(_)
+                    | serde_json::Value::Null),
+                ) => v,
+                _ => serde_json::Value::String(raw.to_string()),
+            };
+            // Check each key alone first so the error names it.
+            let one = serde_json::json!({ "model": canonical, key: value.clone() });
+            if let Err(e) = serde_json::from_value::<ModelConfig>(one) {
+                return Err(Error::Spec {
+                    model: canonical,
+                    message: format!("{key}={raw}: {e}"),
+                });
+            }
+            all.insert(key.to_string(), value);
+        }
+        let cfg: ModelConfig =
+            serde_json::from_value(serde_json::Value::Object(all)).map_err(|e| Error::Spec {
+                model: canonical,
+                message: e.to_string(),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every hyperparameter's range; errors name the key (`ease.lambda`).
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            ModelConfig::Popularity(c) => c.validate(),
+            ModelConfig::ItemKnn(c) => c.validate(),
+            ModelConfig::Ease(c) => c.validate(),
+            ModelConfig::Als(c) => c.validate(),
+        }
+    }
+
+    /// A small grid (at most 8 configurations) around this one for `seer tune`: the
+    /// hyperparameters that matter most are varied, the others are kept from `self`.
+    ///
+    /// - `pop`: only `self` (a recency window needs timestamps and a sense of the data's time
+    ///   span, which a grid cannot know);
+    /// - `itemknn`: `k` ∈ {50, 100, 200, 400} × `shrink` ∈ {0, 10};
+    /// - `ease`: `lambda` ∈ {50, 100, 250, 500, 1000, 2000};
+    /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40}.
+    pub fn tuning_grid(&self) -> Vec<ModelConfig> {
+        match self {
+            ModelConfig::Popularity(_) => vec![self.clone()],
+            ModelConfig::ItemKnn(_) => [50, 100, 200, 400]
+                .into_iter()
+                .flat_map(|k| {
+                    [0.0, 10.0].map(|shrink| ModelConfig::ItemKnn(item_knn::Config { k, shrink }))
+                })
+                .collect(),
+            ModelConfig::Ease(_) => [50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]
+                .into_iter()
+                .map(|lambda| ModelConfig::Ease(ease::Config { lambda }))
+                .collect(),
+            ModelConfig::Als(c) => {
+                let mut out = Vec::new();
+                for factors in [64, 128] {
+                    for reg in [0.01, 0.1] {
+                        for alpha in [10.0, 40.0] {
+                            out.push(ModelConfig::Als(als::Config {
+                                factors,
+                                reg,
+                                alpha,
+                                ..c.clone()
+                            }));
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Validates, then fits the model on `train`. `pb` shows progress (pass
+    /// `ProgressBar::hidden()` to show nothing).
+    pub fn fit(&self, train: &TrainData, pb: &ProgressBar) -> Result<Box<dyn Recommender>> {
+        self.validate()?;
+        let _span = tracing::info_span!("fit", model = self.name()).entered();
+        Ok(match self {
+            ModelConfig::Popularity(c) => Box::new(popularity::Popularity::fit(c, train, pb)?),
+            ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::fit(c, train, pb)?),
+            ModelConfig::Ease(c) => Box::new(ease::Ease::fit(c, train, pb)?),
+            ModelConfig::Als(c) => Box::new(als::Als::fit(c, train, pb)?),
+        })
+    }
+}
+
+/// Loads a model saved by [`Recommender::save`] from directory `dir`, dispatching on the kind
+/// recorded in its header. Fails on another format version ("model written by format 2, this
+/// seer reads 1"), a missing tensor or a shape that does not match the config.
+pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
+    let file = Loaded::read(dir)?;
+    let kind = file.meta("model")?;
+    let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
+        .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
+    if cfg.name() != kind {
+        return Err(file.bad(format!(
+            "header says model {kind:?} but its config is for {:?}",
+            cfg.name()
+        )));
+    }
+    cfg.validate()?;
+    Ok(match cfg {
+        ModelConfig::Popularity(c) => Box::new(popularity::Popularity::load(&file, c)?),
+        ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::load(&file, c)?),
+        ModelConfig::Ease(c) => Box::new(ease::Ease::load(&file, c)?),
+        ModelConfig::Als(c) => Box::new(als::Als::load(&file, c)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        assert_eq!(ModelConfig::from_spec("pop").unwrap().name(), "pop");
+        let ModelConfig::Popularity(p) = ModelConfig::from_spec("pop:window_days=30").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(p.window_days, Some(30.0));
+        let ModelConfig::ItemKnn(c) = ModelConfig::from_spec("itemknn:k=200,shrink=10").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.k, c.shrink), (200, 10.0));
+        let ModelConfig::Ease(c) = ModelConfig::from_spec("ease:lambda=250").unwrap() else {
+            panic!()
+        };
+        assert_eq!(c.lambda, 250.0);
+        let ModelConfig::Als(c) =
+            ModelConfig::from_spec("als:factors=64,reg=0.01,alpha=10,iters=15").unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((c.factors, c.reg, c.alpha, c.iters), (64, 0.01, 10.0, 15));
+        assert_eq!(
+            ModelConfig::from_spec("itemknn").unwrap(),
+            ModelConfig::ItemKnn(Default::default())
+        );
+    }
+
+    #[test]
+    fn spec_errors_name_the_culprit() {
+        let e = ModelConfig::from_spec("foo:k=1").unwrap_err().to_string();
+        assert!(
+            e.contains("\"foo\"") && e.contains("pop, itemknn, ease, als"),
+            "{e}"
+        );
+        let e = ModelConfig::from_spec("ease:lamda=3")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lamda") && e.contains("lambda"), "{e}");
+        let e = ModelConfig::from_spec("ease:lambda=abc")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lambda=abc"), "{e}");
+        let e = ModelConfig::from_spec("ease:lambda=-1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ease.lambda"), "{e}");
+        let e = ModelConfig::from_spec("itemknn:k").unwrap_err().to_string();
+        assert!(e.contains("key=value"), "{e}");
+    }
+
+    #[test]
+    fn serde_tag_is_the_name() {
+        for name in MODEL_NAMES {
+            let cfg = ModelConfig::default_for(name).unwrap();
+            let json = serde_json::to_value(&cfg).unwrap();
+            assert_eq!(json["model"], name);
+            assert_eq!(serde_json::from_value::<ModelConfig>(json).unwrap(), cfg);
+        }
+        let long: ModelConfig = serde_json::from_str(r#"{"model":"item_knn","k":5}"#).unwrap();
+        assert_eq!(long.name(), "itemknn");
+        assert!(
+            serde_json::from_str::<ModelConfig>(r#"{"model":"ease","lambda":1,"x":2}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn grids_are_small_and_valid() {
+        for name in MODEL_NAMES {
+            let grid = ModelConfig::default_for(name).unwrap().tuning_grid();
+            assert!(
+                !grid.is_empty() && grid.len() <= 8,
+                "{name}: {}",
+                grid.len()
+            );
+            for g in &grid {
+                g.validate().unwrap();
+                assert_eq!(g.name(), name);
+            }
+        }
+    }
+}

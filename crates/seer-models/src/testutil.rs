@@ -1,0 +1,65 @@
+//! Helpers for the unit tests of the models.
+
+use indicatif::ProgressBar;
+use seer_core::UserContext;
+use seer_data::{Csr, Interactions};
+
+use crate::train::TrainData;
+use crate::ModelConfig;
+
+/// A user × item matrix with `n_items` columns from `(user, item, ts)` events.
+pub(crate) fn csr(n_items: usize, events: &[(u32, u32, i64)]) -> Csr {
+    let n_users = events.iter().map(|e| e.0 as usize + 1).max().unwrap_or(0);
+    let inter = Interactions {
+        user: events.iter().map(|e| e.0).collect(),
+        item: events.iter().map(|e| e.1).collect(),
+        ts: events.iter().map(|e| e.2).collect(),
+        rating: vec![1.0; events.len()],
+        context: vec![],
+    };
+    let rows: Vec<usize> = (0..events.len()).collect();
+    Csr::from_rows(&inter, &rows, n_users, n_items)
+}
+
+/// Fits `cfg` on `train`, saves, loads, and checks the loaded model scores every training
+/// user, an empty history and a history with unknown items exactly as the original does.
+pub(crate) fn assert_round_trip(cfg: &ModelConfig, train: &TrainData) {
+    let model = cfg.fit(train, &ProgressBar::hidden()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("model");
+    model.save(&path).unwrap();
+    // Saving again over an existing directory replaces the file.
+    model.save(&path).unwrap();
+    let loaded = crate::load(&path).unwrap();
+    assert_eq!(loaded.kind(), model.kind());
+    assert_eq!(loaded.n_items(), model.n_items());
+    let n = model.n_items();
+    let unknown = [0, n as u32 + 5];
+    let mut histories: Vec<&[u32]> = (0..train.n_users as u32)
+        .map(|u| train.matrix.row(u))
+        .collect();
+    histories.push(&[]);
+    histories.push(&unknown);
+    let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+    for h in &histories {
+        let ctx = UserContext::from_history(None, h);
+        model.score(&ctx, &mut a).unwrap();
+        loaded.score(&ctx, &mut b).unwrap();
+        assert_eq!(a, b, "history {h:?}");
+    }
+    let ctxs: Vec<UserContext<'_>> = histories
+        .iter()
+        .map(|h| UserContext::from_history(None, h))
+        .collect();
+    let mut batch = vec![0.0; ctxs.len() * n];
+    loaded.score_batch(&ctxs, &mut batch).unwrap();
+    for (ctx, row) in ctxs.iter().zip(batch.chunks(n.max(1))) {
+        model.score(ctx, &mut a).unwrap();
+        for (x, y) in a.iter().zip(row) {
+            assert!(
+                (x - y).abs() <= 1e-5 * (1.0 + x.abs()),
+                "batch {x} vs single {y}"
+            );
+        }
+    }
+}
