@@ -203,7 +203,11 @@ struct TuneArgs {
 #[derive(Debug, Args)]
 struct BenchArgs {
     /// Dataset folders to import (or dataset directories written by `seer import`).
-    #[arg(long, default_value = "../shared/data/amazon-beauty", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "../shared/data/amazon-beauty",
+        value_delimiter = ','
+    )]
     data: Vec<PathBuf>,
     /// Models, comma separated specs.
     #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
@@ -257,11 +261,9 @@ impl Progress {
     pub fn bar(&self, len: u64, msg: &str) -> ProgressBar {
         let pb = ProgressBar::with_draw_target(Some(len), self.target());
         pb.set_style(
-            ProgressStyle::with_template(
-                "{msg:>24} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{msg:>24} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         pb.set_message(msg.to_owned());
         pb
@@ -270,7 +272,9 @@ impl Progress {
     /// A spinner for work of unknown length.
     pub fn spinner(&self, msg: &str) -> ProgressBar {
         let pb = ProgressBar::with_draw_target(None, self.target());
-        pb.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"),
+        );
         pb.set_message(msg.to_owned());
         pb.enable_steady_tick(Duration::from_millis(120));
         pb
@@ -340,7 +344,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let t0 = Instant::now();
             let model = pipeline::fit(&model_cfg, &data, &split, parts, &progress.spinner("fit"))?;
             let fit_seconds = t0.elapsed().as_secs_f64();
-            model.save(&a.out).with_context(|| format!("saving the model to {}", a.out.display()))?;
+            model
+                .save(&a.out)
+                .with_context(|| format!("saving the model to {}", a.out.display()))?;
             let meta = store::ModelMeta {
                 spec: pipeline::spec_of(&model_cfg),
                 dataset: data.name.clone(),
@@ -348,7 +354,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 fit_seconds,
             };
             store::save_model_meta(&a.out, &meta, &data.items)?;
-            println!("trained {} in {fit_seconds:.2} s → {}", meta.spec, a.out.display());
+            println!(
+                "trained {} in {fit_seconds:.2} s → {}",
+                meta.spec,
+                a.out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(a) => eval_cmd(&a, &cfg, progress),
@@ -413,7 +423,10 @@ fn import(path: &Path, out: &Path, cfg: &SeerConfig, progress: Progress) -> Resu
 
 fn load_dataset(dir: &Path) -> Result<Dataset> {
     Dataset::load(dir).with_context(|| {
-        format!("loading dataset directory {} (write one with `seer import`)", dir.display())
+        format!(
+            "loading dataset directory {} (write one with `seer import`)",
+            dir.display()
+        )
     })
 }
 
@@ -440,9 +453,20 @@ fn eval_cmd(a: &EvalArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCo
         eval_cfg.sampled_negatives = a.sampled;
     }
     let pb = progress.bar(data.n_users() as u64, "evaluate");
-    let report = evaluate(model.as_ref(), &data, &split, stage, &eval_cfg, a.export_recs.is_some(), &pb)?;
+    let report = evaluate(
+        model.as_ref(),
+        &data,
+        &split,
+        stage,
+        &eval_cfg,
+        a.export_recs.is_some(),
+        &pb,
+    )?;
     pb.finish_and_clear();
-    println!("{} on {} ({:?}, {} users, full ranking over {} items)", meta.spec, data.name, stage, report.users_evaluated, report.n_items);
+    println!(
+        "{} on {} ({:?}, {} users, full ranking over {} items)",
+        meta.spec, data.name, stage, report.users_evaluated, report.n_items
+    );
     for (k, v) in &report.metrics {
         println!("  {k:<24} {v:.5}");
     }
@@ -497,7 +521,13 @@ fn recommend_lines(
         "user {} — {} known events; last: {}",
         data.users.id(u).unwrap_or("?"),
         m.row(u).len(),
-        m.row(u).iter().rev().take(3).map(|&i| data.item_label(i)).collect::<Vec<_>>().join("; ")
+        m.row(u)
+            .iter()
+            .rev()
+            .take(3)
+            .map(|&i| data.item_label(i))
+            .collect::<Vec<_>>()
+            .join("; ")
     )];
     for (rank, (i, s)) in topk::top_k(&scores, n).into_iter().enumerate() {
         lines.push(format!(
@@ -531,12 +561,23 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         let split_cfg = match a.split {
             Some(m) => split_config(
                 m,
-                &SplitArgs { data: path.clone(), method: Some(m), valid_from: 0.8, test_from: 0.9, ratio: 0.1, seed: 42 },
+                &SplitArgs {
+                    data: path.clone(),
+                    method: Some(m),
+                    valid_from: 0.8,
+                    test_from: 0.9,
+                    ratio: 0.1,
+                    seed: 42,
+                },
             ),
             None => cfg.split.clone(),
         };
-        let split_cfg = if !data.has_timestamps && matches!(split_cfg, SplitConfig::Temporal { .. }) {
-            bail!("{} has no timestamps: a temporal split is impossible", data.name);
+        let split_cfg = if !data.has_timestamps && matches!(split_cfg, SplitConfig::Temporal { .. })
+        {
+            bail!(
+                "{} has no timestamps: a temporal split is impossible",
+                data.name
+            );
         } else {
             split_cfg
         };
@@ -552,11 +593,22 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
 
 fn describe_split(cfg: &SplitConfig) -> String {
     match cfg {
-        SplitConfig::LeaveOneOut { .. } => "leave-one-out by time (last event test, second-to-last validation)".into(),
-        SplitConfig::Temporal { valid_from, test_from } => {
-            format!("global temporal split (validation from {valid_from:?}, test from {test_from:?})")
+        SplitConfig::LeaveOneOut { .. } => {
+            "leave-one-out by time (last event test, second-to-last validation)".into()
         }
-        SplitConfig::RandomHoldout { valid_ratio, test_ratio, seed } => format!(
+        SplitConfig::Temporal {
+            valid_from,
+            test_from,
+        } => {
+            format!(
+                "global temporal split (validation from {valid_from:?}, test from {test_from:?})"
+            )
+        }
+        SplitConfig::RandomHoldout {
+            valid_ratio,
+            test_ratio,
+            seed,
+        } => format!(
             "random per-user holdout (validation {valid_ratio}, test {test_ratio}, seed {seed})"
         ),
     }
@@ -602,7 +654,11 @@ fn write_bench(report: &BenchReport, out: &Path) -> Result<()> {
 /// `seer demo`: the quickstart's main job.
 fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
     let demo_cfg_path = a.data.join("seer.toml");
-    let cfg = if demo_cfg_path.exists() { SeerConfig::load(&demo_cfg_path)? } else { cfg.clone() };
+    let cfg = if demo_cfg_path.exists() {
+        SeerConfig::load(&demo_cfg_path)?
+    } else {
+        cfg.clone()
+    };
     println!("seer demo — SYNTHETIC interactions over real goodbooks-10k book metadata (see {}/ATTRIBUTION.md)\n", a.data.display());
     let ds_dir = a.out.join("dataset");
     let data = import(&a.data, &ds_dir, &cfg, progress)?;
@@ -621,7 +677,10 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
     let bench_dir = a.out.join("bench");
     write_bench(&report, &bench_dir)?;
     println!("{}", report.to_markdown());
-    println!("(test part, full ranking; hyper-parameters chosen on validation; report: {}/bench.html)\n", bench_dir.display());
+    println!(
+        "(test part, full ranking; hyper-parameters chosen on validation; report: {}/bench.html)\n",
+        bench_dir.display()
+    );
 
     // A few recommendations from the best model by NDCG@10, refit on everything known.
     let key = pipeline::selection_key(&cfg.eval);
@@ -635,8 +694,17 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
         })
         .context("no model ran")?;
     let best_cfg: ModelConfig = serde_json::from_value(best.config.clone())?;
-    let model = pipeline::fit(&best_cfg, &data, &split, &[Part::Train, Part::Valid, Part::Test], &progress.spinner("fit (all events)"))?;
-    println!("recommendations from {} (fit on all events):", pipeline::spec_of(&best_cfg));
+    let model = pipeline::fit(
+        &best_cfg,
+        &data,
+        &split,
+        &[Part::Train, Part::Valid, Part::Test],
+        &progress.spinner("fit (all events)"),
+    )?;
+    println!(
+        "recommendations from {} (fit on all events):",
+        pipeline::spec_of(&best_cfg)
+    );
     for uid in ["u1", "u2", "u3"] {
         if let Some(u) = data.users.get(uid) {
             for line in recommend_lines(model.as_ref(), &data, u, 5)? {

@@ -124,7 +124,9 @@ impl SeerConfig {
 /// Applies `SEER_SECTION__KEY=value` overrides to a TOML table.
 fn apply_env(table: &mut toml::Table, vars: impl Iterator<Item = (String, String)>) -> Result<()> {
     for (name, value) in vars {
-        let Some(rest) = name.strip_prefix("SEER_") else { continue };
+        let Some(rest) = name.strip_prefix("SEER_") else {
+            continue;
+        };
         if !rest.contains("__") {
             continue; // e.g. SEER_LOG: not a config key
         }

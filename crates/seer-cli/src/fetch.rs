@@ -12,18 +12,37 @@ use anyhow::{bail, Context, Result};
 
 /// MovieLens sets seer knows how to fetch, with their official archive URL.
 pub const MOVIELENS: &[(&str, &str)] = &[
-    ("ml-100k", "https://files.grouplens.org/datasets/movielens/ml-100k.zip"),
-    ("ml-1m", "https://files.grouplens.org/datasets/movielens/ml-1m.zip"),
-    ("ml-latest-small", "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip"),
-    ("ml-25m", "https://files.grouplens.org/datasets/movielens/ml-25m.zip"),
+    (
+        "ml-100k",
+        "https://files.grouplens.org/datasets/movielens/ml-100k.zip",
+    ),
+    (
+        "ml-1m",
+        "https://files.grouplens.org/datasets/movielens/ml-1m.zip",
+    ),
+    (
+        "ml-latest-small",
+        "https://files.grouplens.org/datasets/movielens/ml-latest-small.zip",
+    ),
+    (
+        "ml-25m",
+        "https://files.grouplens.org/datasets/movielens/ml-25m.zip",
+    ),
 ];
 
 /// The official URL of a MovieLens set, or an error listing the known names.
 pub fn movielens_url(name: &str) -> Result<&'static str> {
-    MOVIELENS.iter().find(|(n, _)| *n == name).map(|(_, u)| *u).ok_or_else(|| {
-        let known: Vec<&str> = MOVIELENS.iter().map(|(n, _)| *n).collect();
-        anyhow::anyhow!("unknown MovieLens set {name:?}; known: {}", known.join(", "))
-    })
+    MOVIELENS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, u)| *u)
+        .ok_or_else(|| {
+            let known: Vec<&str> = MOVIELENS.iter().map(|(n, _)| *n).collect();
+            anyhow::anyhow!(
+                "unknown MovieLens set {name:?}; known: {}",
+                known.join(", ")
+            )
+        })
 }
 
 /// Downloads `name` and unpacks it under `out` (the archive's own top folder, e.g.
@@ -54,7 +73,10 @@ pub fn unzip(bytes: &[u8], out: &Path) -> Result<Vec<PathBuf>> {
         let name = entry.name().map(|n| n.into_owned()).unwrap_or_default();
         let rel = PathBuf::from(&name);
         if name.is_empty() || rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-            bail!("archive entry {name:?} would be written outside {}", out.display());
+            bail!(
+                "archive entry {name:?} would be written outside {}",
+                out.display()
+            );
         }
         let dest = out.join(&rel);
         if entry.is_dir() {
@@ -64,7 +86,8 @@ pub fn unzip(bytes: &[u8], out: &Path) -> Result<Vec<PathBuf>> {
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent)?;
         }
-        let mut f = fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
+        let mut f =
+            fs::File::create(&dest).with_context(|| format!("creating {}", dest.display()))?;
         io::copy(&mut entry, &mut f)?;
         written.push(dest);
     }
@@ -103,7 +126,10 @@ mod tests {
     #[test]
     fn unzips_into_the_target_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let z = archive(&[("ml-1m/ratings.dat", "1::1193::5::978300760\n"), ("ml-1m/README", "hi")]);
+        let z = archive(&[
+            ("ml-1m/ratings.dat", "1::1193::5::978300760\n"),
+            ("ml-1m/README", "hi"),
+        ]);
         let files = unzip(&z, dir.path()).unwrap();
         assert_eq!(files.len(), 2);
         let text = fs::read_to_string(dir.path().join("ml-1m/ratings.dat")).unwrap();

@@ -16,7 +16,11 @@ use crate::cli::Progress;
 
 /// The metric hyper-parameters are selected on: NDCG at 10 (or the first K configured).
 pub fn selection_key(eval: &EvalConfig) -> String {
-    let k = if eval.ks.contains(&10) { 10 } else { eval.ks.first().copied().unwrap_or(10) };
+    let k = if eval.ks.contains(&10) {
+        10
+    } else {
+        eval.ks.first().copied().unwrap_or(10)
+    };
     format!("ndcg@{k}")
 }
 
@@ -29,7 +33,8 @@ pub fn fit(
     pb: &ProgressBar,
 ) -> Result<Box<dyn Recommender>> {
     let train = TrainData::new(data, &split.rows(parts));
-    cfg.fit(&train, pb).with_context(|| format!("fitting {}", cfg.name()))
+    cfg.fit(&train, pb)
+        .with_context(|| format!("fitting {}", cfg.name()))
 }
 
 /// Outcome of a validation grid search.
@@ -53,14 +58,32 @@ pub fn tune(
     progress: &Progress,
 ) -> Result<Tuned> {
     let key = selection_key(eval);
-    let candidates = if grid { base.tuning_grid() } else { vec![base.clone()] };
+    let candidates = if grid {
+        base.tuning_grid()
+    } else {
+        vec![base.clone()]
+    };
     let mut best: Option<(ModelConfig, EvalReport)> = None;
     let mut trials = Vec::new();
     for cfg in candidates {
-        let model = fit(&cfg, data, split, &[Part::Train], &progress.spinner("fit (train)"))?;
+        let model = fit(
+            &cfg,
+            data,
+            split,
+            &[Part::Train],
+            &progress.spinner("fit (train)"),
+        )?;
         let pb = progress.bar(data.n_users() as u64, "evaluate (validation)");
-        let report = evaluate(model.as_ref(), data, split, Stage::Validation, eval, false, &pb)
-            .with_context(|| format!("evaluating {} on validation", cfg.name()))?;
+        let report = evaluate(
+            model.as_ref(),
+            data,
+            split,
+            Stage::Validation,
+            eval,
+            false,
+            &pb,
+        )
+        .with_context(|| format!("evaluating {} on validation", cfg.name()))?;
         pb.finish_and_clear();
         let score = report.metrics.get(&key).copied().unwrap_or(f64::NAN);
         tracing::info!(model = cfg.name(), config = %spec_of(&cfg), metric = %key, score, "validation");
@@ -74,7 +97,11 @@ pub fn tune(
         }
     }
     let (best, valid) = best.context("the tuning grid is empty")?;
-    Ok(Tuned { best, valid, trials })
+    Ok(Tuned {
+        best,
+        valid,
+        trials,
+    })
 }
 
 /// Runs one model through the whole protocol and returns its bench row.
@@ -91,7 +118,13 @@ pub fn run_model(
     mem::reset_peak_rss();
     let t0 = Instant::now();
     // Test protocol: refit on train + validation so the model has seen the validation event.
-    let model = fit(&tuned.best, data, split, &[Part::Train, Part::Valid], &progress.spinner("fit (train+valid)"))?;
+    let model = fit(
+        &tuned.best,
+        data,
+        split,
+        &[Part::Train, Part::Valid],
+        &progress.spinner("fit (train+valid)"),
+    )?;
     let fit_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let pb = progress.bar(data.n_users() as u64, "evaluate (test)");

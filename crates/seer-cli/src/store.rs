@@ -38,7 +38,8 @@ pub fn load_split(dir: &Path, data: &Dataset) -> Result<Split> {
     )
     .with_context(|| format!("parsing {}", cfg_path.display()))?;
     let parts_path = dir.join(SPLIT_PARTS);
-    let bytes = fs::read(&parts_path).with_context(|| format!("reading {}", parts_path.display()))?;
+    let bytes =
+        fs::read(&parts_path).with_context(|| format!("reading {}", parts_path.display()))?;
     if bytes.len() != data.interactions.len() {
         bail!(
             "{} has {} rows but the dataset has {} interactions: re-run `seer split`",
@@ -54,7 +55,10 @@ pub fn load_split(dir: &Path, data: &Dataset) -> Result<Split> {
             0 => Ok(Part::Train),
             1 => Ok(Part::Valid),
             2 => Ok(Part::Test),
-            _ => bail!("{}: byte {r} is {b}, expected 0, 1 or 2", parts_path.display()),
+            _ => bail!(
+                "{}: byte {r} is {b}, expected 0, 1 or 2",
+                parts_path.display()
+            ),
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Split { config, part })
@@ -75,18 +79,25 @@ pub struct ModelMeta {
 
 /// Writes the model metadata and the item vocabulary next to the model's own files.
 pub fn save_model_meta(dir: &Path, meta: &ModelMeta, items: &IdMap) -> Result<()> {
-    write_atomic(&dir.join(MODEL_META), serde_json::to_string_pretty(meta)?.as_bytes())?;
-    write_atomic(&dir.join(MODEL_IDS), serde_json::to_string(items)?.as_bytes())?;
+    write_atomic(
+        &dir.join(MODEL_META),
+        serde_json::to_string_pretty(meta)?.as_bytes(),
+    )?;
+    write_atomic(
+        &dir.join(MODEL_IDS),
+        serde_json::to_string(items)?.as_bytes(),
+    )?;
     Ok(())
 }
 
 /// Reads the metadata of a model directory and checks its vocabulary matches `data`.
 pub fn load_model_meta(dir: &Path, data: &Dataset) -> Result<ModelMeta> {
     let p = dir.join(MODEL_META);
-    let meta: ModelMeta = serde_json::from_slice(
-        &fs::read(&p).with_context(|| format!("reading {} (is this a seer model directory?)", p.display()))?,
-    )
-    .with_context(|| format!("parsing {}", p.display()))?;
+    let meta: ModelMeta =
+        serde_json::from_slice(&fs::read(&p).with_context(|| {
+            format!("reading {} (is this a seer model directory?)", p.display())
+        })?)
+        .with_context(|| format!("parsing {}", p.display()))?;
     let ids_path = dir.join(MODEL_IDS);
     let items: IdMap = serde_json::from_slice(
         &fs::read(&ids_path).with_context(|| format!("reading {}", ids_path.display()))?,

@@ -24,7 +24,12 @@ pub struct UserContext<'a> {
 impl<'a> UserContext<'a> {
     /// A context with only a history.
     pub fn from_history(user: Option<UserIdx>, history: &'a [ItemIdx]) -> Self {
-        Self { user, history, timestamps: None, now: None }
+        Self {
+            user,
+            history,
+            timestamps: None,
+            now: None,
+        }
     }
 }
 
@@ -47,7 +52,10 @@ pub trait Recommender: Send + Sync {
     fn score_batch(&self, users: &[UserContext<'_>], out: &mut [f32]) -> Result<()> {
         let n = self.n_items();
         if out.len() != users.len() * n {
-            return Err(crate::Error::ScoreBufferSize { expected: users.len() * n, got: out.len() });
+            return Err(crate::Error::ScoreBufferSize {
+                expected: users.len() * n,
+                got: out.len(),
+            });
         }
         for (u, row) in users.iter().zip(out.chunks_mut(n.max(1))) {
             self.score(u, row)?;

@@ -10,7 +10,9 @@ use crate::ItemIdx;
 /// Ordering used everywhere for ranking: higher score first, then lower index.
 #[inline]
 pub fn rank_cmp(a: (ItemIdx, f32), b: (ItemIdx, f32)) -> Ordering {
-    b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal).then(a.0.cmp(&b.0))
+    b.1.partial_cmp(&a.1)
+        .unwrap_or(Ordering::Equal)
+        .then(a.0.cmp(&b.0))
 }
 
 /// The `k` best `(item, score)` pairs of `scores`, best first, skipping masked items.

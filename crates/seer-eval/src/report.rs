@@ -564,7 +564,7 @@ mod tests {
         );
         assert_eq!(lines.len(), 4);
         assert!(
-            lines[3].starts_with("| <ease> | **0.2500** | **0.4000** |"),
+            lines[3].starts_with("| &lt;ease> | **0.2500** | **0.4000** |"),
             "{}",
             lines[3]
         );

@@ -1,0 +1,313 @@
+//! Integration tests: run the real `seer` binary on the bundled demo data (issue 3).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn seer(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_seer"))
+        .args(args)
+        .arg("--quiet")
+        .current_dir(cwd)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the seer binary runs")
+}
+
+fn ok(args: &[&str], cwd: &Path) -> String {
+    let out = seer(args, cwd);
+    assert!(
+        out.status.success(),
+        "seer {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../data/demo")
+        .canonicalize()
+        .unwrap()
+}
+
+fn metric(bench: &serde_json::Value, model: &str, key: &str) -> f64 {
+    bench["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == model)
+        .unwrap_or_else(|| panic!("model {model} in bench.json"))["metrics"][key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{model} has {key}"))
+}
+
+/// The whole pipeline through separate commands: import (with the cleaning report), split,
+/// bench; item-kNN and EASE must beat popularity on NDCG@10.
+#[test]
+fn r3_demo_pipeline_knn_and_ease_beat_popularity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    let demo = demo_dir();
+    let out = seer(
+        &[
+            "import",
+            demo.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The demo carries 6 malformed rows and 12 exact duplicates; the report says so.
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        report.contains("duplicate"),
+        "cleaning report printed:\n{report}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ds.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["n_users"], 1500, "{manifest}");
+
+    let split = ok(&["split", "--data", ds.to_str().unwrap()], tmp.path());
+    assert!(
+        split.contains("validation 1500") && split.contains("test 1500"),
+        "{split}"
+    );
+
+    let bench_dir = tmp.path().join("bench");
+    ok(
+        &[
+            "bench",
+            "--data",
+            ds.to_str().unwrap(),
+            "--models",
+            "pop,itemknn,ease",
+            "--out",
+            bench_dir.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let bench: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap();
+    let pop = metric(&bench, "pop", "ndcg@10");
+    let knn = metric(&bench, "itemknn", "ndcg@10");
+    let ease = metric(&bench, "ease", "ndcg@10");
+    assert!(knn > pop * 1.5, "itemknn {knn} vs pop {pop}");
+    assert!(ease > pop * 1.5, "ease {ease} vs pop {pop}");
+    assert!(bench_dir.join("demo/bench.html").exists());
+    let md = std::fs::read_to_string(bench_dir.join("demo/bench.md")).unwrap();
+    assert!(md.contains("| ease |"), "{md}");
+}
+
+/// train → eval --export-recs → recommend, and the exported lists re-check against the
+/// reported HR@10.
+#[test]
+fn r3_train_eval_export_recommend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    let demo = demo_dir();
+    ok(
+        &[
+            "import",
+            demo.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    ok(&["split", "--data", ds.to_str().unwrap()], tmp.path());
+    let model = tmp.path().join("ease");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "ease:lambda=100",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let recs = tmp.path().join("recs.csv");
+    let json = tmp.path().join("eval.json");
+    let text = ok(
+        &[
+            "eval",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "-k",
+            "10",
+            "--export-recs",
+            recs.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(text.contains("ndcg@10"), "{text}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let hr10 = report["metrics"]["hr@10"].as_f64().unwrap();
+
+    // Re-check HR@10 from the exported CSV against the test events in the raw demo file.
+    let csv = std::fs::read_to_string(&recs).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("user_id,rank,item_id,score"));
+    let mut top: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for l in lines {
+        let f: Vec<&str> = l.split(',').collect();
+        assert!(f[0].starts_with('u'), "original user ids: {l}");
+        top.entry(f[0].to_string())
+            .or_default()
+            .push(f[2].to_string());
+    }
+    assert_eq!(top.len(), 1500);
+    assert!(top.values().all(|v| v.len() == 10));
+    // Last event per user (by time, ties by file order) is the test target.
+    let raw = std::fs::read_to_string(demo.join("interactions.csv")).unwrap();
+    let mut last: std::collections::HashMap<String, (i64, String)> = Default::default();
+    for l in raw.lines().skip(1) {
+        let f: Vec<&str> = l.split(',').collect();
+        let (Some(u), Some(i), Some(Ok(ts))) =
+            (f.first(), f.get(1), f.get(3).map(|t| t.parse::<i64>()))
+        else {
+            continue;
+        };
+        if f.len() != 5
+            || f[2]
+                .parse::<f64>()
+                .map_or(true, |r| !(1.0..=5.0).contains(&r))
+            || i.len() > 4
+        {
+            continue;
+        }
+        let e = last.entry(u.to_string()).or_insert((ts, i.to_string()));
+        if ts >= e.0 {
+            *e = (ts, i.to_string());
+        }
+    }
+    let hits = top
+        .iter()
+        .filter(|(u, items)| items.contains(&last[*u].1))
+        .count();
+    let recomputed = hits as f64 / top.len() as f64;
+    assert!(
+        (recomputed - hr10).abs() < 1e-9,
+        "exported lists give HR@10 {recomputed}, report {hr10}"
+    );
+
+    let rec = ok(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--user",
+            "u2",
+            "-n",
+            "5",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        rec.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        5,
+        "{rec}"
+    );
+    let unknown = seer(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--user",
+            "nobody",
+        ],
+        tmp.path(),
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown user"));
+}
+
+/// Malformed input: skipped and reported by default, fatal with file:line:field under --strict.
+#[test]
+fn r3_malformed_rows_reported_or_fatal_with_strict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bad");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("ratings.dat"),
+        "1::10::5::978300760\n1::11::x::978300761\n2::10::4::978300762\n",
+    )
+    .unwrap();
+    let ds = tmp.path().join("ds");
+    let out = seer(
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ratings.dat:2"),
+        "report names file and line:\n{err}"
+    );
+
+    let strict = seer(
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+            "--strict",
+        ],
+        tmp.path(),
+    );
+    assert!(!strict.status.success());
+    let err = String::from_utf8_lossy(&strict.stderr);
+    assert!(
+        err.contains("ratings.dat:2") && err.contains("rating"),
+        "{err}"
+    );
+
+    std::fs::write(dir.join("ratings.dat"), "").unwrap();
+    let empty = seer(
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(!empty.status.success());
+    assert!(String::from_utf8_lossy(&empty.stderr).contains("empty"));
+}
+
+/// `seer config --default` prints a config that `seer` itself accepts.
+#[test]
+fn r3_default_config_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = ok(&["config", "--default"], tmp.path());
+    std::fs::write(tmp.path().join("seer.toml"), &text).unwrap();
+    ok(&["config"], tmp.path());
+    std::fs::write(tmp.path().join("seer.toml"), "[eval]\nks = [0]\n").unwrap();
+    let bad = seer(&["config"], tmp.path());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("eval.ks"));
+}
