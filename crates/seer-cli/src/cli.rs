@@ -65,8 +65,8 @@ struct DemoArgs {
     #[arg(long, default_value = "out/demo")]
     out: PathBuf,
     /// Models to run.
-    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
-    models: Vec<String>,
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_parser = parse_model_list)]
+    models: ModelList,
 }
 
 #[derive(Debug, Args)]
@@ -193,8 +193,8 @@ struct TuneArgs {
     #[arg(long)]
     data: PathBuf,
     /// Models to tune, comma separated.
-    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
-    models: Vec<String>,
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_parser = parse_model_list)]
+    models: ModelList,
     /// Write the chosen configurations as JSON.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -210,8 +210,8 @@ struct BenchArgs {
     )]
     data: Vec<PathBuf>,
     /// Models, comma separated specs.
-    #[arg(long, default_value = "pop,itemknn,ease,als", value_delimiter = ',')]
-    models: Vec<String>,
+    #[arg(long, default_value = "pop,itemknn,ease,als", value_parser = parse_model_list)]
+    models: ModelList,
     /// Output folder (one subfolder per dataset).
     #[arg(long, default_value = "out/bench")]
     out: PathBuf,
@@ -240,6 +240,32 @@ struct ConfigArgs {
     /// Print the built-in defaults (the documented seer.toml).
     #[arg(long)]
     default: bool,
+}
+
+/// A comma-separated list of model specs whose own parameters are comma-separated too:
+/// `pop,itemknn:k=200,shrink=10,ease` is `pop`, `itemknn:k=200,shrink=10`, `ease` (a piece
+/// with `=` but no `:` continues the previous spec).
+#[derive(Debug, Clone)]
+pub struct ModelList(pub Vec<String>);
+
+fn parse_model_list(s: &str) -> Result<ModelList, String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match out.last_mut() {
+            Some(prev) if piece.contains('=') && !piece.contains(':') => {
+                prev.push(',');
+                prev.push_str(piece);
+            }
+            _ if piece.contains('=') && !piece.contains(':') => {
+                return Err(format!("{piece:?} is a parameter without a model (write model:{piece})"))
+            }
+            _ => out.push(piece.to_owned()),
+        }
+    }
+    if out.is_empty() {
+        return Err("no model given".into());
+    }
+    Ok(ModelList(out))
 }
 
 /// Progress reporting: bars on a terminal, nothing when quiet or piped.
@@ -367,7 +393,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let data = load_dataset(&a.data)?;
             let split = store::load_split(&a.data, &data)?;
             let mut chosen = serde_json::Map::new();
-            for spec in &a.models {
+            for spec in &a.models.0 {
                 let base = ModelConfig::from_spec(spec)?;
                 let tuned = pipeline::tune(&base, &data, &split, &cfg.eval, true, &progress)?;
                 let key = pipeline::selection_key(&cfg.eval);
@@ -583,7 +609,7 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         };
         let split = split_cfg.split(&data)?;
         let out = a.out.join(&data.name);
-        let report = bench_dataset(&data, &split, &a.models, &eval_cfg, a.tune, progress)?;
+        let report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
         write_bench(&report, &out)?;
         println!("{}", report.to_markdown());
         println!("bench for {} → {}", data.name, out.display());
@@ -673,7 +699,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
         split.count(Part::Valid),
         split.count(Part::Test)
     );
-    let report = bench_dataset(&data, &split, &a.models, &cfg.eval, true, progress)?;
+    let report = bench_dataset(&data, &split, &a.models.0, &cfg.eval, true, progress)?;
     let bench_dir = a.out.join("bench");
     write_bench(&report, &bench_dir)?;
     println!("{}", report.to_markdown());
@@ -713,4 +739,17 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_lists_keep_spec_parameters_together() {
+        let l = parse_model_list("pop, itemknn:k=200,shrink=10,ease,als:factors=32").unwrap();
+        assert_eq!(l.0, vec!["pop", "itemknn:k=200,shrink=10", "ease", "als:factors=32"]);
+        assert!(parse_model_list("k=3,pop").is_err());
+        assert!(parse_model_list(" , ").is_err());
+    }
 }

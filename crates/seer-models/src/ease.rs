@@ -208,6 +208,8 @@ pub fn closed_form(x: &Csr, lambda: f64, par: Par, pb: &ProgressBar) -> Result<V
 
 /// `B[h, j] = −P[h, j] / P[j, j]`, `B[h, h] = 0`, row-major `f32`, from the lower triangle of
 /// the column-major `p`.
+// The `as f32` casts are no-ops while `Real = f32` and keep the code right for `f64`.
+#[allow(clippy::unnecessary_cast)]
 fn weights_from_inverse(p: &[Real], n: usize) -> Vec<f32> {
     let diag: Vec<Real> = (0..n).map(|j| p[j + j * n]).collect();
     let mut b = vec![0.0f32; n * n];
@@ -276,7 +278,7 @@ impl Recommender for Ease {
 }
 
 #[cfg(test)]
-#[allow(clippy::needless_range_loop)]
+#[allow(clippy::needless_range_loop, clippy::unnecessary_cast)]
 mod tests {
     use super::*;
     use crate::testutil::csr;

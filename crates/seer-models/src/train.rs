@@ -39,3 +39,31 @@ impl TrainData {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seer_data::Interactions;
+
+    #[test]
+    fn only_the_given_rows_reach_the_matrix() {
+        let mut data = Dataset::default();
+        for u in ["a", "b"] {
+            data.users.get_or_insert(u);
+        }
+        for i in ["x", "y", "z"] {
+            data.items.get_or_insert(i);
+        }
+        data.interactions = Interactions {
+            user: vec![0, 0, 1, 1],
+            item: vec![0, 1, 2, 0],
+            ts: vec![5, 1, 3, 4],
+            rating: vec![1.0; 4],
+            context: vec![],
+        };
+        let t = TrainData::new(&data, &[0, 1, 2]);
+        assert_eq!((t.n_users, t.n_items, t.matrix.nnz()), (2, 3, 3));
+        assert_eq!(t.matrix.row(0), &[1, 0]); // time order
+        assert_eq!(t.matrix.row(1), &[2]); // row 3 (a later event) is left out
+    }
+}
