@@ -257,7 +257,9 @@ fn parse_model_list(s: &str) -> Result<ModelList, String> {
                 prev.push_str(piece);
             }
             _ if piece.contains('=') && !piece.contains(':') => {
-                return Err(format!("{piece:?} is a parameter without a model (write model:{piece})"))
+                return Err(format!(
+                    "{piece:?} is a parameter without a model (write model:{piece})"
+                ))
             }
             _ => out.push(piece.to_owned()),
         }
@@ -304,6 +306,13 @@ impl Progress {
         pb.set_message(msg.to_owned());
         pb.enable_steady_tick(Duration::from_millis(120));
         pb
+    }
+}
+
+impl Cli {
+    /// True for `seer demo`.
+    pub fn is_demo(&self) -> bool {
+        matches!(self.command, Command::Demo(_))
     }
 }
 
@@ -748,7 +757,10 @@ mod tests {
     #[test]
     fn model_lists_keep_spec_parameters_together() {
         let l = parse_model_list("pop, itemknn:k=200,shrink=10,ease,als:factors=32").unwrap();
-        assert_eq!(l.0, vec!["pop", "itemknn:k=200,shrink=10", "ease", "als:factors=32"]);
+        assert_eq!(
+            l.0,
+            vec!["pop", "itemknn:k=200,shrink=10", "ease", "als:factors=32"]
+        );
         assert!(parse_model_list("k=3,pop").is_err());
         assert!(parse_model_list(" , ").is_err());
     }

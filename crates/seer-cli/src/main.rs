@@ -15,7 +15,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.quiet);
+    // The demo prints its own story on stdout; library progress logs would drown it.
+    init_tracing(cli.quiet || cli.is_demo());
     match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -1,4 +1,5 @@
 //! Integration tests: run the real `seer` binary on the bundled demo data (issue 3).
+#![allow(clippy::unwrap_used)] // test helpers: a failure here is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

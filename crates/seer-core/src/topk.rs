@@ -17,26 +17,44 @@ pub fn rank_cmp(a: (ItemIdx, f32), b: (ItemIdx, f32)) -> Ordering {
 
 /// The `k` best `(item, score)` pairs of `scores`, best first, skipping masked items.
 ///
-/// Runs in O(n + k log k): one `select_nth_unstable_by` partition, then a sort of the head.
-/// `buf` is scratch space reused across calls to avoid allocating in evaluation loops.
+/// One pass with a bounded buffer: an item only enters when its score beats the current
+/// k-th best, which for k ≪ n is one comparison per item (faster than copying all n pairs
+/// and partitioning them, especially on score vectors with many ties). Items are visited in
+/// index order, so an item tied with the k-th best never displaces it (the lower index wins
+/// ties). `buf` is scratch space reused across calls to avoid allocating in evaluation loops.
 pub fn top_k_into(scores: &[f32], k: usize, buf: &mut Vec<(ItemIdx, f32)>) {
     buf.clear();
-    buf.extend(
-        scores
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.is_finite() || **s == f32::INFINITY)
-            .map(|(i, &s)| (i as ItemIdx, s)),
-    );
     if k == 0 {
-        buf.clear();
         return;
     }
-    if buf.len() > k {
-        buf.select_nth_unstable_by(k - 1, |a, b| rank_cmp(*a, *b));
-        buf.truncate(k);
+    let mut worst = 0usize; // position in `buf` of the current k-th best, once full
+    let mut worst_score = f32::NEG_INFINITY;
+    for (i, &s) in scores.iter().enumerate() {
+        if !(s.is_finite() || s == f32::INFINITY) {
+            continue;
+        }
+        if buf.len() < k {
+            buf.push((i as ItemIdx, s));
+            if buf.len() == k {
+                (worst, worst_score) = find_worst(buf);
+            }
+        } else if s > worst_score {
+            buf[worst] = (i as ItemIdx, s);
+            (worst, worst_score) = find_worst(buf);
+        }
     }
     buf.sort_unstable_by(|a, b| rank_cmp(*a, *b));
+}
+
+/// Position and score of the lowest-ranked entry.
+fn find_worst(buf: &[(ItemIdx, f32)]) -> (usize, f32) {
+    let mut w = 0;
+    for j in 1..buf.len() {
+        if rank_cmp(buf[j], buf[w]) == Ordering::Greater {
+            w = j;
+        }
+    }
+    (w, buf[w].1)
 }
 
 /// Convenience wrapper around [`top_k_into`] that allocates.

@@ -468,7 +468,8 @@ fn bar_chart(title: &str, bars: &[(String, f64)]) -> Result<String> {
             .margin(12)
             .x_label_area_size(35)
             .y_label_area_size(55)
-            .build_cartesian_2d((0..n).into_segmented(), 0f64..y_top(v_max))?;
+            // A segmented range a..b has a segment for b too: end at n - 1 so no empty slot.
+            .build_cartesian_2d((0..n - 1).into_segmented(), 0f64..y_top(v_max))?;
         let label = |v: &SegmentValue<u32>| match v {
             SegmentValue::CenterOf(i) => bars
                 .get(*i as usize)

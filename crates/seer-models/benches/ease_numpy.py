@@ -3,7 +3,12 @@
 Builds the same G = XᵀX + λI as `ease::gram` from S3-Rec's Beauty.txt (one user per line:
 `user item item …`, binarised) and times Steck's Algorithm 1 (`np.linalg.inv`, float64).
 
-    python3 crates/seer-models/benches/ease_numpy.py ../shared/data/amazon-beauty/s3rec/Beauty.txt
+    python3 crates/seer-models/benches/ease_numpy.py ../shared/data/amazon-beauty/s3rec/Beauty.txt [float64|float32]
+
+This machine sets OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE for old OpenBLAS builds; they slow a current
+numpy. For a fair comparison run it with both unset, and check the kernel it reports:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python3 crates/seer-models/benches/ease_numpy.py PATH
 
 Compare with `cargo run --release -p seer-models --example beauty_timing`.
 """
@@ -13,7 +18,17 @@ import time
 import numpy as np
 
 
-def main(path, lam=500.0):
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+                     for i in threadpool_info())
+
+
+def main(path, dtype="float64", lam=500.0):
+    dtype = np.dtype(dtype)
     items, rows = {}, []
     with open(path) as f:
         for line in f:
@@ -22,9 +37,9 @@ def main(path, lam=500.0):
                 continue
             rows.append({items.setdefault(i, len(items)) for i in parts[1:]})
     n = len(items)
-    print(f"{path}: {len(rows)} users, {n} items, numpy {np.__version__}")
+    print(f"{path}: {len(rows)} users, {n} items, numpy {np.__version__}, {dtype}; BLAS: {blas_info()}")
     t0 = time.perf_counter()
-    G = np.zeros((n, n), dtype=np.float64)
+    G = np.zeros((n, n), dtype=dtype)
     for r in rows:
         idx = np.fromiter(r, dtype=np.int64)
         G[np.ix_(idx, idx)] += 1.0
@@ -39,4 +54,5 @@ def main(path, lam=500.0):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon-beauty/s3rec/Beauty.txt")
+    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon-beauty/s3rec/Beauty.txt",
+         sys.argv[2] if len(sys.argv) > 2 else "float64")

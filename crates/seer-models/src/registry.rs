@@ -129,19 +129,20 @@ impl ModelConfig {
     ///
     /// - `pop`: only `self` (a recency window needs timestamps and a sense of the data's time
     ///   span, which a grid cannot know);
-    /// - `itemknn`: `k` ∈ {50, 100, 200, 400} × `shrink` ∈ {0, 10};
-    /// - `ease`: `lambda` ∈ {50, 100, 250, 500, 1000, 2000};
+    /// - `itemknn`: `k` ∈ {50, 200, 500, 1000} × `shrink` ∈ {0, 10};
+    /// - `ease`: `lambda` ∈ {5, 10, 25, 50, 100, 250, 500, 1000} (sparse 5-core data such as
+    ///   Amazon Beauty prefers small values);
     /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40}.
     pub fn tuning_grid(&self) -> Vec<ModelConfig> {
         match self {
             ModelConfig::Popularity(_) => vec![self.clone()],
-            ModelConfig::ItemKnn(_) => [50, 100, 200, 400]
+            ModelConfig::ItemKnn(_) => [50, 200, 500, 1000]
                 .into_iter()
                 .flat_map(|k| {
                     [0.0, 10.0].map(|shrink| ModelConfig::ItemKnn(item_knn::Config { k, shrink }))
                 })
                 .collect(),
-            ModelConfig::Ease(_) => [50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]
+            ModelConfig::Ease(_) => [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0]
                 .into_iter()
                 .map(|lambda| ModelConfig::Ease(ease::Config { lambda }))
                 .collect(),
