@@ -453,6 +453,8 @@ fn import(path: &Path, out: &Path, cfg: &SeerConfig, progress: Progress) -> Resu
     eprintln!("{report}");
     data.save(out, Some(&report))
         .with_context(|| format!("writing dataset directory {}", out.display()))?;
+    // Also on its own (the manifest holds a copy), for people and tools reading it.
+    report.save(&out.join("cleaning-report.json"))?;
     Ok(data)
 }
 
@@ -619,7 +621,10 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         let split = split_cfg.split(&data)?;
         let out = a.out.join(&data.name);
         let report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
-        write_bench(&report, &out)?;
+        let mut resolved = cfg.clone();
+        resolved.eval = eval_cfg.clone();
+        resolved.split = split.config.clone();
+        write_bench(&report, &resolved, &out)?;
         println!("{}", report.to_markdown());
         println!("bench for {} → {}", data.name, out.display());
     }
@@ -677,8 +682,12 @@ fn bench_dataset(
     })
 }
 
-fn write_bench(report: &BenchReport, out: &Path) -> Result<()> {
+fn write_bench(report: &BenchReport, cfg: &SeerConfig, out: &Path) -> Result<()> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    // The resolved configuration of the run, next to its outputs (each model's own resolved
+    // config, seed included, is in bench.json).
+    fs::write(out.join("seer-config.toml"), toml::to_string_pretty(cfg)?)
+        .with_context(|| format!("writing {}", out.join("seer-config.toml").display()))?;
     report.write_json(&out.join("bench.json"))?;
     fs::write(out.join("bench.md"), report.to_markdown())
         .with_context(|| format!("writing {}", out.join("bench.md").display()))?;
@@ -710,7 +719,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
     );
     let report = bench_dataset(&data, &split, &a.models.0, &cfg.eval, true, progress)?;
     let bench_dir = a.out.join("bench");
-    write_bench(&report, &bench_dir)?;
+    write_bench(&report, &cfg, &bench_dir)?;
     println!("{}", report.to_markdown());
     println!(
         "(test part, full ranking; hyper-parameters chosen on validation; report: {}/bench.html)\n",

@@ -312,3 +312,36 @@ fn r3_default_config_round_trips() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("eval.ks"));
 }
+
+/// On real data (MovieLens 100K from ../shared/data, when present): import, leave-one-out,
+/// and the collaborative baselines beat popularity by a wide margin.
+#[test]
+fn r3_ml100k_baselines_beat_popularity() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ml-100k");
+    if !data.join("ml-100k.inter").exists() {
+        eprintln!("skipping: {} not present", data.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bench");
+    ok(
+        &[
+            "bench",
+            "--data",
+            data.to_str().unwrap(),
+            "--models",
+            "pop,itemknn,ease:lambda=500",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let bench: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("ml-100k/bench.json")).unwrap()).unwrap();
+    assert_eq!(bench["n_items"], 1682);
+    assert_eq!(bench["users_evaluated"], 943);
+    let pop = metric(&bench, "pop", "ndcg@10");
+    assert!(metric(&bench, "itemknn", "ndcg@10") > pop * 1.1);
+    assert!(metric(&bench, "ease:lambda=500", "ndcg@10") > pop * 1.3);
+    assert!(out.join("ml-100k/seer-config.toml").exists());
+}
