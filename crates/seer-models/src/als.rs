@@ -364,13 +364,17 @@ fn shared_matrix(gram: &[f64], k: usize, reg: f64) -> Vec<f32> {
 fn cg_all(rows: &Csr, fixed: &[f32], gram: &[f64], cfg: &Config, out: &mut [f32]) {
     let k = cfg.factors;
     let shared = shared_matrix(gram, k, cfg.reg);
-    out.par_chunks_mut(k).enumerate().for_each_init(
-        || CgScratch::new(k),
-        |s, (u, xu)| {
-            let u = u as u32;
-            cg_row(rows.row(u), rows.row_weights(u), fixed, &shared, cfg, s, xu);
-        },
-    );
+    // At least 256 rows per task: fewer scratch set-ups and steals on small rows.
+    out.par_chunks_mut(k)
+        .enumerate()
+        .with_min_len(256)
+        .for_each_init(
+            || CgScratch::new(k),
+            |s, (u, xu)| {
+                let u = u as u32;
+                cg_row(rows.row(u), rows.row_weights(u), fixed, &shared, cfg, s, xu);
+            },
+        );
 }
 
 /// `cfg.cg_steps` CG steps on `(shared + Σ (c−1) y yᵀ) x = Σ c y` over the row's
@@ -471,18 +475,22 @@ fn sym_matvec(m: &[f32], v: &[f32], out: &mut [f32]) {
 /// One ALS half-step: every row of `out` solved against the fixed factors, in parallel.
 fn solve_all(rows: &Csr, fixed: &[f32], gram: &[f64], cfg: &Config, out: &mut [f32]) {
     let k = cfg.factors;
-    out.par_chunks_mut(k).enumerate().for_each_init(
-        || Scratch::new(k),
-        |s, (u, xu)| {
-            let u = u as u32;
-            let row = rows
-                .row(u)
-                .iter()
-                .copied()
-                .zip(rows.row_weights(u).iter().copied());
-            solve_row(row, fixed, gram, cfg, s, xu);
-        },
-    );
+    // At least 256 rows per task: fewer scratch set-ups and steals on small rows.
+    out.par_chunks_mut(k)
+        .enumerate()
+        .with_min_len(256)
+        .for_each_init(
+            || Scratch::new(k),
+            |s, (u, xu)| {
+                let u = u as u32;
+                let row = rows
+                    .row(u)
+                    .iter()
+                    .copied()
+                    .zip(rows.row_weights(u).iter().copied());
+                solve_row(row, fixed, gram, cfg, s, xu);
+            },
+        );
 }
 
 /// `x = (G + Σ (c−1) y yᵀ + reg I)⁻¹ Σ c y` over `(index, r)` pairs, `c = 1 + alpha r`.
