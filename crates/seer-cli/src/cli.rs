@@ -82,6 +82,91 @@ struct ImportArgs {
     /// k-core filter: drop users and items with fewer events than this, to a fixed point.
     #[arg(long)]
     k_core: Option<usize>,
+    #[command(flatten)]
+    columns: ColumnFlags,
+}
+
+/// Column mapping for a generic CSV/TSV/JSONL file, overriding `[import.columns]`.
+/// Giving `--interactions` (or any column flag with a file PATH) selects the generic importer.
+#[derive(Debug, Args)]
+struct ColumnFlags {
+    /// Interactions file inside PATH (when PATH is a folder) for the generic importer.
+    #[arg(long)]
+    interactions: Option<PathBuf>,
+    /// User id column.
+    #[arg(long)]
+    user_col: Option<String>,
+    /// Item id column.
+    #[arg(long)]
+    item_col: Option<String>,
+    /// Timestamp column (unix seconds unless --time-format says otherwise).
+    #[arg(long)]
+    time_col: Option<String>,
+    /// Timestamp format: unix_seconds, unix_millis or rfc3339.
+    #[arg(long)]
+    time_format: Option<String>,
+    /// Rating / weight column.
+    #[arg(long)]
+    rating_col: Option<String>,
+    /// Categorical context columns, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    context_cols: Option<Vec<String>>,
+    /// Field separator, one ASCII character (`\t` for tab).
+    #[arg(long)]
+    delimiter: Option<String>,
+}
+
+impl ColumnFlags {
+    /// Applies the flags to the `[import]` section; true when any was given.
+    fn apply(&self, section: &mut crate::config::ImportSection) -> Result<bool> {
+        let c = &mut section.columns;
+        let mut any = false;
+        let mut set = |dst: &mut String, v: &Option<String>| {
+            if let Some(v) = v {
+                *dst = v.clone();
+                any = true;
+            }
+        };
+        set(&mut c.user, &self.user_col);
+        set(&mut c.item, &self.item_col);
+        for (dst, v) in [
+            (&mut c.timestamp, &self.time_col),
+            (&mut c.rating, &self.rating_col),
+        ] {
+            if v.is_some() {
+                *dst = v.clone();
+                any = true;
+            }
+        }
+        if let Some(f) = &self.time_format {
+            c.timestamp_format = serde_json::from_value(serde_json::Value::String(f.clone()))
+                .with_context(|| {
+                    format!("--time-format {f:?}: expected unix_seconds, unix_millis or rfc3339")
+                })?;
+            any = true;
+        }
+        if let Some(ctx) = &self.context_cols {
+            c.context = ctx.clone();
+            any = true;
+        }
+        if let Some(d) = &self.delimiter {
+            let d = if d == "\\t" || d == "tab" {
+                "\t"
+            } else {
+                d.as_str()
+            };
+            match d.as_bytes() {
+                [b] if b.is_ascii() => c.delimiter = Some(*b),
+                _ => bail!("--delimiter {d:?}: expected one ASCII character"),
+            }
+            any = true;
+        }
+        if let Some(f) = &self.interactions {
+            section.interactions = Some(f.clone());
+            any = true;
+        }
+        Ok(any)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -340,7 +425,24 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 cfg.import.cleaning.k_core_users = k;
                 cfg.import.cleaning.k_core_items = k;
             }
-            let data = import(&a.path, &a.out, &cfg, progress)?;
+            let mut path = a.path.clone();
+            if a.columns.apply(&mut cfg.import)? && cfg.import.interactions.is_none() {
+                // Column flags with a file PATH: import that file with the generic importer.
+                if path.is_file() {
+                    let file = path
+                        .file_name()
+                        .map(PathBuf::from)
+                        .context("PATH has no file name")?;
+                    path = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                    if path.as_os_str().is_empty() {
+                        path = PathBuf::from(".");
+                    }
+                    cfg.import.interactions = Some(file);
+                } else {
+                    bail!("column flags need a file PATH, or --interactions FILE inside the folder PATH");
+                }
+            }
+            let data = import(&path, &a.out, &cfg, progress)?;
             println!(
                 "imported {}: {} users, {} items, {} interactions → {}",
                 data.name,

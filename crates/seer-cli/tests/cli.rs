@@ -345,3 +345,66 @@ fn r3_ml100k_baselines_beat_popularity() {
     assert!(metric(&bench, "ease:lambda=500", "ndcg@10") > pop * 1.3);
     assert!(out.join("ml-100k/seer-config.toml").exists());
 }
+
+/// A generic TSV file imported with the column mapping given on the command line.
+#[test]
+fn r3_generic_import_with_column_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("events.tsv");
+    std::fs::write(
+        &file,
+        "who\twhat\twhen\tstars\tdevice\n\
+         alice\tbook-1\t2021-01-01T10:00:00Z\t5\tmobile\n\
+         alice\tbook-2\t2021-01-02T10:00:00Z\t4\tdesktop\n\
+         bob\tbook-1\t2021-01-03T10:00:00Z\tnot-a-number\tmobile\n\
+         bob\tbook-3\t2021-01-04T10:00:00Z\t3\tmobile\n",
+    )
+    .unwrap();
+    let ds = tmp.path().join("ds");
+    let out = seer(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+            "--user-col",
+            "who",
+            "--item-col",
+            "what",
+            "--time-col",
+            "when",
+            "--time-format",
+            "rfc3339",
+            "--rating-col",
+            "stars",
+            "--context-cols",
+            "device",
+        ],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // The bad rating on line 4 is reported with file, line and field, and the row dropped.
+    assert!(stderr.contains("events.tsv:4"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 users, 3 items, 3 interactions"),
+        "{stdout}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ds.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["has_timestamps"], true, "{manifest}");
+    let bad = seer(
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+            "--time-format",
+            "weekly",
+        ],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--time-format"));
+}
