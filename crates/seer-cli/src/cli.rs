@@ -309,6 +309,10 @@ struct BenchArgs {
     /// Cut-offs K, comma separated.
     #[arg(long, short, value_delimiter = ',')]
     k: Option<Vec<usize>>,
+    /// Also compute sampled-negative metrics against N random negatives (labelled as such in
+    /// every output; full ranking stays the headline).
+    #[arg(long)]
+    sampled: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -684,6 +688,10 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
     if let Some(k) = &a.k {
         eval_cfg.ks = k.clone();
     }
+    if a.sampled.is_some() {
+        eval_cfg.sampled_negatives = a.sampled;
+    }
+    eval_cfg.validate()?;
     for path in &a.data {
         let data = if path.join("manifest.json").exists() {
             load_dataset(path)?

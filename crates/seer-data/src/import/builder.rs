@@ -383,6 +383,29 @@ impl Builder {
         column(&mut self.user_attrs, name)
     }
 
+    /// Items of the interactions whose every text field is empty (e.g. absent from the items
+    /// file), with the first such original id.
+    pub(crate) fn items_without_text(&self) -> (usize, Option<String>) {
+        if self.item_text.is_empty() {
+            return (0, None);
+        }
+        let mut n = 0;
+        let mut first = None;
+        for i in 0..self.items.len() {
+            let empty = self
+                .item_text
+                .iter()
+                .all(|c| c.values.get(i).is_none_or(|v| v.is_empty()));
+            if empty {
+                n += 1;
+                if first.is_none() {
+                    first = self.items.id(i as u32).map(str::to_owned);
+                }
+            }
+        }
+        (n, first)
+    }
+
     /// Sets item text; an item never seen in the interactions is counted and dropped.
     pub(crate) fn set_item_text(&mut self, at: At<'_>, col: usize, id: &str, value: String) {
         match self.items.get(id) {

@@ -135,6 +135,16 @@ pub fn import_generic(
             parse_side(&mut b, &side.path, &read(&side.path)?, side, is_item)?;
         }
     }
+    if let Some(side) = items {
+        // Interactions are the source of truth: such items stay, but the user should know.
+        if let (n @ 1.., Some(first)) = b.items_without_text() {
+            b.note(format!(
+                "{n} item(s) of the interactions have no text in {} (e.g. id {first:?}); \
+                 they are kept without text",
+                side.path.display()
+            ));
+        }
+    }
     Ok(b.finish())
 }
 
@@ -223,10 +233,28 @@ impl<'a> Table<'a> {
 
     /// Advances to the next row; returns its line, or an unparsable JSON line as `Err((line,
     /// text))`.
-    fn next_row(&mut self, path: &Path) -> Result<Option<std::result::Result<u64, (u64, String)>>> {
+    fn next_row(
+        &mut self,
+        path: &Path,
+    ) -> Result<Option<std::result::Result<u64, (u64, String, String)>>> {
         match self {
-            Table::Delimited { rdr, rec, .. } => match rdr.read_byte_record(rec) {
-                Ok(true) => Ok(Some(Ok(rec.position().map_or(0, |p| p.line())))),
+            Table::Delimited { rdr, rec, header } => match rdr.read_byte_record(rec) {
+                Ok(true) => {
+                    let line = rec.position().map_or(0, |p| p.line());
+                    if rec.len() != header.len() {
+                        // A truncated or overlong row: its fields cannot be trusted.
+                        let text: Vec<String> = rec
+                            .iter()
+                            .map(|f| String::from_utf8_lossy(f).into_owned())
+                            .collect();
+                        return Ok(Some(Err((
+                            line,
+                            format!("{} fields as in the header", header.len()),
+                            format!("{} fields: {}", rec.len(), text.join(",")),
+                        ))));
+                    }
+                    Ok(Some(Ok(line)))
+                }
                 Ok(false) => Ok(None),
                 Err(e) => Err(Error::BadFile {
                     path: path.into(),
@@ -249,7 +277,11 @@ impl<'a> Table<'a> {
                         *row = v;
                         Ok(n)
                     }
-                    Err(e) => Err((n, format!("{e}: {}", show(text)))),
+                    Err(e) => Err((
+                        n,
+                        "a JSON object".to_owned(),
+                        format!("{e}: {}", show(text)),
+                    )),
                 }));
             },
         }
@@ -308,13 +340,13 @@ pub(crate) fn parse_generic(
     while let Some(row) = t.next_row(path)? {
         let line = match row {
             Ok(line) => line,
-            Err((line, text)) => {
+            Err((line, expected, text)) => {
                 b.count_read();
                 b.bad(
                     BAD_ROW,
                     At { path, line },
                     "row",
-                    "a JSON object",
+                    &expected,
                     text.as_bytes(),
                 )?;
                 continue;
@@ -449,12 +481,12 @@ fn parse_side(
     while let Some(row) = t.next_row(path)? {
         let line = match row {
             Ok(line) => line,
-            Err((line, text)) => {
+            Err((line, expected, text)) => {
                 b.bad(
                     BAD_ROW,
                     At { path, line },
                     "row",
-                    "a JSON object",
+                    &expected,
                     text.as_bytes(),
                 )?;
                 continue;
@@ -666,6 +698,62 @@ mod tests {
         assert_eq!(d.item_field(1, "brand"), None);
         assert_eq!(d.user_attrs[0].values, vec!["30".to_string()]);
         assert_eq!(rep.count(crate::clean::UNKNOWN_SIDE_ID), 1);
+    }
+
+    #[test]
+    fn truncated_and_overlong_rows_are_reported() {
+        let (d, rep) = parse(
+            "e.csv",
+            b"user_id,item_id,device\nu1,A,web\nu1,B\nu2,C,app,extra\nu2,D,app\n",
+            &ColumnMapping {
+                context: vec!["device".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(d.interactions.len(), 2);
+        assert_eq!(rep.count(BAD_ROW), 2);
+        let ex = &rep.examples[BAD_ROW];
+        assert!(
+            ex[0].contains("e.csv:3:row: expected 3 fields as in the header"),
+            "{ex:?}"
+        );
+        assert!(
+            ex[1].contains("e.csv:4:row") && ex[1].contains("4 fields"),
+            "{ex:?}"
+        );
+    }
+
+    #[test]
+    fn items_missing_from_the_items_file_are_noted() {
+        let dir = tempfile::tempdir().unwrap();
+        let inter = dir.path().join("e.csv");
+        std::fs::write(&inter, "user_id,item_id\nu,x\nu,y\n").unwrap();
+        let items = dir.path().join("items.csv");
+        std::fs::write(&items, "id,title\nx,Known\n").unwrap();
+        let side = SideFile {
+            path: items,
+            id: "id".into(),
+            columns: vec![],
+            delimiter: None,
+        };
+        let (d, rep) = import_generic(
+            &inter,
+            &ColumnMapping::default(),
+            Some(&side),
+            None,
+            &CleaningConfig::default(),
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        assert_eq!(d.n_items(), 2);
+        assert!(
+            rep.notes
+                .iter()
+                .any(|n| n.contains("1 item(s)") && n.contains("\"y\"")),
+            "{:?}",
+            rep.notes
+        );
     }
 
     #[test]
