@@ -162,6 +162,9 @@ fn delimiter(path: &Path, given: Option<u8>) -> u8 {
 }
 
 /// A table of rows whose fields are looked up by column position.
+/// One row: its line number, or (line, what was expected, what was found) for a broken row.
+type RowResult = std::result::Result<u64, (u64, String, String)>;
+
 enum Table<'a> {
     Delimited {
         rdr: csv::Reader<&'a [u8]>,
@@ -233,10 +236,7 @@ impl<'a> Table<'a> {
 
     /// Advances to the next row; returns its line, or an unparsable JSON line as `Err((line,
     /// text))`.
-    fn next_row(
-        &mut self,
-        path: &Path,
-    ) -> Result<Option<std::result::Result<u64, (u64, String, String)>>> {
+    fn next_row(&mut self, path: &Path) -> Result<Option<RowResult>> {
         match self {
             Table::Delimited { rdr, rec, header } => match rdr.read_byte_record(rec) {
                 Ok(true) => {
