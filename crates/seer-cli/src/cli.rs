@@ -26,6 +26,9 @@ pub struct Cli {
     /// No progress bars, only warnings and errors.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Write a Chrome trace of every span (import, fit, evaluate) to this file.
+    #[arg(long, global = true)]
+    pub tracing: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }

@@ -16,7 +16,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The demo prints its own story on stdout; library progress logs would drown it.
-    init_tracing(cli.quiet || cli.is_demo());
+    let _trace_guard = init_tracing(cli.quiet || cli.is_demo(), cli.tracing.as_deref());
     match cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -27,7 +27,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(quiet: bool) {
+/// Sets up logging to stderr and, with `--tracing FILE`, a Chrome trace (open it in
+/// chrome://tracing or Perfetto) of every span: import, fit, evaluate. The returned guard
+/// flushes the trace when dropped at the end of `main`.
+fn init_tracing(
+    quiet: bool,
+    chrome: Option<&std::path::Path>,
+) -> Option<tracing_chrome::FlushGuard> {
+    use tracing_subscriber::prelude::*;
     use tracing_subscriber::EnvFilter;
     let default = if quiet {
         "warn"
@@ -35,10 +42,21 @@ fn init_tracing(quiet: bool) {
         "seer=info,seer_cli=info,seer_data=info,seer_models=info,seer_eval=info"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .compact()
-        .init();
+        .with_filter(filter);
+    let (chrome, guard) = match chrome {
+        Some(path) => {
+            let (layer, guard) = tracing_chrome::ChromeLayerBuilder::new()
+                .file(path)
+                .include_args(true)
+                .build();
+            (Some(layer), Some(guard))
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(fmt).with(chrome).init();
+    guard
 }

@@ -286,6 +286,31 @@ fn r3_malformed_rows_reported_or_fatal_with_strict() {
         "{err}"
     );
 
+    // --tracing writes a Chrome trace with the import's spans.
+    let trace = tmp.path().join("trace.json");
+    let traced = seer(
+        &[
+            "import",
+            dir.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+            "--tracing",
+            trace.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(traced.status.success());
+    let events: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "save_dataset"),
+        "trace has the save span"
+    );
+
     std::fs::write(dir.join("ratings.dat"), "").unwrap();
     let empty = seer(
         &[
