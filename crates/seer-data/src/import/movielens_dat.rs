@@ -109,6 +109,14 @@ pub(crate) fn parse_ratings_dat(
         "4 fields UserID::MovieID::Rating::Timestamp"
     };
     let mut b = Builder::new(name, cfg, !pairs)?;
+    if pairs {
+        b.note(
+            "MovieLens (user, movie) pairs keep ratings.dat's order, which within a user is not \
+             chronological: split with a random holdout (`seer split --method random`), not \
+             leave-one-out"
+                .into(),
+        );
+    }
     let progress = Progress::start(pb, path, buf.len());
     let mut lines = Lines::new(buf);
     while let Some((line, text)) = lines.next() {
