@@ -496,6 +496,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 dataset: data.name.clone(),
                 fit_on: parts.to_vec(),
                 fit_seconds,
+                split: store::split_fingerprint(&split),
             };
             store::save_model_meta(&a.out, &meta, &data.items)?;
             println!(
@@ -580,6 +581,15 @@ fn eval_cmd(a: &EvalArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCo
     let data = load_dataset(&a.data)?;
     let split = store::load_split(&a.data, &data)?;
     let meta = store::load_model_meta(&a.model, &data)?;
+    if meta.split != store::split_fingerprint(&split) {
+        bail!(
+            "model {} was fit on a different split of {} than the one there now (re-split \
+             since training?); evaluating it could score events it was trained on: retrain it \
+             with `seer train`",
+            a.model.display(),
+            a.data.display()
+        );
+    }
     let model = seer_models::load(&a.model)
         .with_context(|| format!("loading model {}", a.model.display()))?;
     let stage = match a.stage {

@@ -75,6 +75,25 @@ pub struct ModelMeta {
     pub fit_on: Vec<Part>,
     /// Seconds the fit took.
     pub fit_seconds: f64,
+    /// [`split_fingerprint`] of the split it was fit on: evaluating on any other split could
+    /// score events the model was trained on.
+    pub split: String,
+}
+
+/// A stable fingerprint (FNV-1a 64 over the config JSON and the part of every row) of a split.
+pub fn split_fingerprint(split: &Split) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    };
+    for b in serde_json::to_vec(&split.config).unwrap_or_default() {
+        eat(b);
+    }
+    for &p in &split.part {
+        eat(p as u8);
+    }
+    format!("{h:016x}")
 }
 
 /// Writes the model metadata and the item vocabulary next to the model's own files.

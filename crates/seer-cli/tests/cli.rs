@@ -225,6 +225,31 @@ fn r3_train_eval_export_recommend() {
         5,
         "{rec}"
     );
+    // Re-splitting after training invalidates the model for evaluation (it could have been
+    // trained on the new test events).
+    ok(
+        &[
+            "split",
+            "--data",
+            ds.to_str().unwrap(),
+            "--method",
+            "random",
+        ],
+        tmp.path(),
+    );
+    let stale = seer(
+        &[
+            "eval",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(!stale.status.success());
+    assert!(String::from_utf8_lossy(&stale.stderr).contains("different split"));
+
     let unknown = seer(
         &[
             "recommend",
