@@ -12,9 +12,14 @@
 //!    it must mask. Users left without targets are skipped (counted in
 //!    [`EvalReport::users_skipped`]).
 //! 3. The model scores **every** item; history items are masked (`-inf`); the remaining items
-//!    are the candidates. Ranks follow [`seer_core::topk::rank_cmp`] (higher score first,
-//!    ties to the lower item index). A NaN or `-inf` score from the model is treated as the
-//!    lowest finite score, so such items stay candidates and rank last.
+//!    are the candidates, ranked by higher score first. **Ties** in score go to the item
+//!    more popular in the stage's history part (training popularity, so nothing held out
+//!    leaks), then to the lower item index. Not to the index alone: indices follow first
+//!    appearance in the source file, which correlates with time and with later popularity,
+//!    so an index tie rule would let file order rank the users whose scores tie (e.g. users
+//!    with an empty history on a temporal split, whom history-based models score all zero).
+//!    A NaN or `-inf` score from the model is treated as the lowest finite score, so such
+//!    items stay candidates and rank last.
 //! 4. Per-user metrics from [`crate::metrics`] are averaged over evaluated users (macro
 //!    average), summed in user order so the result does not depend on thread scheduling.
 //!
@@ -236,6 +241,8 @@ impl Layout {
 #[derive(Default)]
 struct Scratch {
     scores: Vec<f32>,
+    /// The user's scores in tie-break order (`perm[p] = score of order[p]`).
+    perm: Vec<f32>,
     top: Vec<(ItemIdx, f32)>,
     ranked: Vec<ItemIdx>,
     targets: Vec<ItemIdx>,
@@ -262,6 +269,10 @@ struct Inputs<'a> {
     history: &'a Csr,
     targets: &'a Csr,
     popularity: &'a [u32],
+    /// Tie-break order: items by training popularity (descending), then index.
+    order: &'a [ItemIdx],
+    /// Inverse of `order`: `pos[order[p]] = p`.
+    pos: &'a [u32],
     layout: &'a Layout,
     seed: u64,
     n_items: usize,
@@ -309,11 +320,19 @@ pub fn evaluate(
     pb.set_length(users.len() as u64);
     pb.set_position(0);
 
+    let mut order: Vec<ItemIdx> = (0..n_items as ItemIdx).collect();
+    order.sort_by_key(|&i| (std::cmp::Reverse(popularity[i as usize]), i));
+    let mut pos = vec![0u32; n_items];
+    for (p, &i) in order.iter().enumerate() {
+        pos[i as usize] = p as u32;
+    }
     let inputs = Inputs {
         model,
         history: &history,
         targets: &targets,
         popularity: &popularity,
+        order: &order,
+        pos: &pos,
         layout: &layout,
         seed: cfg.seed,
         n_items,
@@ -461,7 +480,15 @@ fn eval_user(inp: &Inputs<'_>, u: UserIdx, row: &mut [f32], s: &mut Scratch, out
         return;
     }
     let layout = inp.layout;
-    top_k_into(row, layout.max_k(), &mut s.top);
+    // Rank in tie-break order: position p holds item `order[p]` (training popularity, then
+    // index), so the index-based tie rule of `top_k_into` / `target_ranks_into` becomes
+    // "more popular in training first". See the module docs for why.
+    s.perm.clear();
+    s.perm.extend(inp.order.iter().map(|&i| row[i as usize]));
+    top_k_into(&s.perm, layout.max_k(), &mut s.top);
+    for e in s.top.iter_mut() {
+        e.0 = inp.order[e.0 as usize];
+    }
     s.ranked.clear();
     s.ranked.extend(s.top.iter().map(|&(i, _)| i));
     let (ranked, targets) = (&s.ranked, &s.targets);
@@ -477,14 +504,21 @@ fn eval_user(inp: &Inputs<'_>, u: UserIdx, row: &mut [f32], s: &mut Scratch, out
             metrics::mean_popularity(ranked, inp.popularity, k),
         ]);
     }
-    let n_cand = metrics::target_ranks_into(row, targets, &mut s.ranks);
+    // From here on items are positions in the tie-break order.
+    for t in s.targets.iter_mut() {
+        *t = inp.pos[*t as usize];
+    }
+    s.targets.sort_unstable();
+    let perm = std::mem::take(&mut s.perm);
+    let n_cand = metrics::target_ranks_into(&perm, &s.targets, &mut s.ranks);
     out.values.push(metrics::mrr_full(&s.ranks));
     out.values
         .push(metrics::auc(&s.ranks, n_cand).unwrap_or(f64::NAN));
     if let Some(n_neg) = layout.sampled {
-        sample_negatives(inp, u, row, n_cand, n_neg, s);
-        sampled_metrics(row, &s.targets, &s.negatives, &layout.ks, &mut out.values);
+        sample_negatives(inp, u, &perm, n_cand, n_neg, s);
+        sampled_metrics(&perm, &s.targets, &s.negatives, &layout.ks, &mut out.values);
     }
+    s.perm = perm;
     out.tops.push((u, s.top.clone()));
 }
 
@@ -760,6 +794,26 @@ mod tests {
     fn run(m: &dyn Recommender, stage: Stage, c: &EvalConfig) -> EvalReport {
         let (data, split) = tiny();
         evaluate(m, &data, &split, stage, c, true, &ProgressBar::hidden()).unwrap()
+    }
+
+    /// Ties go to the item more popular in the stage's history, then to the lower index —
+    /// never to file order alone. Validation-stage training counts in `tiny()`: item 0: 3,
+    /// item 1: 2, items 2 and 5: 1, items 3 and 4: 0.
+    #[test]
+    fn ties_are_broken_by_training_popularity() {
+        let zeros = Fixed::new(vec![0.0; 6]);
+        let r = run(&zeros, Stage::Validation, &cfg(&[3]));
+        let recs = r.recs.unwrap();
+        let bob = recs.iter().find(|x| x.user == 1).unwrap();
+        let items: Vec<ItemIdx> = bob.items.iter().map(|x| x.0).collect();
+        // bob's history is {1}; by index alone this would be [0, 2, 3].
+        assert_eq!(items, vec![0, 2, 5]);
+        // bob's validation target (item 2) is second in that order: full MRR 1/2 for him.
+        let alice = recs.iter().find(|x| x.user == 0).unwrap();
+        assert_eq!(
+            alice.items.iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![5, 3, 4]
+        );
     }
 
     #[test]
