@@ -12,7 +12,6 @@
 use std::time::Instant;
 
 use indicatif::ProgressBar;
-use seer_data::{Csr, Interactions};
 use seer_models::{als::Als, ModelConfig, TrainData};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,32 +23,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if specs.is_empty() {
         specs = vec!["als".into(), "als:solver=cholesky".into()];
     }
-    let text = std::fs::read_to_string(&path)?;
-    let mut inter = Interactions::default();
-    let mut items = seer_core::IdMap::new();
-    let mut n_users = 0u32;
-    for line in text.lines() {
-        let mut parts = line.split_whitespace();
-        if parts.next().is_none() {
-            continue;
-        }
-        for (pos, item) in parts.enumerate() {
-            inter.user.push(n_users);
-            inter.item.push(items.get_or_insert(item));
-            inter.ts.push(pos as i64);
-            inter.rating.push(1.0);
-        }
-        n_users += 1;
-    }
-    let rows: Vec<usize> = (0..inter.len()).collect();
-    let m = Csr::from_rows(&inter, &rows, n_users as usize, items.len());
+    // The same importer `seer import` uses (sequence file, file order = time order).
+    let (data, _) = seer_data::import::import_sequence(
+        std::path::Path::new(&path),
+        &seer_data::CleaningConfig::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let rows: Vec<usize> = (0..data.interactions.len()).collect();
+    let train = TrainData::new(&data, &rows);
     println!(
-        "{path}: {n_users} users, {} items, {} events, {} threads",
-        items.len(),
-        m.nnz(),
+        "{path}: {} users, {} items, {} events, {} threads",
+        data.n_users(),
+        data.n_items(),
+        train.matrix.nnz(),
         rayon::current_num_threads()
     );
-    let train = TrainData::from_csr(m, false);
     for spec in specs {
         let ModelConfig::Als(cfg) = ModelConfig::from_spec(&spec)? else {
             return Err(format!("{spec}: not an ALS spec").into());
