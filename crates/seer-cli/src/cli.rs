@@ -53,6 +53,9 @@ enum Command {
     Tune(TuneArgs),
     /// Runs the whole protocol for several models and writes bench.json, bench.md and bench.html.
     Bench(BenchArgs),
+    /// Writes a dataset directory (and its split) in another tool's format: RecBole atomic
+    /// files, so RecBole trains and evaluates on exactly seer's data and split.
+    Export(ExportArgs),
     /// Downloads a public MovieLens set from GroupLens (needs internet).
     Fetch(FetchArgs),
     /// Prints the configuration file with every key documented.
@@ -318,6 +321,27 @@ struct BenchArgs {
     sampled: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    /// RecBole atomic files: NAME.inter/.item/.user (+ NAME.{train,valid,test}.inter).
+    Recbole,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// Dataset directory written by `seer import`.
+    #[arg(long)]
+    data: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Recbole)]
+    format: ExportFormat,
+    /// Also write the dataset's split (from `seer split`) as NAME.train/valid/test.inter.
+    #[arg(long)]
+    split: bool,
+    /// Output folder; files go to OUT/NAME/.
+    out: PathBuf,
+}
+
 #[derive(Debug, Args)]
 struct FetchArgs {
     /// MovieLens set: ml-100k, ml-1m, ml-latest-small, ml-25m.
@@ -530,6 +554,23 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench_cmd(&a, &cfg, progress),
+        Command::Export(a) => {
+            let data = load_dataset(&a.data)?;
+            let split = if a.split {
+                Some(store::load_split(&a.data, &data)?)
+            } else {
+                None
+            };
+            let ExportFormat::Recbole = a.format;
+            let dir = seer_data::export::write_recbole(&data, split.as_ref(), &a.out)
+                .with_context(|| format!("exporting to {}", a.out.display()))?;
+            println!(
+                "exported {} as RecBole atomic files → {}",
+                data.name,
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fetch(a) => {
             let dir = fetch::fetch_movielens(&a.name, &a.out)?;
             println!("fetched {} → {}", a.name, dir.display());

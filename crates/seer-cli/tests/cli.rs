@@ -458,3 +458,67 @@ fn r3_generic_import_with_column_flags() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--time-format"));
 }
+
+/// `seer export --format recbole --split` writes RecBole atomic files whose split files hold
+/// exactly the events of seer's split (issue 9).
+#[test]
+fn r9_export_recbole_with_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    ok(
+        &[
+            "import",
+            demo_dir().to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let split = ok(&["split", "--data", ds.to_str().unwrap()], tmp.path());
+    assert!(
+        split.contains("train 35260, validation 1500, test 1500"),
+        "{split}"
+    );
+    let out = tmp.path().join("rb");
+    ok(
+        &[
+            "export",
+            "--data",
+            ds.to_str().unwrap(),
+            "--split",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let lines = |f: &str| {
+        std::fs::read_to_string(out.join("demo").join(f))
+            .unwrap()
+            .lines()
+            .count()
+            - 1
+    };
+    assert_eq!(lines("demo.inter"), 38260);
+    assert_eq!(lines("demo.train.inter"), 35260);
+    assert_eq!(lines("demo.valid.inter"), 1500);
+    assert_eq!(lines("demo.test.inter"), 1500);
+    assert_eq!(lines("demo.item"), 998);
+    let header = std::fs::read_to_string(out.join("demo/demo.inter")).unwrap();
+    assert!(header.starts_with(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\tdevice:token\n"
+    ));
+    // Re-importing the exported folder gives the same dataset size.
+    let back = tmp.path().join("back");
+    let text = ok(
+        &[
+            "import",
+            out.join("demo").to_str().unwrap(),
+            "--out",
+            back.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(
+        text.contains("1500 users, 998 items, 38260 interactions"),
+        "{text}"
+    );
+}

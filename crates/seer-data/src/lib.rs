@@ -10,12 +10,14 @@
 //!   the format.
 //! - [`clean`] drops bad, duplicate and k-core-filtered rows and says so in a
 //!   [`CleaningReport`].
+//! - [`export`] writes a dataset and its split as RecBole atomic files.
 //! - [`store`] saves a [`Dataset`] as a directory of binary columns + JSON and loads it back.
 #![warn(missing_docs)]
 
 pub mod clean;
 pub mod dataset;
 mod error;
+pub mod export;
 pub mod import;
 pub mod matrix;
 pub mod split;

@@ -68,6 +68,24 @@ pub(crate) fn find_inter(dir: &Path) -> Result<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "inter") && p.is_file())
         .collect();
     found.sort();
+    // A folder written by `seer export` (or RecBole's benchmark layout) also holds
+    // `NAME.train.inter`, `NAME.valid.inter`, `NAME.test.inter`: the dataset is `NAME.inter`.
+    if found.len() > 1 {
+        let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let full: Vec<&PathBuf> = found
+            .iter()
+            .filter(|p| stem(p).is_some_and(|s| !s.contains('.')))
+            .collect();
+        if let [only] = full[..] {
+            let base = stem(only).unwrap_or_default();
+            if found
+                .iter()
+                .all(|p| stem(p).is_some_and(|s| s == base || s.starts_with(&format!("{base}."))))
+            {
+                return Ok(only.clone());
+            }
+        }
+    }
     match found.len() {
         1 => Ok(found.remove(0)),
         0 => Err(Error::Unrecognised {
