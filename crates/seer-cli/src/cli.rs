@@ -319,6 +319,16 @@ struct BenchArgs {
     /// every output; full ranking stays the headline).
     #[arg(long)]
     sampled: Option<usize>,
+    /// Test protocol: `seer` (models see the validation event; refit on train + valid) or
+    /// `recbole` (RecBole's default: fit on train only, validation items masked at test).
+    #[arg(long, value_enum)]
+    protocol: Option<ProtocolArg>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    Seer,
+    Recbole,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -745,6 +755,11 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
     if a.sampled.is_some() {
         eval_cfg.sampled_negatives = a.sampled;
     }
+    match a.protocol {
+        Some(ProtocolArg::Seer) => eval_cfg.protocol = seer_eval::TestProtocol::Seer,
+        Some(ProtocolArg::Recbole) => eval_cfg.protocol = seer_eval::TestProtocol::Recbole,
+        None => {}
+    }
     eval_cfg.validate()?;
     for path in &a.data {
         let data = if path.join("manifest.json").exists() {
@@ -798,7 +813,9 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
 fn describe_split(cfg: &SplitConfig) -> String {
     match cfg {
         SplitConfig::LeaveOneOut { .. } => {
-            "leave-one-out by time (last event test, second-to-last validation)".into()
+            "leave-one-out by time (last event test, second-to-last validation; events with \
+             equal timestamps keep file order)"
+                .into()
         }
         SplitConfig::Temporal {
             valid_from,
@@ -836,7 +853,18 @@ fn bench_dataset(
     }
     Ok(BenchReport {
         dataset: data.name.clone(),
-        split: describe_split(&split.config),
+        split: format!(
+            "{}; test protocol: {}",
+            describe_split(&split.config),
+            match eval.protocol {
+                seer_eval::TestProtocol::Seer =>
+                    "seer (models see the validation event: \
+                    non-sequential models refit on train + validation)",
+                seer_eval::TestProtocol::Recbole =>
+                    "recbole (fit on train only; validation \
+                    items masked at test)",
+            }
+        ),
         n_users: data.n_users(),
         n_items: data.n_items(),
         n_interactions: data.interactions.len(),

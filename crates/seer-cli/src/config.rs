@@ -91,6 +91,9 @@ ks = [5, 10, 20]            # cut-offs K
 # sampled_negatives = 100   # also report sampled metrics (keys prefixed sampled100_); off by default
 seed = 42                   # seed of the negative sampler
 batch_users = 256           # users scored per batch and parallel task
+protocol = "seer"           # seer: at test time models see the validation event (input history
+                            # train + valid; non-sequential models refit on train + valid);
+                            # recbole: fit on train only, score from train, mask train + valid
 "#;
 
 impl SeerConfig {

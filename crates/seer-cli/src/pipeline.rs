@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use seer_core::Recommender;
 use seer_data::{Dataset, Part, Split};
-use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage};
+use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage, TestProtocol};
 use seer_models::{ModelConfig, TrainData};
 
 use crate::cli::Progress;
@@ -117,13 +117,18 @@ pub fn run_model(
     let tuned = tune(&base, data, split, eval, grid, progress)?;
     mem::reset_peak_rss();
     let t0 = Instant::now();
-    // Test protocol: refit on train + validation so the model has seen the validation event.
+    // Test protocol: refit on train + validation so the model has seen the validation event
+    // (RecBole's protocol instead keeps the model fit on train only).
+    let parts: &[Part] = match eval.protocol {
+        TestProtocol::Seer => &[Part::Train, Part::Valid],
+        TestProtocol::Recbole => &[Part::Train],
+    };
     let model = fit(
         &tuned.best,
         data,
         split,
-        &[Part::Train, Part::Valid],
-        &progress.spinner("fit (train+valid)"),
+        parts,
+        &progress.spinner("fit for test"),
     )?;
     let fit_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();

@@ -20,5 +20,5 @@ mod protocol;
 pub mod report;
 
 pub use error::{Error, Result};
-pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, UserRecs};
+pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, TestProtocol, UserRecs};
 pub use report::{BenchReport, ModelResult};

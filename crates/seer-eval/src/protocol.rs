@@ -61,6 +61,24 @@ pub struct EvalConfig {
     /// Users scored per `score_batch` call and per parallel task (default 256). Memory per
     /// thread is `batch_users × n_items × 4` bytes.
     pub batch_users: usize,
+    /// Test protocol (default `seer`). `seer`: at test time the model sees the validation
+    /// event — its input history is train + validation (and the CLI refits non-sequential
+    /// models on train + validation). `recbole`: RecBole's default — the model is fit on train
+    /// only and scores from the training events, while validation items are masked too; use it
+    /// to reproduce RecBole's numbers.
+    pub protocol: TestProtocol,
+}
+
+/// How the test stage treats the validation events (see [`EvalConfig::protocol`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TestProtocol {
+    /// The model's input at test time includes the validation events.
+    #[default]
+    Seer,
+    /// The model's input at test time is the training events only; validation items are
+    /// still masked (RecBole's default).
+    Recbole,
 }
 
 impl Default for EvalConfig {
@@ -70,6 +88,7 @@ impl Default for EvalConfig {
             sampled_negatives: None,
             seed: 42,
             batch_users: 256,
+            protocol: TestProtocol::Seer,
         }
     }
 }
@@ -266,7 +285,11 @@ struct ChunkOut {
 /// Shared, read-only inputs of the per-chunk work.
 struct Inputs<'a> {
     model: &'a dyn Recommender,
+    /// Masked items: every event known at this stage.
     history: &'a Csr,
+    /// What the model is given as the user's history (= `history`, except under
+    /// [`TestProtocol::Recbole`] at test time: training events only).
+    input: &'a Csr,
     targets: &'a Csr,
     popularity: &'a [u32],
     /// Tie-break order: items by training popularity (descending), then index.
@@ -309,6 +332,8 @@ pub fn evaluate(
     let (hist_parts, target_part) = stage.parts();
     let inter = &data.interactions;
     let history = Csr::from_rows(inter, &split.rows(hist_parts), n_users, n_items);
+    let recbole_input = (stage == Stage::Test && cfg.protocol == TestProtocol::Recbole)
+        .then(|| Csr::from_rows(inter, &split.rows(&[Part::Train]), n_users, n_items));
     let targets = Csr::from_rows(inter, &split.rows(&[target_part]), n_users, n_items);
     let popularity = history.col_counts();
     let layout = Layout::new(cfg.sorted_ks(), cfg.sampled_negatives);
@@ -329,6 +354,7 @@ pub fn evaluate(
     let inputs = Inputs {
         model,
         history: &history,
+        input: recbole_input.as_ref().unwrap_or(&history),
         targets: &targets,
         popularity: &popularity,
         order: &order,
@@ -434,8 +460,8 @@ fn eval_chunk(inp: &Inputs<'_>, users: &[UserIdx], s: &mut Scratch) -> Result<Ch
         .iter()
         .map(|&u| UserContext {
             user: Some(u),
-            history: inp.history.row(u),
-            timestamps: Some(inp.history.row_ts(u)),
+            history: inp.input.row(u),
+            timestamps: Some(inp.input.row_ts(u)),
             now: inp.targets.row_ts(u).first().copied(),
         })
         .collect();
@@ -913,6 +939,26 @@ mod tests {
         let u0 = seen.iter().find(|s| s.0 == Some(0)).unwrap();
         assert_eq!(u0.1, vec![0, 1, 2, 3]);
         assert_eq!(u0.2, Some(500));
+    }
+
+    /// RecBole's protocol: at test time the model's input is the training events only, but
+    /// the validation item is still masked.
+    #[test]
+    fn recbole_protocol_scores_from_train_and_masks_validation() {
+        let m = Fixed::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let c = EvalConfig {
+            protocol: TestProtocol::Recbole,
+            ..cfg(&[1, 2])
+        };
+        let r = run(&m, Stage::Test, &c);
+        let u0 = m.seen.lock().unwrap().iter().find(|s| s.0 == Some(0)).cloned().unwrap();
+        assert_eq!(u0.1, vec![0, 1, 2], "validation item 3 not in the input");
+        // ...but masked: u0's top-2 is still 5, 4 (item 3 would otherwise rank third).
+        assert_eq!(r.recs.as_ref().unwrap()[0].items, vec![(5, 5.0), (4, 4.0)]);
+        assert_eq!(r.metric("hr@2"), Some(1.0));
+        // Validation stage is the same under both protocols.
+        let v = run(&m, Stage::Validation, &c);
+        assert_eq!(v.metrics, run(&m, Stage::Validation, &cfg(&[1, 2])).metrics);
     }
 
     #[test]
