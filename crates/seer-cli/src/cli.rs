@@ -190,8 +190,15 @@ struct SplitArgs {
     /// Dataset directory written by `seer import`.
     #[arg(long)]
     data: PathBuf,
+    #[command(flatten)]
+    params: SplitParams,
+}
+
+/// Split flags shared by `seer split` and `seer bench`.
+#[derive(Debug, Args)]
+struct SplitParams {
     /// Split method (default from seer.toml, else leave-one-out).
-    #[arg(long)]
+    #[arg(long, alias = "split")]
     method: Option<SplitMethod>,
     /// Temporal: validation starts at this quantile of all timestamps.
     #[arg(long, default_value_t = 0.8)]
@@ -205,6 +212,25 @@ struct SplitArgs {
     /// Random holdout seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+}
+
+impl SplitParams {
+    /// The split these flags ask for, or `default` (from seer.toml) without `--method`.
+    fn config(&self, default: &SplitConfig) -> SplitConfig {
+        match self.method {
+            None => default.clone(),
+            Some(SplitMethod::LeaveOneOut) => SplitConfig::LeaveOneOut { min_events: 3 },
+            Some(SplitMethod::Temporal) => SplitConfig::Temporal {
+                valid_from: TimePoint::Quantile(self.valid_from),
+                test_from: TimePoint::Quantile(self.test_from),
+            },
+            Some(SplitMethod::Random) => SplitConfig::RandomHoldout {
+                valid_ratio: self.ratio,
+                test_ratio: self.ratio,
+                seed: self.seed,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -309,9 +335,8 @@ struct BenchArgs {
     /// Choose each model's hyper-parameters on validation with its grid first.
     #[arg(long)]
     tune: bool,
-    /// Split method (default from seer.toml, else leave-one-out).
-    #[arg(long)]
-    split: Option<SplitMethod>,
+    #[command(flatten)]
+    split: SplitParams,
     /// Cut-offs K, comma separated.
     #[arg(long, short, value_delimiter = ',')]
     k: Option<Vec<usize>>,
@@ -496,10 +521,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Split(a) => {
             let data = load_dataset(&a.data)?;
-            let split_cfg = match a.method {
-                None => cfg.split.clone(),
-                Some(m) => split_config(m, &a),
-            };
+            let split_cfg = a.params.config(&cfg.split);
             let split = split_cfg.split(&data)?;
             store::save_split(&a.data, &split)?;
             println!(
@@ -587,21 +609,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(_) => unreachable!("handled above"),
-    }
-}
-
-fn split_config(m: SplitMethod, a: &SplitArgs) -> SplitConfig {
-    match m {
-        SplitMethod::LeaveOneOut => SplitConfig::LeaveOneOut { min_events: 3 },
-        SplitMethod::Temporal => SplitConfig::Temporal {
-            valid_from: TimePoint::Quantile(a.valid_from),
-            test_from: TimePoint::Quantile(a.test_from),
-        },
-        SplitMethod::Random => SplitConfig::RandomHoldout {
-            valid_ratio: a.ratio,
-            test_ratio: a.ratio,
-            seed: a.seed,
-        },
     }
 }
 
@@ -774,29 +781,8 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
             eprintln!("{report}");
             d
         };
-        let split_cfg = match a.split {
-            Some(m) => split_config(
-                m,
-                &SplitArgs {
-                    data: path.clone(),
-                    method: Some(m),
-                    valid_from: 0.8,
-                    test_from: 0.9,
-                    ratio: 0.1,
-                    seed: 42,
-                },
-            ),
-            None => cfg.split.clone(),
-        };
-        let split_cfg = if !data.has_timestamps && matches!(split_cfg, SplitConfig::Temporal { .. })
-        {
-            bail!(
-                "{} has no timestamps: a temporal split is impossible",
-                data.name
-            );
-        } else {
-            split_cfg
-        };
+        // SplitConfig::split itself refuses a temporal split of data without timestamps.
+        let split_cfg = a.split.config(&cfg.split);
         let split = split_cfg.split(&data)?;
         let out = a.out.join(&data.name);
         let report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;

@@ -32,6 +32,23 @@ fn demo_dir() -> PathBuf {
         .unwrap()
 }
 
+/// `seer import data/demo --out DIR/ds` then `seer split`; returns the dataset directory and
+/// the split command's output.
+fn import_and_split_demo(dir: &Path) -> (PathBuf, String) {
+    let ds = dir.join("ds");
+    ok(
+        &[
+            "import",
+            demo_dir().to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        dir,
+    );
+    let split = ok(&["split", "--data", ds.to_str().unwrap()], dir);
+    (ds, split)
+}
+
 fn metric(bench: &serde_json::Value, model: &str, key: &str) -> f64 {
     bench["models"]
         .as_array()
@@ -110,18 +127,8 @@ fn r3_demo_pipeline_knn_and_ease_beat_popularity() {
 #[test]
 fn r3_train_eval_export_recommend() {
     let tmp = tempfile::tempdir().unwrap();
-    let ds = tmp.path().join("ds");
     let demo = demo_dir();
-    ok(
-        &[
-            "import",
-            demo.to_str().unwrap(),
-            "--out",
-            ds.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    ok(&["split", "--data", ds.to_str().unwrap()], tmp.path());
+    let (ds, _) = import_and_split_demo(tmp.path());
     let model = tmp.path().join("ease");
     ok(
         &[
@@ -464,17 +471,7 @@ fn r3_generic_import_with_column_flags() {
 #[test]
 fn r9_export_recbole_with_split() {
     let tmp = tempfile::tempdir().unwrap();
-    let ds = tmp.path().join("ds");
-    ok(
-        &[
-            "import",
-            demo_dir().to_str().unwrap(),
-            "--out",
-            ds.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    let split = ok(&["split", "--data", ds.to_str().unwrap()], tmp.path());
+    let (ds, split) = import_and_split_demo(tmp.path());
     assert!(
         split.contains("train 35260, validation 1500, test 1500"),
         "{split}"

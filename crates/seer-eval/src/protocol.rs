@@ -951,7 +951,14 @@ mod tests {
             ..cfg(&[1, 2])
         };
         let r = run(&m, Stage::Test, &c);
-        let u0 = m.seen.lock().unwrap().iter().find(|s| s.0 == Some(0)).cloned().unwrap();
+        let u0 = m
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|s| s.0 == Some(0))
+            .cloned()
+            .unwrap();
         assert_eq!(u0.1, vec![0, 1, 2], "validation item 3 not in the input");
         // ...but masked: u0's top-2 is still 5, 4 (item 3 would otherwise rank third).
         assert_eq!(r.recs.as_ref().unwrap()[0].items, vec![(5, 5.0), (4, 4.0)]);
