@@ -64,6 +64,10 @@ pub enum Error {
     #[error("linear algebra: {0}")]
     Linalg(String),
 
+    /// A tensor operation failed (shape mismatch, device error, diverged training).
+    #[error("tensor computation: {0}")]
+    Tensor(String),
+
     /// An error from `seer-core` (score buffer size, …).
     #[error(transparent)]
     Core(#[from] seer_core::Error),

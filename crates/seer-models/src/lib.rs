@@ -38,17 +38,21 @@
 #![warn(missing_docs)]
 
 pub mod als;
+pub mod bert4rec;
 pub mod ease;
 mod error;
 mod history;
 pub mod io;
 pub mod item_knn;
+pub mod nn;
 pub mod popularity;
 mod registry;
+pub mod sasrec;
+pub mod seq;
 #[cfg(test)]
 mod testutil;
 mod train;
 
 pub use error::{Error, Result};
 pub use registry::{load, ModelConfig, MODEL_NAMES};
-pub use train::TrainData;
+pub use train::{FitOptions, TrainData};

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::Loaded;
-use crate::train::TrainData;
-use crate::{als, ease, item_knn, popularity};
+use crate::train::{FitOptions, TrainData};
+use crate::{als, bert4rec, ease, item_knn, popularity, sasrec};
 
 /// Which model to fit, with its hyperparameters.
 ///
@@ -29,10 +29,14 @@ pub enum ModelConfig {
     Ease(ease::Config),
     /// Implicit-feedback alternating least squares ([`als`]).
     Als(als::Config),
+    /// SASRec, the causal Transformer over the user's sequence ([`sasrec`]).
+    Sasrec(sasrec::Config),
+    /// BERT4Rec, the bidirectional masked-item Transformer ([`bert4rec`]).
+    Bert4rec(bert4rec::Config),
 }
 
 /// Names accepted by [`ModelConfig::from_spec`] and written into model files.
-pub const MODEL_NAMES: [&str; 4] = ["pop", "itemknn", "ease", "als"];
+pub const MODEL_NAMES: [&str; 6] = ["pop", "itemknn", "ease", "als", "sasrec", "bert4rec"];
 
 impl ModelConfig {
     /// Stable short name: `pop`, `itemknn`, `ease`, `als` (equals the fitted model's
@@ -43,6 +47,8 @@ impl ModelConfig {
             ModelConfig::ItemKnn(_) => item_knn::KIND,
             ModelConfig::Ease(_) => ease::KIND,
             ModelConfig::Als(_) => als::KIND,
+            ModelConfig::Sasrec(_) => sasrec::KIND,
+            ModelConfig::Bert4rec(_) => bert4rec::KIND,
         }
     }
 
@@ -54,6 +60,8 @@ impl ModelConfig {
             "itemknn" | "item_knn" => ModelConfig::ItemKnn(Default::default()),
             "ease" => ModelConfig::Ease(Default::default()),
             "als" => ModelConfig::Als(Default::default()),
+            "sasrec" => ModelConfig::Sasrec(Default::default()),
+            "bert4rec" => ModelConfig::Bert4rec(Default::default()),
             _ => {
                 return Err(Error::UnknownModel {
                     name: name.to_string(),
@@ -121,6 +129,8 @@ impl ModelConfig {
             ModelConfig::ItemKnn(c) => c.validate(),
             ModelConfig::Ease(c) => c.validate(),
             ModelConfig::Als(c) => c.validate(),
+            ModelConfig::Sasrec(c) => c.validate(),
+            ModelConfig::Bert4rec(c) => c.validate(),
         }
     }
 
@@ -132,10 +142,32 @@ impl ModelConfig {
     /// - `itemknn`: `k` ∈ {50, 200, 500, 1000} × `shrink` ∈ {0, 10};
     /// - `ease`: `lambda` ∈ {5, 10, 25, 50, 100, 250, 500, 1000} (sparse 5-core data such as
     ///   Amazon Beauty prefers small values);
-    /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40}.
+    /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40};
+    /// - `sasrec`, `bert4rec`: `dropout` ∈ {0.2, 0.5} (each fit already early-stops on
+    ///   validation, and a fit takes minutes).
     pub fn tuning_grid(&self) -> Vec<ModelConfig> {
         match self {
             ModelConfig::Popularity(_) => vec![self.clone()],
+            ModelConfig::Sasrec(c) => [0.2, 0.5]
+                .into_iter()
+                .map(|d| {
+                    ModelConfig::Sasrec(sasrec::Config {
+                        dropout: d,
+                        attn_dropout: d,
+                        ..c.clone()
+                    })
+                })
+                .collect(),
+            ModelConfig::Bert4rec(c) => [0.2, 0.5]
+                .into_iter()
+                .map(|d| {
+                    ModelConfig::Bert4rec(bert4rec::Config {
+                        dropout: d,
+                        attn_dropout: d,
+                        ..c.clone()
+                    })
+                })
+                .collect(),
             ModelConfig::ItemKnn(_) => [50, 200, 500, 1000]
                 .into_iter()
                 .flat_map(|k| {
@@ -168,6 +200,25 @@ impl ModelConfig {
     /// Validates, then fits the model on `train`. `pb` shows progress (pass
     /// `ProgressBar::hidden()` to show nothing).
     pub fn fit(&self, train: &TrainData, pb: &ProgressBar) -> Result<Box<dyn Recommender>> {
+        self.fit_with(train, &FitOptions::default(), pb)
+    }
+
+    /// Whether the model is trained by gradient descent and uses [`FitOptions`] (validation
+    /// for early stopping, resumable checkpoints). Such models are evaluated on test as
+    /// fitted on train with the validation events as input, not refitted on train +
+    /// validation (there would be nothing left to stop on).
+    pub fn is_iterative(&self) -> bool {
+        matches!(self, ModelConfig::Sasrec(_) | ModelConfig::Bert4rec(_))
+    }
+
+    /// [`ModelConfig::fit`] with a validator and a checkpoint directory for the models that
+    /// use them ([`ModelConfig::is_iterative`]); the others ignore `opts`.
+    pub fn fit_with(
+        &self,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Box<dyn Recommender>> {
         self.validate()?;
         let _span = tracing::info_span!("fit", model = self.name()).entered();
         Ok(match self {
@@ -175,6 +226,8 @@ impl ModelConfig {
             ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::fit(c, train, pb)?),
             ModelConfig::Ease(c) => Box::new(ease::Ease::fit(c, train, pb)?),
             ModelConfig::Als(c) => Box::new(als::Als::fit(c, train, pb)?),
+            ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::fit(c, train, opts, pb)?),
+            ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::fit(c, train, opts, pb)?),
         })
     }
 }
@@ -199,6 +252,8 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
         ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::load(&file, c)?),
         ModelConfig::Ease(c) => Box::new(ease::Ease::load(&file, c)?),
         ModelConfig::Als(c) => Box::new(als::Als::load(&file, c)?),
+        ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::load(&file, c)?),
+        ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::load(&file, c)?),
     })
 }
 

@@ -1,6 +1,30 @@
 //! What a model is fitted on.
 
+use std::path::Path;
+
 use seer_data::{Csr, Dataset};
+
+pub use crate::seq::Validator;
+
+/// Options of a fit besides the data: only models trained by gradient descent use them.
+#[derive(Clone, Copy, Default)]
+pub struct FitOptions<'a> {
+    /// Scores the model on held-out events (higher is better); sequence models validate every
+    /// few epochs, keep the best epoch and stop early.
+    pub validator: Option<Validator<'a>>,
+    /// Directory for resumable training state: written after every epoch, and a fit that
+    /// finds one there continues from it.
+    pub checkpoint: Option<&'a Path>,
+}
+
+impl std::fmt::Debug for FitOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitOptions")
+            .field("validator", &self.validator.is_some())
+            .field("checkpoint", &self.checkpoint)
+            .finish()
+    }
+}
 
 /// The training data handed to [`crate::ModelConfig::fit`]: a user × item matrix built from
 /// the chosen split parts only, so nothing from validation or test can reach a model.

@@ -1,0 +1,226 @@
+//! Tests of SASRec and the shared sequence machinery (BERT4Rec's learning test is here too, to
+//! share the synthetic data).
+
+use super::*;
+use crate::bert4rec;
+use crate::seq::Padded;
+use seer_data::{Csr, Interactions};
+
+/// Users walk a cycle of `n_items` items from a random start: the next item is always
+/// `(current + 1) % n_items`, so a model that learned the pattern gets HR@1 = 1.
+fn cyclic(n_users: usize, n_items: usize, len: usize) -> TrainData {
+    let mut inter = Interactions::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for u in 0..n_users {
+        let start = rng.random_range(0..n_items);
+        for t in 0..len {
+            inter.user.push(u as u32);
+            inter.item.push(((start + t) % n_items) as u32);
+            inter.ts.push(t as i64);
+            inter.rating.push(1.0);
+        }
+    }
+    let rows: Vec<usize> = (0..inter.len()).collect();
+    TrainData::from_csr(Csr::from_rows(&inter, &rows, n_users, n_items), false)
+}
+
+fn small() -> Config {
+    Config {
+        hidden: 16,
+        inner: 32,
+        heads: 2,
+        dropout: 0.1,
+        attn_dropout: 0.1,
+        max_len: 8,
+        epochs: 30,
+        batch_size: 32,
+        lr: 0.01,
+        warmup_steps: 5,
+        ..Config::default()
+    }
+}
+
+fn hr_at_1(model: &dyn Recommender, n_items: usize) -> f64 {
+    let mut hits = 0;
+    let mut scores = vec![0.0; n_items];
+    for start in 0..n_items {
+        let hist: Vec<u32> = (0..5).map(|t| ((start + t) % n_items) as u32).collect();
+        model
+            .score(&UserContext::from_history(None, &hist), &mut scores)
+            .expect("score");
+        let best = seer_core::topk::top_k(&scores, 1)[0];
+        if best.0 as usize == (start + 5) % n_items {
+            hits += 1;
+        }
+    }
+    hits as f64 / n_items as f64
+}
+
+#[test]
+fn sasrec_learns_a_deterministic_pattern() -> Result<()> {
+    let train = cyclic(200, 20, 10);
+    let m = Sasrec::fit(&small(), &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let hr = hr_at_1(&m, 20);
+    assert!(hr >= 0.95, "HR@1 = {hr}");
+    Ok(())
+}
+
+#[test]
+fn bert4rec_learns_a_deterministic_pattern() -> Result<()> {
+    let train = cyclic(200, 20, 10);
+    let cfg = bert4rec::Config {
+        hidden: 16,
+        inner: 32,
+        heads: 2,
+        dropout: 0.0,
+        attn_dropout: 0.0,
+        max_len: 8,
+        mask_prob: 0.4,
+        epochs: 80,
+        batch_size: 32,
+        lr: 0.01,
+        warmup_steps: 5,
+        ..bert4rec::Config::default()
+    };
+    let m = bert4rec::Bert4rec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let hr = hr_at_1(&m, 20);
+    assert!(hr >= 0.95, "HR@1 = {hr}");
+    Ok(())
+}
+
+#[test]
+fn shapes_of_encoder_and_logits() -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let net = SeqNet::new(small().net(30), &mut rng, &candle_core::Device::Cpu)?;
+    let batch = Padded::new(&[&[1, 2, 3], &[4]], 30, 8);
+    assert_eq!((batch.l, batch.lens.clone()), (3, vec![3, 1]));
+    assert_eq!(batch.ids, vec![1, 2, 3, 30, 30, 4]);
+    let enc = net.encode(&batch, None)?;
+    assert_eq!(enc.dims(), &[2, 3, 16]);
+    let rows = batch.real_positions();
+    assert_eq!(rows, vec![0, 1, 2, 5]);
+    let logits = net.logits(&net.gather(&enc, &rows)?)?;
+    assert_eq!(logits.dims(), &[4, 30]);
+    Ok(())
+}
+
+#[test]
+fn later_items_never_change_earlier_outputs() -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let net = SeqNet::new(small().net(30), &mut rng, &candle_core::Device::Cpu)?;
+    let a = net.encode(&Padded::new(&[&[1, 2, 3, 4, 5]], 30, 8), None)?;
+    let b = net.encode(&Padded::new(&[&[1, 2, 3, 9, 17]], 30, 8), None)?;
+    let (a, b) = (a.get(0)?.to_vec2::<f32>()?, b.get(0)?.to_vec2::<f32>()?);
+    for pos in 0..3 {
+        for (x, y) in a[pos].iter().zip(&b[pos]) {
+            assert!((x - y).abs() < 1e-6, "position {pos} changed");
+        }
+    }
+    assert!(a[3].iter().zip(&b[3]).any(|(x, y)| (x - y).abs() > 1e-4));
+    Ok(())
+}
+
+#[test]
+fn every_parameter_gets_a_gradient() -> Result<()> {
+    for (name, net) in [
+        ("sasrec", small().net(30)),
+        ("bert4rec", bert4rec::Config { hidden: 16, inner: 32, ..Default::default() }.net_for_tests(30)),
+    ] {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let net = SeqNet::new(net, &mut rng, &candle_core::Device::Cpu)?;
+        let batch = Padded::new(&[&[1, 2, 3, 4], &[5, 6]], 30, 8);
+        let enc = net.encode(&batch, Some(&mut rng))?;
+        let rows = batch.real_positions();
+        let logits = net.logits(&net.gather(&enc, &rows)?)?;
+        let loss = ops::softmax_cross_entropy(&logits, &[2, 3, 4, 5, 7, 8])?;
+        let grads = loss.backward()?;
+        for (pname, var) in net.params.vars() {
+            let g = grads
+                .get(var.as_tensor())
+                .unwrap_or_else(|| panic!("{name}: no gradient for {pname}"));
+            let norm = nn::scalar(&g.abs()?.sum_all()?)?;
+            assert!(norm > 0.0, "{name}: zero gradient for {pname}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn save_load_gives_identical_scores() -> Result<()> {
+    let train = cyclic(50, 20, 8);
+    let cfg = Config { epochs: 2, ..small() };
+    let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    m.save(dir.path())?;
+    let back = crate::load(dir.path())?;
+    assert_eq!(back.kind(), KIND);
+    let hist = [3u32, 4, 5];
+    let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
+    m.score(&UserContext::from_history(None, &hist), &mut a)?;
+    back.score(&UserContext::from_history(None, &hist), &mut b)?;
+    assert_eq!(a, b);
+    Ok(())
+}
+
+#[test]
+fn fixed_seed_gives_the_same_model() -> Result<()> {
+    let train = cyclic(50, 20, 8);
+    let cfg = Config { epochs: 2, ..small() };
+    let hist = [3u32, 4, 5];
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+        let mut s = vec![0.0; 20];
+        m.score(&UserContext::from_history(None, &hist), &mut s)?;
+        runs.push(s);
+    }
+    assert_eq!(runs[0], runs[1]);
+    Ok(())
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch_and_resume_continues() -> Result<()> {
+    let train = cyclic(100, 20, 8);
+    let cfg = Config {
+        epochs: 6,
+        eval_every: 1,
+        patience: 2,
+        ..small()
+    };
+    // A validator that peaks at its third call: training stops two validations later and keeps
+    // epoch 3.
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let v = |_: &dyn Recommender| -> Result<f64> {
+        let c = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(if c == 3 { 1.0 } else { c as f64 * 0.01 })
+    };
+    let opts = FitOptions {
+        validator: Some(&v),
+        checkpoint: None,
+    };
+    let m = Sasrec::fit(&cfg, &train, &opts, &ProgressBar::hidden())?;
+    assert_eq!(m.log().best_epoch, 3);
+    assert_eq!(m.log().epochs.len(), 5);
+
+    // Resume: 2 epochs with a checkpoint, then the same config asked for 4 picks up at
+    // epoch 3 and ends where an uninterrupted 4-epoch run ends.
+    let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    let opts = FitOptions {
+        validator: None,
+        checkpoint: Some(dir.path()),
+    };
+    let two = Config { epochs: 2, ..small() };
+    Sasrec::fit(&two, &train, &opts, &ProgressBar::hidden())?;
+    let four = Config { epochs: 4, ..small() };
+    let resumed = Sasrec::fit(&four, &train, &opts, &ProgressBar::hidden())?;
+    assert_eq!(resumed.log().epochs.len(), 4);
+    let straight = Sasrec::fit(&four, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let hist = [3u32, 4, 5];
+    let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
+    resumed.score(&UserContext::from_history(None, &hist), &mut a)?;
+    straight.score(&UserContext::from_history(None, &hist), &mut b)?;
+    for (x, y) in a.iter().zip(&b) {
+        assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+    }
+    Ok(())
+}

@@ -1,0 +1,552 @@
+//! What SASRec and BERT4Rec share: the embedding + Transformer network over a user's item
+//! sequence, padded batches, the training loop (AdamW, warm-up, clipping, early stopping on a
+//! validation metric, best-epoch weights, resumable checkpoints) and scoring.
+//!
+//! # Sequences and positions
+//! A batch holds `B` sequences padded **on the left** to the longest one in the batch (not to
+//! `max_len`: most users are short, so cropping each batch saves most of the compute). Position
+//! embeddings count **back from the most recent item** (position 0 is the last item), so an
+//! item's position does not depend on how much padding its batch needed; SASRec's reference
+//! code counts from the start of a `max_len` window instead, which is equivalent when every
+//! batch is padded to `max_len`.
+//!
+//! # Batching
+//! Users are shuffled, cut into pools of 32 batches, each pool sorted by sequence length and
+//! cut into batches, and the batch order is shuffled again: batches hold users of similar length
+//! (little padding) while every epoch sees a fresh random order.
+
+use std::path::Path;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use seer_core::{ItemIdx, UserContext};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::{self, Loaded};
+use crate::nn::optim::{AdamW, AdamWConfig};
+use crate::nn::transformer::{attention_mask, Encoder, EncoderConfig, Linear, Norm};
+use crate::nn::{self, ops, Params};
+
+/// A validation callback: scores the model on held-out events and returns the metric to
+/// maximise (the pipeline passes full-ranking NDCG@10 on the validation part).
+pub type Validator<'a> = &'a (dyn Fn(&dyn seer_core::Recommender) -> Result<f64> + Sync);
+
+/// Settings of the training loop shared by the sequence models.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopConfig {
+    /// Maximum passes over the training users.
+    pub epochs: usize,
+    /// Sequences per batch.
+    pub batch_size: usize,
+    /// Optimiser.
+    pub adam: AdamWConfig,
+    /// Stop after this many validations without improvement (0 = never stop early).
+    pub patience: usize,
+    /// Validate every this many epochs.
+    pub eval_every: usize,
+    /// Seed of initialisation, shuffling, masking and dropout.
+    pub seed: u64,
+}
+
+/// One line of the training log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Wall-clock seconds of the epoch's training (validation excluded).
+    pub seconds: f64,
+    /// Training sequences per second.
+    pub seqs_per_sec: f64,
+    /// Validation metric, when validated this epoch.
+    pub valid: Option<f64>,
+}
+
+/// Result of a training run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TrainLog {
+    /// Every epoch run.
+    pub epochs: Vec<EpochLog>,
+    /// The epoch whose weights were kept (best validation, or the last one).
+    pub best_epoch: usize,
+    /// Its validation metric.
+    pub best_valid: Option<f64>,
+}
+
+/// The sizes of a [`SeqNet`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetConfig {
+    /// Catalogue size `V`; the item table has `V + extra_tokens` rows.
+    pub n_items: usize,
+    /// Extra rows after the catalogue: padding (SASRec), padding + mask (BERT4Rec).
+    pub extra_tokens: usize,
+    /// Longest sequence the position table covers.
+    pub max_len: usize,
+    /// Transformer sizes.
+    pub encoder: EncoderConfig,
+    /// Causal attention (SASRec) or bidirectional (BERT4Rec).
+    pub causal: bool,
+    /// Multiply item embeddings by `sqrt(hidden)` (SASRec's reference code does).
+    pub scale_embeddings: bool,
+    /// LayerNorm after the embedding sum (BERT; with post-LN encoders).
+    pub embedding_norm: bool,
+    /// BERT's prediction head (dense + GELU + LayerNorm, output bias) before the tied output
+    /// layer.
+    pub head: bool,
+}
+
+/// Embeddings + Transformer + tied output layer.
+pub struct SeqNet {
+    cfg: NetConfig,
+    pub(crate) params: Params,
+    item_emb: Tensor,
+    pos_emb: Tensor,
+    emb_norm: Option<Norm>,
+    encoder: Encoder,
+    head: Option<(Linear, Norm, Tensor)>,
+}
+
+impl std::fmt::Debug for SeqNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeqNet")
+            .field("cfg", &self.cfg)
+            .field("params", &self.params)
+            .finish()
+    }
+}
+
+/// A left-padded batch: item ids `[B, L]` (padding = `pad`), real lengths, `L`.
+pub struct Padded {
+    /// Row-major `[B, L]` ids.
+    pub ids: Vec<u32>,
+    /// Real items per row.
+    pub lens: Vec<usize>,
+    /// Padded length.
+    pub l: usize,
+}
+
+impl Padded {
+    /// Pads `seqs` on the left to the longest one (each at most `max_len`, longer ones keep
+    /// their last `max_len` items).
+    pub fn new(seqs: &[&[u32]], pad: u32, max_len: usize) -> Padded {
+        let l = seqs.iter().map(|s| s.len().min(max_len)).max().unwrap_or(0).max(1);
+        let mut ids = vec![pad; seqs.len() * l];
+        let mut lens = Vec::with_capacity(seqs.len());
+        for (b, s) in seqs.iter().enumerate() {
+            let s = &s[s.len() - s.len().min(max_len)..];
+            ids[b * l + l - s.len()..(b + 1) * l].copy_from_slice(s);
+            lens.push(s.len());
+        }
+        Padded { ids, lens, l }
+    }
+
+    /// Flat `b * L + j` index of every real position, row by row, oldest first.
+    pub fn real_positions(&self) -> Vec<u32> {
+        let mut out = Vec::new();
+        for (b, &len) in self.lens.iter().enumerate() {
+            for j in self.l - len..self.l {
+                out.push((b * self.l + j) as u32);
+            }
+        }
+        out
+    }
+}
+
+impl SeqNet {
+    /// A freshly initialised network (item and position tables N(0, 0.02²)).
+    pub fn new(cfg: NetConfig, rng: &mut ChaCha8Rng, device: &Device) -> Result<SeqNet> {
+        let h = cfg.encoder.hidden;
+        let mut p = Params::new(device.clone());
+        let item_emb = p.normal(rng, "item_emb", &[cfg.n_items + cfg.extra_tokens, h], 0.02)?;
+        let pos_emb = p.normal(rng, "pos_emb", &[cfg.max_len, h], 0.02)?;
+        let emb_norm = if cfg.embedding_norm {
+            Some(Norm::new(&mut p, "emb_norm", h, cfg.encoder.eps)?)
+        } else {
+            None
+        };
+        let encoder = Encoder::new(&mut p, rng, "encoder", &cfg.encoder)?;
+        let head = if cfg.head {
+            Some((
+                Linear::new(&mut p, rng, "head.dense", h, h)?,
+                Norm::new(&mut p, "head.norm", h, cfg.encoder.eps)?,
+                p.constant("head.bias", &[cfg.n_items], 0.0)?,
+            ))
+        } else {
+            None
+        };
+        Ok(SeqNet {
+            cfg,
+            params: p,
+            item_emb,
+            pos_emb,
+            emb_norm,
+            encoder,
+            head,
+        })
+    }
+
+    /// The network's sizes.
+    pub fn config(&self) -> &NetConfig {
+        &self.cfg
+    }
+
+    /// Hidden states `[B, L, H]` of a padded batch; `rng` turns dropout on.
+    pub fn encode(&self, batch: &Padded, mut rng: Option<&mut ChaCha8Rng>) -> Result<Tensor> {
+        let dev = self.params.device();
+        let (b, l) = (batch.lens.len(), batch.l);
+        let h = self.cfg.encoder.hidden;
+        let ids = nn::indices(&batch.ids, &[b * l], dev)?;
+        let mut x = self.item_emb.index_select(&ids, 0)?.reshape((b, l, h))?;
+        if self.cfg.scale_embeddings {
+            x = (x * (h as f64).sqrt())?;
+        }
+        // Position 0 = most recent item (see the module docs).
+        let pos: Vec<u32> = (0..l)
+            .map(|j| ((l - 1 - j).min(self.cfg.max_len - 1)) as u32)
+            .collect();
+        let pos = self.pos_emb.index_select(&nn::indices(&pos, &[l], dev)?, 0)?;
+        x = x.broadcast_add(&pos)?;
+        if let Some(n) = &self.emb_norm {
+            x = n.forward(&x)?;
+        }
+        if let Some(r) = rng.as_deref_mut() {
+            x = ops::dropout(&x, self.cfg.encoder.dropout, r)?;
+        }
+        let mut keep = vec![0f32; b * l];
+        for (row, &len) in batch.lens.iter().enumerate() {
+            keep[row * l + l - len..(row + 1) * l].fill(1.0);
+        }
+        let keep = nn::floats(keep, &[b, l, 1], dev)?;
+        x = x.broadcast_mul(&keep)?;
+        let mask = nn::floats(
+            attention_mask(&batch.lens, l, self.cfg.causal),
+            &[b, 1, l, l],
+            dev,
+        )?;
+        self.encoder.forward(&x, &mask, &keep, rng)
+    }
+
+    /// Catalogue logits `[N, V]` of hidden states `[N, H]` (tied item embeddings, plus the
+    /// prediction head when configured).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let items = self.item_table()?;
+        match &self.head {
+            None => Ok(hidden.matmul(&items.t()?)?),
+            Some((dense, norm, bias)) => {
+                let z = norm.forward(&dense.forward(hidden)?.gelu_erf()?)?;
+                Ok(z.matmul(&items.t()?)?.broadcast_add(bias)?)
+            }
+        }
+    }
+
+    /// The catalogue's rows of the item table, `[V, H]`.
+    pub fn item_table(&self) -> Result<Tensor> {
+        Ok(self.item_emb.narrow(0, 0, self.cfg.n_items)?)
+    }
+
+    /// Hidden states `[N, H]` at flat positions `rows` of an encoded batch `[B, L, H]`.
+    pub fn gather(&self, encoded: &Tensor, rows: &[u32]) -> Result<Tensor> {
+        let (b, l, h) = encoded.dims3()?;
+        let idx = nn::indices(rows, &[rows.len()], self.params.device())?;
+        Ok(encoded.reshape((b * l, h))?.index_select(&idx, 0)?)
+    }
+
+    /// Scores of every item for each sequence of `batch`, read at its last position, into
+    /// `out` (`B × V`).
+    pub fn score_last(&self, batch: &Padded, out: &mut [f32]) -> Result<()> {
+        let l = batch.l;
+        let rows: Vec<u32> = (0..batch.lens.len()).map(|b| (b * l + l - 1) as u32).collect();
+        let enc = self.encode(batch, None)?;
+        let logits = self.logits(&self.gather(&enc, &rows)?)?;
+        let v = logits.flatten_all()?.to_vec1::<f32>()?;
+        out.copy_from_slice(&v);
+        Ok(())
+    }
+
+    /// Writes the weights and the model's config into `dir` (see [`crate::io`]).
+    pub(crate) fn save(&self, dir: &Path, kind: &str, config: &crate::ModelConfig) -> Result<()> {
+        let snap = self.params.snapshot()?;
+        let tensors: Vec<(&str, io::Tensor<'_>)> = snap
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), io::Tensor::f32(s, d)))
+            .collect();
+        io::save(dir, kind, config, &tensors)
+    }
+
+    /// Loads the weights saved by [`SeqNet::save`] into a network built for `cfg`; the
+    /// catalogue size is read from the item table.
+    pub(crate) fn load(file: &Loaded, mut cfg: NetConfig) -> Result<SeqNet> {
+        let (shape, _) = file.f32("item_emb", None)?;
+        let rows = shape.first().copied().unwrap_or(0);
+        if shape.len() != 2 || rows < cfg.extra_tokens {
+            return Err(file.bad(format!("tensor \"item_emb\": bad shape {shape:?}")));
+        }
+        cfg.n_items = rows - cfg.extra_tokens;
+        let net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
+        let mut values = Vec::new();
+        for (name, _) in net.params.vars() {
+            values.push((name.clone(), file.f32(name, None)?));
+        }
+        net.params.restore(|name| {
+            values
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, (s, d))| (s.as_slice(), d.as_slice()))
+        })
+        .map_err(|e| file.bad(e.to_string()))?;
+        Ok(net)
+    }
+}
+
+/// The known items of a history, oldest first (items added after training are dropped).
+pub fn known_history(user: &UserContext<'_>, n_items: usize) -> Vec<u32> {
+    user.history
+        .iter()
+        .copied()
+        .filter(|&i: &ItemIdx| (i as usize) < n_items)
+        .collect()
+}
+
+/// Orders training users into length-bucketed batches (see the module docs).
+pub fn make_batches(users: &[u32], lens: &[usize], batch: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<u32>> {
+    let mut order = users.to_vec();
+    order.shuffle(rng);
+    let pool = batch * 32;
+    let mut batches = Vec::new();
+    for chunk in order.chunks_mut(pool.max(1)) {
+        chunk.sort_by_key(|&u| lens[u as usize]);
+        for b in chunk.chunks(batch.max(1)) {
+            batches.push(b.to_vec());
+        }
+    }
+    batches.shuffle(rng);
+    batches
+}
+
+/// Runs the training loop over `users` (indices into `lens`): `step` builds a batch's loss
+/// (with dropout from the given generator), AdamW updates, validation every `eval_every`
+/// epochs keeps the best weights and stops after `patience` validations without improvement.
+/// With `checkpoint` set, the state after every epoch is written there and a run finding one
+/// resumes from it.
+#[allow(clippy::too_many_arguments)]
+pub fn train_loop(
+    cfg: &LoopConfig,
+    params: &Params,
+    users: &[u32],
+    lens: &[usize],
+    mut step: impl FnMut(&[u32], &mut ChaCha8Rng) -> Result<Tensor>,
+    validate: Option<&dyn Fn() -> Result<f64>>,
+    checkpoint: Option<&Path>,
+    pb: &ProgressBar,
+) -> Result<TrainLog> {
+    let mut opt = AdamW::new(cfg.adam.clone(), params)?;
+    let mut log = TrainLog::default();
+    let mut best: Option<(f64, Vec<(String, Vec<usize>, Vec<f32>)>)> = None;
+    let mut bad_rounds = 0usize;
+    let mut start_epoch = 1;
+    if let Some(dir) = checkpoint {
+        if let Some(state) = resume::load(dir, params, &mut opt)? {
+            log = state.log;
+            bad_rounds = state.bad_rounds;
+            best = state.best;
+            start_epoch = log.epochs.len() + 1;
+            tracing::info!(epoch = start_epoch, "resuming training");
+        }
+    }
+    let n_batches = users.len().div_ceil(cfg.batch_size.max(1));
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    for epoch in start_epoch..=cfg.epochs {
+        // One generator per epoch, derived from the seed: a resumed run continues exactly.
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let batches = make_batches(users, lens, cfg.batch_size, &mut rng);
+        pb.set_length(n_batches as u64);
+        pb.set_position(0);
+        pb.set_prefix(format!("epoch {epoch}/{}", cfg.epochs));
+        let t0 = Instant::now();
+        let (mut total, mut seen) = (0.0f64, 0usize);
+        for (i, b) in batches.iter().enumerate() {
+            let loss = step(b, &mut rng)?;
+            let value = nn::scalar(&loss)? as f64;
+            if !value.is_finite() {
+                return Err(Error::Tensor(format!(
+                    "training diverged at epoch {epoch}: loss {value}; lower the learning rate"
+                )));
+            }
+            let grads = loss.backward()?;
+            opt.step(params, &grads)?;
+            total += value * b.len() as f64;
+            seen += b.len();
+            pb.set_position(i as u64 + 1);
+            if i % 10 == 0 {
+                let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+                pb.set_message(format!(
+                    "loss {:.4} · {rate:.0} seq/s{}",
+                    total / seen as f64,
+                    log.best_valid.map(|v| format!(" · best valid {v:.4}")).unwrap_or_default()
+                ));
+            }
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let mut entry = EpochLog {
+            epoch,
+            loss: total / seen.max(1) as f64,
+            seconds,
+            seqs_per_sec: seen as f64 / seconds.max(1e-9),
+            valid: None,
+        };
+        let mut stop = false;
+        match validate {
+            Some(f) if epoch % cfg.eval_every.max(1) == 0 || epoch == cfg.epochs => {
+                let v = f()?;
+                entry.valid = Some(v);
+                if best.as_ref().is_none_or(|(b, _)| v > *b) {
+                    best = Some((v, params.snapshot()?));
+                    log.best_epoch = epoch;
+                    log.best_valid = Some(v);
+                    bad_rounds = 0;
+                } else {
+                    bad_rounds += 1;
+                    stop = cfg.patience > 0 && bad_rounds >= cfg.patience;
+                }
+            }
+            Some(_) => {}
+            None => log.best_epoch = epoch,
+        }
+        tracing::info!(
+            epoch,
+            loss = entry.loss,
+            seconds,
+            valid = entry.valid,
+            "epoch done"
+        );
+        log.epochs.push(entry);
+        if let Some(dir) = checkpoint {
+            resume::save(dir, params, &opt, &log, bad_rounds, best.as_ref())?;
+        }
+        if stop {
+            break;
+        }
+    }
+    pb.finish_and_clear();
+    if let Some((_, snap)) = &best {
+        params.restore(|name| {
+            snap.iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, s, d)| (s.as_slice(), d.as_slice()))
+        })?;
+    }
+    Ok(log)
+}
+
+/// Resumable training state: weights, optimiser moments, the log so far and the best
+/// weights, in one safetensors file written atomically after every epoch.
+mod resume {
+    use super::*;
+
+    pub(super) struct State {
+        pub log: TrainLog,
+        pub bad_rounds: usize,
+        pub best: Option<(f64, Vec<(String, Vec<usize>, Vec<f32>)>)>,
+    }
+
+    #[derive(Serialize, Deserialize)]
+    struct Header {
+        log: TrainLog,
+        bad_rounds: usize,
+        best: Option<f64>,
+        steps: usize,
+    }
+
+    pub(super) fn save(
+        dir: &Path,
+        params: &Params,
+        opt: &AdamW,
+        log: &TrainLog,
+        bad_rounds: usize,
+        best: Option<&(f64, Vec<(String, Vec<usize>, Vec<f32>)>)>,
+    ) -> Result<()> {
+        let (steps, adam) = opt.state(params)?;
+        let snap = params.snapshot()?;
+        let mut named: Vec<(String, &[usize], &[f32])> = Vec::new();
+        for (n, s, d) in &snap {
+            named.push((format!("param.{n}"), s, d));
+        }
+        for (n, s, d) in &adam {
+            named.push((n.clone(), s, d));
+        }
+        if let Some((_, b)) = best {
+            for (n, s, d) in b {
+                named.push((format!("best.{n}"), s, d));
+            }
+        }
+        let tensors: Vec<(&str, io::Tensor<'_>)> = named
+            .iter()
+            .map(|(n, s, d)| (n.as_str(), io::Tensor::f32(s, d)))
+            .collect();
+        let header = Header {
+            log: log.clone(),
+            bad_rounds,
+            best: best.map(|(v, _)| *v),
+            steps,
+        };
+        io::save(dir, "training-state", &header, &tensors)
+    }
+
+    pub(super) fn load(dir: &Path, params: &Params, opt: &mut AdamW) -> Result<Option<State>> {
+        if !dir.join(io::WEIGHTS_FILE).exists() {
+            return Ok(None);
+        }
+        let file = Loaded::read(dir)?;
+        let header: Header = serde_json::from_str(file.meta("config")?)
+            .map_err(|e| file.bad(format!("training state: {e}")))?;
+        let mut cache: Vec<(String, (Vec<usize>, Vec<f32>))> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for (n, _) in params.vars() {
+            names.push(format!("param.{n}"));
+            names.push(format!("adam.m.{n}"));
+            names.push(format!("adam.v.{n}"));
+            if header.best.is_some() {
+                names.push(format!("best.{n}"));
+            }
+        }
+        for n in names {
+            let t = file.f32(&n, None)?;
+            cache.push((n, t));
+        }
+        let find = |key: &str| {
+            cache
+                .iter()
+                .find(|(n, _)| n == key)
+                .map(|(_, (s, d))| (s.as_slice(), d.as_slice()))
+        };
+        params.restore(|n| find(&format!("param.{n}")))?;
+        opt.load_state(params, header.steps, |k| find(k))?;
+        let best = match header.best {
+            Some(v) => {
+                let mut snap = Vec::new();
+                for (n, var) in params.vars() {
+                    let (_, d) = find(&format!("best.{n}"))
+                        .ok_or_else(|| file.bad(format!("no best.{n}")))?;
+                    snap.push((n.clone(), var.dims().to_vec(), d.to_vec()));
+                }
+                Some((v, snap))
+            }
+            None => None,
+        };
+        Ok(Some(State {
+            log: header.log,
+            bad_rounds: header.bad_rounds,
+            best,
+        }))
+    }
+}
