@@ -542,7 +542,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 FitOn::TrainValid => &[Part::Train, Part::Valid],
             };
             let t0 = Instant::now();
-            let model = pipeline::fit(&model_cfg, &data, &split, parts, &progress.spinner("fit"))?;
+            // Iterative models write their training state here after every epoch; a rerun
+            // of an interrupted `seer train` with the same arguments resumes from it.
+            let state = a.out.join("training-state");
+            let checkpoint = model_cfg.is_iterative().then_some(state.as_path());
+            let model = pipeline::fit(&model_cfg, &data, &split, parts, checkpoint, &progress.spinner("fit"))?;
             let fit_seconds = t0.elapsed().as_secs_f64();
             model
                 .save(&a.out)
@@ -555,6 +559,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 split: store::split_fingerprint(&split),
             };
             store::save_model_meta(&a.out, &meta, &data.items)?;
+            if state.exists() {
+                std::fs::remove_dir_all(&state)
+                    .with_context(|| format!("removing {}", state.display()))?;
+            }
             println!(
                 "trained {} in {fit_seconds:.2} s → {}",
                 meta.spec,
@@ -921,6 +929,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
         &data,
         &split,
         &[Part::Train, Part::Valid, Part::Test],
+        None,
         &progress.spinner("fit (all events)"),
     )?;
     println!(

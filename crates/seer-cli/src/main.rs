@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    seer_models::nn::keep_freed_memory();
     let cli = cli::Cli::parse();
     // The demo prints its own story on stdout; library progress logs would drown it.
     let _trace_guard = init_tracing(cli.quiet || cli.is_demo(), cli.tracing.as_deref());

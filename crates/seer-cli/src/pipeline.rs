@@ -10,7 +10,7 @@ use indicatif::ProgressBar;
 use seer_core::Recommender;
 use seer_data::{Dataset, Part, Split};
 use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage, TestProtocol};
-use seer_models::{ModelConfig, TrainData};
+use seer_models::{FitOptions, ModelConfig, TrainData};
 
 use crate::cli::Progress;
 
@@ -24,16 +24,34 @@ pub fn selection_key(eval: &EvalConfig) -> String {
     format!("ndcg@{k}")
 }
 
-/// Fits `cfg` on the given split parts.
+/// Fits `cfg` on the given split parts. Iterative models (SASRec, BERT4Rec) validate on the
+/// validation part every few epochs (NDCG@10, full ranking, the one protocol), keep the best
+/// epoch and stop early; `checkpoint` makes their training resumable.
 pub fn fit(
     cfg: &ModelConfig,
     data: &Dataset,
     split: &Split,
     parts: &[Part],
+    checkpoint: Option<&std::path::Path>,
     pb: &ProgressBar,
 ) -> Result<Box<dyn Recommender>> {
     let train = TrainData::new(data, &split.rows(parts));
-    cfg.fit(&train, pb)
+    let valid_cfg = EvalConfig {
+        ks: vec![10],
+        sampled_negatives: None,
+        ..EvalConfig::default()
+    };
+    let validator = |m: &dyn Recommender| -> seer_models::Result<f64> {
+        let report = evaluate(m, data, split, Stage::Validation, &valid_cfg, false, &ProgressBar::hidden())
+            .map_err(|e| seer_models::Error::Tensor(format!("validation: {e}")))?;
+        Ok(report.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN))
+    };
+    let has_valid = !split.rows(&[Part::Valid]).is_empty() && !parts.contains(&Part::Valid);
+    let opts = FitOptions {
+        validator: if has_valid { Some(&validator) } else { None },
+        checkpoint,
+    };
+    cfg.fit_with(&train, &opts, pb)
         .with_context(|| format!("fitting {}", cfg.name()))
 }
 
@@ -45,6 +63,9 @@ pub struct Tuned {
     pub valid: EvalReport,
     /// Every configuration tried with its selection metric, in grid order.
     pub trials: Vec<(ModelConfig, f64)>,
+    /// The best configuration's fitted model and its fit time in seconds, kept for iterative
+    /// models, which are tested as fitted on train (see [`ModelConfig::is_iterative`]).
+    pub model: Option<(Box<dyn Recommender>, f64)>,
 }
 
 /// Grid search on the validation part: fit each grid point on train, evaluate on validation,
@@ -64,15 +85,19 @@ pub fn tune(
         vec![base.clone()]
     };
     let mut best: Option<(ModelConfig, EvalReport)> = None;
+    let mut best_model = None;
     let mut trials = Vec::new();
     for cfg in candidates {
+        let t0 = Instant::now();
         let model = fit(
             &cfg,
             data,
             split,
             &[Part::Train],
+            None,
             &progress.spinner("fit (train)"),
         )?;
+        let fit_seconds = t0.elapsed().as_secs_f64();
         let pb = progress.bar(data.n_users() as u64, "evaluate (validation)");
         let report = evaluate(
             model.as_ref(),
@@ -93,6 +118,9 @@ pub fn tune(
             Some((_, b)) => score > b.metrics.get(&key).copied().unwrap_or(f64::NEG_INFINITY),
         };
         if better {
+            if cfg.is_iterative() {
+                best_model = Some((model, fit_seconds));
+            }
             best = Some((cfg, report));
         }
     }
@@ -101,6 +129,7 @@ pub fn tune(
         best,
         valid,
         trials,
+        model: best_model,
     })
 }
 
@@ -114,23 +143,32 @@ pub fn run_model(
     progress: &Progress,
 ) -> Result<(ModelResult, EvalReport)> {
     let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
-    let tuned = tune(&base, data, split, eval, grid, progress)?;
     mem::reset_peak_rss();
-    let t0 = Instant::now();
-    // Test protocol: refit on train + validation so the model has seen the validation event
-    // (RecBole's protocol instead keeps the model fit on train only).
-    let parts: &[Part] = match eval.protocol {
-        TestProtocol::Seer => &[Part::Train, Part::Valid],
-        TestProtocol::Recbole => &[Part::Train],
+    let mut tuned = tune(&base, data, split, eval, grid, progress)?;
+    let (model, fit_seconds) = match tuned.model.take() {
+        // Iterative models were early-stopped on validation: tested as fitted on train,
+        // with the validation event in their input sequence (the harness puts it there).
+        Some(m) => m,
+        None => {
+            mem::reset_peak_rss();
+            let t0 = Instant::now();
+            // Test protocol: refit on train + validation so the model has seen the validation
+            // event (RecBole's protocol instead keeps the model fit on train only).
+            let parts: &[Part] = match eval.protocol {
+                TestProtocol::Seer => &[Part::Train, Part::Valid],
+                TestProtocol::Recbole => &[Part::Train],
+            };
+            let model = fit(
+                &tuned.best,
+                data,
+                split,
+                parts,
+                None,
+                &progress.spinner("fit for test"),
+            )?;
+            (model, t0.elapsed().as_secs_f64())
+        }
     };
-    let model = fit(
-        &tuned.best,
-        data,
-        split,
-        parts,
-        &progress.spinner("fit for test"),
-    )?;
-    let fit_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let pb = progress.bar(data.n_users() as u64, "evaluate (test)");
     let test = evaluate(model.as_ref(), data, split, Stage::Test, eval, true, &pb)

@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::io::Loaded;
 use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
-use crate::nn::{self, ops};
+use crate::nn;
 use crate::sasrec::validate_common;
 use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TrainLog};
 use crate::train::{FitOptions, TrainData};
@@ -254,7 +254,7 @@ impl Bert4rec {
                 }
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
                 let hidden = model_ref.net.gather(&enc, &rows)?;
-                ops::softmax_cross_entropy(&model_ref.net.logits(&hidden)?, &targets)
+                model_ref.net.catalogue_loss(&hidden, &targets)
             };
             let validate = opts
                 .validator

@@ -185,7 +185,8 @@ impl Config {
         Ok(())
     }
 
-    fn net(&self, n_items: usize) -> NetConfig {
+    /// The network sizes for a catalogue of `n_items`.
+    pub fn net(&self, n_items: usize) -> NetConfig {
         NetConfig {
             n_items,
             extra_tokens: 1,
@@ -207,7 +208,8 @@ impl Config {
         }
     }
 
-    fn train_loop(&self) -> LoopConfig {
+    /// The training-loop settings.
+    pub fn train_loop(&self) -> LoopConfig {
         LoopConfig {
             epochs: self.epochs,
             batch_size: self.batch_size,
@@ -276,7 +278,7 @@ impl Sasrec {
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
                 let hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
                 match cfg.loss {
-                    Loss::Ce => ops::softmax_cross_entropy(&model_ref.net.logits(&hidden)?, &targets),
+                    Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),
                     Loss::Sampled => sampled_softmax(&model_ref.net, &hidden, &targets, cfg.negatives, n_items, rng),
                 }
             };

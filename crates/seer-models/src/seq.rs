@@ -191,6 +191,11 @@ impl SeqNet {
         })
     }
 
+    /// The trainable parameters.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
     /// The network's sizes.
     pub fn config(&self) -> &NetConfig {
         &self.cfg
@@ -248,6 +253,22 @@ impl SeqNet {
     /// The catalogue's rows of the item table, `[V, H]`.
     pub fn item_table(&self) -> Result<Tensor> {
         Ok(self.item_emb.narrow(0, 0, self.cfg.n_items)?)
+    }
+
+    /// Full-catalogue cross-entropy of hidden states `[N, H]` against `targets`, through the
+    /// prediction head when configured, with the fused [`ops::catalogue_cross_entropy`].
+    pub fn catalogue_loss(&self, hidden: &Tensor, targets: &[u32]) -> Result<Tensor> {
+        let table = self.item_table()?;
+        match &self.head {
+            None => {
+                let zero = Tensor::zeros(self.cfg.n_items, candle_core::DType::F32, hidden.device())?;
+                ops::catalogue_cross_entropy(hidden, &table, &zero, targets)
+            }
+            Some((dense, norm, bias)) => {
+                let z = norm.forward(&dense.forward(hidden)?.gelu_erf()?)?;
+                ops::catalogue_cross_entropy(&z, &table, bias, targets)
+            }
+        }
     }
 
     /// Hidden states `[N, H]` at flat positions `rows` of an encoded batch `[B, L, H]`.

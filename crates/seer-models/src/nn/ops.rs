@@ -132,6 +132,283 @@ impl CustomOp1 for SoftmaxCe {
     }
 }
 
+/// `e^x` for `f32`, branch-free so loops over slices auto-vectorise (4 lanes on baseline
+/// x86-64): range reduction `x = k ln 2 + r` with the round-to-nearest magic-number trick, a
+/// degree-6 Taylor polynomial for `e^r` on `|r| ≤ ln 2 / 2`, and `2^k` built in the exponent
+/// bits. Relative error below 3e-7 on `[-87, 88]`; inputs below −87 give ~0 (as `exp` would,
+/// down to denormals). The scalar `expf` of libm was the largest single cost of the
+/// catalogue-wide loss (77 M exponentials per batch of 6 400 positions over 12 101 items).
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * LOG2E + MAGIC) - MAGIC;
+    let r = x - k * LN2_HI - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    // `t = k + 1.5·2^23` holds k in its low mantissa bits: 2^k's exponent field is
+    // `bits(t) − bits(1.5·2^23) + 127`, integer-only so it vectorises.
+    let t = x * LOG2E + MAGIC;
+    let bits = t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23;
+    p * f32::from_bits(bits)
+}
+
+/// `max` of a row, written so it vectorises (8 running maxima).
+fn row_max(row: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &b) in m.iter_mut().zip(c) {
+            *a = a.max(b);
+        }
+    }
+    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    m.iter().copied().fold(tail, f32::max)
+}
+
+/// `Σ e^(z − m)` of a row, vectorised.
+fn row_sum_exp(row: &[f32], m: f32) -> f32 {
+    let mut acc = [0f32; 8];
+    let mut chunks = row.chunks_exact(8);
+    for c in &mut chunks {
+        for (a, &z) in acc.iter_mut().zip(c) {
+            *a += fast_exp(z - m);
+        }
+    }
+    let tail: f32 = chunks.remainder().iter().map(|&z| fast_exp(z - m)).sum();
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Rows of hidden states handled per task by [`catalogue_cross_entropy`].
+const CE_BLOCK: usize = 128;
+
+/// Mean softmax cross-entropy of the catalogue logits `hidden · tableᵀ + bias` (`hidden`
+/// `[N, H]`, `table` `[V, H]`, `bias` `[V]`) against `targets`, **without materialising the
+/// `[N, V]` logits**: on the CPU a fused custom op walks blocks of 128 rows in parallel,
+/// computing each block's logits with a matrix product, its log-sum-exp and loss; the backward
+/// pass recomputes the block's logits, turns them into `softmax − onehot` in place and
+/// multiplies back into the gradients of `hidden`, `table` and `bias`. Memory stays at one
+/// block of logits per thread instead of `N × V` floats (310 MB for a batch of 128 × 50
+/// positions over Beauty's 12 101 items), which also removes the page faults of allocating
+/// and zeroing such buffers every step.
+///
+/// Elsewhere (GPU) it is the composed `softmax_cross_entropy(hidden · tableᵀ + bias)`.
+pub fn catalogue_cross_entropy(
+    hidden: &Tensor,
+    table: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+) -> Result<Tensor> {
+    let (n, h) = hidden.dims2()?;
+    let (v, h2) = table.dims2()?;
+    if h != h2 || bias.dims() != [v] || targets.len() != n {
+        return Err(crate::Error::Tensor(format!(
+            "catalogue cross-entropy: hidden {:?}, table {:?}, bias {:?}, {} targets",
+            hidden.dims(),
+            table.dims(),
+            bias.dims(),
+            targets.len()
+        )));
+    }
+    if let Some(&t) = targets.iter().find(|&&t| t as usize >= v) {
+        return Err(crate::Error::Tensor(format!(
+            "catalogue cross-entropy: target {t} out of range for {v} items"
+        )));
+    }
+    if hidden.device().is_cpu() {
+        let op = CatalogueCe {
+            targets: Arc::new(targets.to_vec()),
+            lse: Mutex::new(Vec::new()),
+        };
+        Ok(hidden.contiguous()?.apply_op3_arc(
+            &table.contiguous()?,
+            &bias.contiguous()?,
+            Arc::new(Box::new(op)),
+        )?)
+    } else {
+        let logits = hidden.matmul(&table.t()?)?.broadcast_add(bias)?;
+        softmax_cross_entropy(&logits, targets)
+    }
+}
+
+struct CatalogueCe {
+    targets: Arc<Vec<u32>>,
+    lse: Mutex<Vec<f32>>,
+}
+
+/// `out[b × V] = h[b × H] · tableᵀ + bias`, single-threaded (the caller parallelises over
+/// blocks).
+fn block_logits(out: &mut [f32], h: &[f32], table: &[f32], bias: &[f32], dim: usize) {
+    let (b, v) = (h.len() / dim, bias.len());
+    for row in out.chunks_exact_mut(v) {
+        row.copy_from_slice(bias);
+    }
+    faer::linalg::matmul::matmul(
+        faer::MatMut::from_row_major_slice_mut(out, b, v),
+        faer::Accum::Add,
+        faer::MatRef::from_row_major_slice(h, b, dim),
+        faer::MatRef::from_row_major_slice(table, v, dim).transpose(),
+        1.0f32,
+        faer::Par::Seq,
+    );
+}
+
+fn storage_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(data) = s else {
+        candle_core::bail!("catalogue cross-entropy: {what} must be f32");
+    };
+    let Some((a, b)) = l.contiguous_offsets() else {
+        candle_core::bail!("catalogue cross-entropy: {what} must be contiguous");
+    };
+    Ok(&data[a..b])
+}
+
+/// Reads a CPU tensor's values without copying.
+fn with_cpu<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> candle_core::Result<R>) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("catalogue cross-entropy: tensor left the CPU");
+    };
+    f(storage_f32(cpu, layout, "input")?)
+}
+
+impl candle_core::CustomOp3 for CatalogueCe {
+    fn name(&self) -> &'static str {
+        "catalogue-cross-entropy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (hid, table, bias) = (
+            storage_f32(s1, l1, "hidden")?,
+            storage_f32(s2, l2, "table")?,
+            storage_f32(s3, l3, "bias")?,
+        );
+        let (n, dim) = l1.shape().dims2()?;
+        let v = bias.len();
+        let mut lse = vec![0f32; n];
+        let total: f64 = lse
+            .par_chunks_mut(CE_BLOCK)
+            .zip(hid.par_chunks(CE_BLOCK * dim))
+            .enumerate()
+            .map_init(Vec::new, |buf: &mut Vec<f32>, (blk, (lse, h))| {
+                let b = lse.len();
+                buf.resize(b * v, 0.0);
+                block_logits(&mut buf[..b * v], h, table, bias, dim);
+                let mut sum = 0.0f64;
+                for (r, row) in buf[..b * v].chunks_exact(v).enumerate() {
+                    let m = row_max(row);
+                    lse[r] = m + row_sum_exp(row, m).ln();
+                    let t = self.targets[blk * CE_BLOCK + r] as usize;
+                    sum += (lse[r] - row[t]) as f64;
+                }
+                sum
+            })
+            .sum();
+        if let Ok(mut g) = self.lse.lock() {
+            *g = lse;
+        }
+        let loss = if n == 0 { 0.0 } else { (total / n as f64) as f32 };
+        Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
+    }
+
+    fn bwd(
+        &self,
+        hidden: &Tensor,
+        table: &Tensor,
+        bias: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = grad_res.flatten_all()?.to_vec1::<f32>()?[0];
+        let (n, dim) = hidden.dims2()?;
+        let v = bias.dim(0)?;
+        let lse = match self.lse.lock() {
+            Ok(l) => l.clone(),
+            Err(_) => candle_core::bail!("catalogue cross-entropy: poisoned cache"),
+        };
+        let scale = if n == 0 { 0.0 } else { g / n as f32 };
+        let mut grad_h = vec![0f32; n * dim];
+        let (grad_t, grad_b) = with_cpu(hidden, |hid| {
+            with_cpu(table, |tab| {
+                with_cpu(bias, |bs| {
+                    let zero = || (Vec::new(), vec![0f32; v * dim], vec![0f32; v]);
+                    let (_, gt, gb) = grad_h
+                        .par_chunks_mut(CE_BLOCK * dim)
+                        .zip(hid.par_chunks(CE_BLOCK * dim))
+                        .enumerate()
+                        .fold(zero, |(mut buf, mut gt, mut gb), (blk, (gh, h))| {
+                            let b = h.len() / dim;
+                            buf.resize(b * v, 0.0);
+                            let z = &mut buf[..b * v];
+                            block_logits(z, h, tab, bs, dim);
+                            // softmax − onehot, scaled, in place.
+                            for (r, row) in z.chunks_exact_mut(v).enumerate() {
+                                let l = lse[blk * CE_BLOCK + r];
+                                for x in row.iter_mut() {
+                                    *x = fast_exp(*x - l) * scale;
+                                }
+                                row[self.targets[blk * CE_BLOCK + r] as usize] -= scale;
+                                for (acc, &x) in gb.iter_mut().zip(row.iter()) {
+                                    *acc += x;
+                                }
+                            }
+                            let zm = faer::MatRef::from_row_major_slice(z, b, v);
+                            // d hidden = G · table
+                            faer::linalg::matmul::matmul(
+                                faer::MatMut::from_row_major_slice_mut(gh, b, dim),
+                                faer::Accum::Replace,
+                                zm,
+                                faer::MatRef::from_row_major_slice(tab, v, dim),
+                                1.0f32,
+                                faer::Par::Seq,
+                            );
+                            // d table += Gᵀ · hidden
+                            faer::linalg::matmul::matmul(
+                                faer::MatMut::from_row_major_slice_mut(&mut gt, v, dim),
+                                faer::Accum::Add,
+                                zm.transpose(),
+                                faer::MatRef::from_row_major_slice(h, b, dim),
+                                1.0f32,
+                                faer::Par::Seq,
+                            );
+                            (buf, gt, gb)
+                        })
+                        .map(|(_, gt, gb)| (Vec::<f32>::new(), gt, gb))
+                        .reduce(zero, |(_, mut a, mut ab), (_, b, bb)| {
+                            for (x, y) in a.iter_mut().zip(&b) {
+                                *x += y;
+                            }
+                            for (x, y) in ab.iter_mut().zip(&bb) {
+                                *x += y;
+                            }
+                            (Vec::new(), a, ab)
+                        });
+                    Ok((gt, gb))
+                })
+            })
+        })?;
+        let dev = hidden.device();
+        Ok((
+            Some(Tensor::from_vec(grad_h, (n, dim), dev)?),
+            Some(Tensor::from_vec(grad_t, (v, dim), dev)?),
+            Some(Tensor::from_vec(grad_b, v, dev)?),
+        ))
+    }
+}
+
 /// Softmax over the last dimension, from differentiable ops (the max is subtracted for
 /// stability and carries no gradient, which does not change the result).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
@@ -234,6 +511,50 @@ mod tests {
         let composed = -(super::super::scalar(&logp.gather(&idx, 1)?.mean_all()?)?);
         assert!((fused - composed).abs() < 1e-5, "{fused} vs {composed}");
         Ok(())
+    }
+
+    #[test]
+    fn catalogue_cross_entropy_matches_the_composed_loss_and_gradients() -> Result<()> {
+        // More rows than one block, so the parallel blocks and the reduction are exercised.
+        let (n, h, v) = (300, 5, 11);
+        let dev = Device::Cpu;
+        let hid = Var::from_vec(randn(n * h, 4), (n, h), &dev)?;
+        let tab = Var::from_vec(randn(v * h, 5), (v, h), &dev)?;
+        let bias = Var::from_vec(randn(v, 6), v, &dev)?;
+        let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % v as u32).collect();
+        let fused = catalogue_cross_entropy(&hid, &tab, &bias, &targets)?;
+        let logits = hid.matmul(&tab.t()?)?.broadcast_add(&bias)?;
+        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+        let idx = Tensor::from_slice(&targets, (n, 1), &dev)?;
+        let composed = (logp.gather(&idx, 1)?.mean_all()? * -1.0)?;
+        let (a, b) = (super::super::scalar(&fused)?, super::super::scalar(&composed)?);
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        let (ga, gb) = ((fused * 2.0)?.backward()?, (composed * 2.0)?.backward()?);
+        for t in [hid.as_tensor(), tab.as_tensor(), bias.as_tensor()] {
+            let x = ga.get(t).expect("fused grad").flatten_all()?.to_vec1::<f32>()?;
+            let y = gb.get(t).expect("composed grad").flatten_all()?.to_vec1::<f32>()?;
+            for (p, q) in x.iter().zip(&y) {
+                assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (a, b) = (fast_exp(x) as f64, (x as f64).exp());
+            worst = worst.max(((a - b) / b).abs());
+            x += 0.0137;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert!(fast_exp(-1e9) < 1e-37);
+        assert_eq!(row_max(&[1.0, 5.0, -2.0, 3.0, 0.0, 4.9, 1.0, 2.0, 7.5, 0.0]), 7.5);
+        let row = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 1.5];
+        let want: f32 = row.iter().map(|&z| (z - 3.0f32).exp()).sum();
+        assert!((row_sum_exp(&row, 3.0) - want).abs() < 1e-6);
     }
 
     #[test]
