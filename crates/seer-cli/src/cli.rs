@@ -546,7 +546,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // of an interrupted `seer train` with the same arguments resumes from it.
             let state = a.out.join("training-state");
             let checkpoint = model_cfg.is_iterative().then_some(state.as_path());
-            let model = pipeline::fit(&model_cfg, &data, &split, parts, checkpoint, &progress.spinner("fit"))?;
+            let model = pipeline::fit(
+                &model_cfg,
+                &data,
+                &split,
+                parts,
+                checkpoint,
+                &progress.spinner("fit"),
+            )?;
             let fit_seconds = t0.elapsed().as_secs_f64();
             model
                 .save(&a.out)

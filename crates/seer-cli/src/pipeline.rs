@@ -42,8 +42,16 @@ pub fn fit(
         ..EvalConfig::default()
     };
     let validator = |m: &dyn Recommender| -> seer_models::Result<f64> {
-        let report = evaluate(m, data, split, Stage::Validation, &valid_cfg, false, &ProgressBar::hidden())
-            .map_err(|e| seer_models::Error::Tensor(format!("validation: {e}")))?;
+        let report = evaluate(
+            m,
+            data,
+            split,
+            Stage::Validation,
+            &valid_cfg,
+            false,
+            &ProgressBar::hidden(),
+        )
+        .map_err(|e| seer_models::Error::Tensor(format!("validation: {e}")))?;
         Ok(report.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN))
     };
     let has_valid = !split.rows(&[Part::Valid]).is_empty() && !parts.contains(&Part::Valid);

@@ -55,7 +55,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
                 .collect();
             let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
-            let targets: Vec<u32> = windows.iter().flat_map(|w| w[1..].iter().copied()).collect();
+            let targets: Vec<u32> = windows
+                .iter()
+                .flat_map(|w| w[1..].iter().copied())
+                .collect();
             let padded = Padded::new(&inputs, n as u32, cfg.max_len);
             let mut rng = ChaCha8Rng::seed_from_u64(0);
             let net = SeqNet::new(cfg.net(n), &mut rng, &candle_core::Device::Cpu)?;
@@ -81,13 +84,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             // The loss alone, from a leaf: forward + backward of the fused op.
-            let leaf = candle_core::Var::from_tensor(&net.gather(&net.encode(&padded, None)?, &rows)?.detach())?;
+            let leaf = candle_core::Var::from_tensor(
+                &net.gather(&net.encode(&padded, None)?, &rows)?.detach(),
+            )?;
             let t = Instant::now();
             for _ in 0..5 {
                 let l = net.catalogue_loss(leaf.as_tensor(), &targets)?;
                 l.backward()?;
             }
-            println!("catalogue loss fwd+bwd alone: {:.1} ms", t.elapsed().as_secs_f64() * 200.0);
+            println!(
+                "catalogue loss fwd+bwd alone: {:.1} ms",
+                t.elapsed().as_secs_f64() * 200.0
+            );
             println!(
                 "phases (ms): encode {:.1}, loss {:.1}, backward {:.1}, adamw {:.1}",
                 phases[0] * 1e3,
@@ -106,7 +114,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "infer" => {
             let model = Sasrec::fit(
-                &Config { epochs: 1, ..cfg.clone() },
+                &Config {
+                    epochs: 1,
+                    ..cfg.clone()
+                },
                 &train,
                 &FitOptions::default(),
                 &ProgressBar::hidden(),
@@ -145,4 +156,3 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
-

@@ -31,9 +31,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::Loaded;
+use crate::nn;
 use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
-use crate::nn;
 use crate::sasrec::validate_common;
 use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TrainLog};
 use crate::train::{FitOptions, TrainData};
@@ -187,7 +187,12 @@ pub struct Bert4rec {
 /// Masks `window` in place: each item becomes `mask` with probability `p` (at least one, the
 /// last, when none was drawn). Returns the flat offsets (within the window) and original items
 /// of the masked positions.
-pub(crate) fn mask_window(window: &mut [u32], p: f64, mask: u32, rng: &mut ChaCha8Rng) -> Vec<(usize, u32)> {
+pub(crate) fn mask_window(
+    window: &mut [u32],
+    p: f64,
+    mask: u32,
+    rng: &mut ChaCha8Rng,
+) -> Vec<(usize, u32)> {
     let mut out = Vec::new();
     for (j, item) in window.iter_mut().enumerate() {
         if rng.random::<f64>() < p {
@@ -207,7 +212,12 @@ pub(crate) fn mask_window(window: &mut [u32], p: f64, mask: u32, rng: &mut ChaCh
 
 impl Bert4rec {
     /// Trains on `train`, validating with `opts.validator` when given.
-    pub fn fit(config: &Config, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<Bert4rec> {
+    pub fn fit(
+        config: &Config,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Bert4rec> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let net = SeqNet::new(config.net(train.n_items), &mut rng, &nn::default_device())?;
@@ -219,7 +229,9 @@ impl Bert4rec {
         let m = &train.matrix;
         let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
         let lens: Vec<usize> = seqs.iter().map(|s| s.len().min(config.max_len)).collect();
-        let users: Vec<u32> = (0..m.n_rows as u32).filter(|&u| lens[u as usize] >= 2).collect();
+        let users: Vec<u32> = (0..m.n_rows as u32)
+            .filter(|&u| lens[u as usize] >= 2)
+            .collect();
         if users.is_empty() {
             return Err(Error::config(
                 "bert4rec",
@@ -325,7 +337,9 @@ impl Recommender for Bert4rec {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        Ok(self.net.save(dir, KIND, &ModelConfig::Bert4rec(self.config.clone()))?)
+        Ok(self
+            .net
+            .save(dir, KIND, &ModelConfig::Bert4rec(self.config.clone()))?)
     }
 }
 

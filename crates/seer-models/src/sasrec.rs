@@ -240,7 +240,12 @@ pub struct Sasrec {
 impl Sasrec {
     /// Trains on `train` (each user's events in time order), validating with
     /// `opts.validator` when given.
-    pub fn fit(config: &Config, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<Sasrec> {
+    pub fn fit(
+        config: &Config,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Sasrec> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let net = SeqNet::new(config.net(train.n_items), &mut rng, &nn::default_device())?;
@@ -251,8 +256,13 @@ impl Sasrec {
         };
         let m = &train.matrix;
         let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len().min(config.max_len + 1)).collect();
-        let users: Vec<u32> = (0..m.n_rows as u32).filter(|&u| lens[u as usize] >= 2).collect();
+        let lens: Vec<usize> = seqs
+            .iter()
+            .map(|s| s.len().min(config.max_len + 1))
+            .collect();
+        let users: Vec<u32> = (0..m.n_rows as u32)
+            .filter(|&u| lens[u as usize] >= 2)
+            .collect();
         if users.is_empty() {
             return Err(Error::config(
                 "sasrec",
@@ -274,12 +284,22 @@ impl Sasrec {
                     .collect();
                 let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
                 let padded = Padded::new(&inputs, n_items as u32, cfg.max_len);
-                let targets: Vec<u32> = windows.iter().flat_map(|w| w[1..].iter().copied()).collect();
+                let targets: Vec<u32> = windows
+                    .iter()
+                    .flat_map(|w| w[1..].iter().copied())
+                    .collect();
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
                 let hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
                 match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),
-                    Loss::Sampled => sampled_softmax(&model_ref.net, &hidden, &targets, cfg.negatives, n_items, rng),
+                    Loss::Sampled => sampled_softmax(
+                        &model_ref.net,
+                        &hidden,
+                        &targets,
+                        cfg.negatives,
+                        n_items,
+                        rng,
+                    ),
                 }
             };
             let validate = opts
@@ -332,7 +352,9 @@ fn sampled_softmax(
     rng: &mut ChaCha8Rng,
 ) -> Result<Tensor> {
     let dev = hidden.device();
-    let negs: Vec<u32> = (0..k).map(|_| rng.random_range(0..n_items as u32)).collect();
+    let negs: Vec<u32> = (0..k)
+        .map(|_| rng.random_range(0..n_items as u32))
+        .collect();
     let table = net.item_table()?;
     let pos = table.index_select(&nn::indices(targets, &[targets.len()], dev)?, 0)?;
     let pos_logit = (hidden * pos)?.sum_keepdim(1)?; // [N, 1]
@@ -369,7 +391,9 @@ impl Recommender for Sasrec {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        Ok(self.net.save(dir, KIND, &ModelConfig::Sasrec(self.config.clone()))?)
+        Ok(self
+            .net
+            .save(dir, KIND, &ModelConfig::Sasrec(self.config.clone()))?)
     }
 }
 

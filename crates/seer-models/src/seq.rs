@@ -135,7 +135,12 @@ impl Padded {
     /// Pads `seqs` on the left to the longest one (each at most `max_len`, longer ones keep
     /// their last `max_len` items).
     pub fn new(seqs: &[&[u32]], pad: u32, max_len: usize) -> Padded {
-        let l = seqs.iter().map(|s| s.len().min(max_len)).max().unwrap_or(0).max(1);
+        let l = seqs
+            .iter()
+            .map(|s| s.len().min(max_len))
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![pad; seqs.len() * l];
         let mut lens = Vec::with_capacity(seqs.len());
         for (b, s) in seqs.iter().enumerate() {
@@ -215,7 +220,9 @@ impl SeqNet {
         let pos: Vec<u32> = (0..l)
             .map(|j| ((l - 1 - j).min(self.cfg.max_len - 1)) as u32)
             .collect();
-        let pos = self.pos_emb.index_select(&nn::indices(&pos, &[l], dev)?, 0)?;
+        let pos = self
+            .pos_emb
+            .index_select(&nn::indices(&pos, &[l], dev)?, 0)?;
         x = x.broadcast_add(&pos)?;
         if let Some(n) = &self.emb_norm {
             x = n.forward(&x)?;
@@ -261,7 +268,8 @@ impl SeqNet {
         let table = self.item_table()?;
         match &self.head {
             None => {
-                let zero = Tensor::zeros(self.cfg.n_items, candle_core::DType::F32, hidden.device())?;
+                let zero =
+                    Tensor::zeros(self.cfg.n_items, candle_core::DType::F32, hidden.device())?;
                 ops::catalogue_cross_entropy(hidden, &table, &zero, targets)
             }
             Some((dense, norm, bias)) => {
@@ -282,7 +290,9 @@ impl SeqNet {
     /// `out` (`B × V`).
     pub fn score_last(&self, batch: &Padded, out: &mut [f32]) -> Result<()> {
         let l = batch.l;
-        let rows: Vec<u32> = (0..batch.lens.len()).map(|b| (b * l + l - 1) as u32).collect();
+        let rows: Vec<u32> = (0..batch.lens.len())
+            .map(|b| (b * l + l - 1) as u32)
+            .collect();
         let enc = self.encode(batch, None)?;
         let logits = self.logits(&self.gather(&enc, &rows)?)?;
         let v = logits.flatten_all()?.to_vec1::<f32>()?;
@@ -314,13 +324,14 @@ impl SeqNet {
         for (name, _) in net.params.vars() {
             values.push((name.clone(), file.f32(name, None)?));
         }
-        net.params.restore(|name| {
-            values
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, (s, d))| (s.as_slice(), d.as_slice()))
-        })
-        .map_err(|e| file.bad(e.to_string()))?;
+        net.params
+            .restore(|name| {
+                values
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, (s, d))| (s.as_slice(), d.as_slice()))
+            })
+            .map_err(|e| file.bad(e.to_string()))?;
         Ok(net)
     }
 }
@@ -335,7 +346,12 @@ pub fn known_history(user: &UserContext<'_>, n_items: usize) -> Vec<u32> {
 }
 
 /// Orders training users into length-bucketed batches (see the module docs).
-pub fn make_batches(users: &[u32], lens: &[usize], batch: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<u32>> {
+pub fn make_batches(
+    users: &[u32],
+    lens: &[usize],
+    batch: usize,
+    rng: &mut ChaCha8Rng,
+) -> Vec<Vec<u32>> {
     let mut order = users.to_vec();
     order.shuffle(rng);
     let pool = batch * 32;
@@ -388,7 +404,9 @@ pub fn train_loop(
     );
     for epoch in start_epoch..=cfg.epochs {
         // One generator per epoch, derived from the seed: a resumed run continues exactly.
-        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         let batches = make_batches(users, lens, cfg.batch_size, &mut rng);
         pb.set_length(n_batches as u64);
         pb.set_position(0);
@@ -413,7 +431,9 @@ pub fn train_loop(
                 pb.set_message(format!(
                     "loss {:.4} · {rate:.0} seq/s{}",
                     total / seen as f64,
-                    log.best_valid.map(|v| format!(" · best valid {v:.4}")).unwrap_or_default()
+                    log.best_valid
+                        .map(|v| format!(" · best valid {v:.4}"))
+                        .unwrap_or_default()
                 ));
             }
         }

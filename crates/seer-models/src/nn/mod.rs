@@ -110,7 +110,10 @@ impl Params {
     }
 
     /// Overwrites every parameter from `values`, looked up by name; shapes must match.
-    pub fn restore<'a>(&self, mut get: impl FnMut(&str) -> Option<(&'a [usize], &'a [f32])>) -> Result<()> {
+    pub fn restore<'a>(
+        &self,
+        mut get: impl FnMut(&str) -> Option<(&'a [usize], &'a [f32])>,
+    ) -> Result<()> {
         for (name, var) in &self.vars {
             let Some((shape, data)) = get(name) else {
                 return Err(Error::Tensor(format!("no values for parameter {name:?}")));

@@ -103,7 +103,12 @@ impl CustomOp1 for SoftmaxCe {
         Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
     }
 
-    fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         let g = grad_res.flatten_all()?.to_vec1::<f32>()?[0];
         let (n, v) = arg.dims2()?;
         let lse = match self.lse.lock() {
@@ -167,21 +172,12 @@ fn row_max(row: &[f32]) -> f32 {
             *a = a.max(b);
         }
     }
-    let tail = chunks.remainder().iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
     m.iter().copied().fold(tail, f32::max)
-}
-
-/// `Σ e^(z − m)` of a row, vectorised.
-fn row_sum_exp(row: &[f32], m: f32) -> f32 {
-    let mut acc = [0f32; 8];
-    let mut chunks = row.chunks_exact(8);
-    for c in &mut chunks {
-        for (a, &z) in acc.iter_mut().zip(c) {
-            *a += fast_exp(z - m);
-        }
-    }
-    let tail: f32 = chunks.remainder().iter().map(|&z| fast_exp(z - m)).sum();
-    acc.iter().sum::<f32>() + tail
 }
 
 /// Rows of hidden states handled per task by [`catalogue_cross_entropy`].
@@ -204,6 +200,16 @@ pub fn catalogue_cross_entropy(
     bias: &Tensor,
     targets: &[u32],
 ) -> Result<Tensor> {
+    catalogue_ce(hidden, table, bias, targets, CE_CACHE_LIMIT)
+}
+
+fn catalogue_ce(
+    hidden: &Tensor,
+    table: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+    cache_limit: usize,
+) -> Result<Tensor> {
     let (n, h) = hidden.dims2()?;
     let (v, h2) = table.dims2()?;
     if h != h2 || bias.dims() != [v] || targets.len() != n {
@@ -224,6 +230,8 @@ pub fn catalogue_cross_entropy(
         let op = CatalogueCe {
             targets: Arc::new(targets.to_vec()),
             lse: Mutex::new(Vec::new()),
+            cache: Mutex::new(None),
+            cache_limit,
         };
         Ok(hidden.contiguous()?.apply_op3_arc(
             &table.contiguous()?,
@@ -238,8 +246,17 @@ pub fn catalogue_cross_entropy(
 
 struct CatalogueCe {
     targets: Arc<Vec<u32>>,
+    /// Per row: log-sum-exp of the logits.
     lse: Mutex<Vec<f32>>,
+    /// `exp(z − max)` of every logit and each row's `1 / Σ`, kept from the forward pass when
+    /// `N × V` fits [`CE_CACHE_LIMIT`], so the backward pass skips recomputing the logits (a
+    /// quarter of the op's matrix products).
+    cache: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
+    cache_limit: usize,
 }
+
+/// Most logits kept between the passes (256 MB of `f32`); larger batches recompute them.
+const CE_CACHE_LIMIT: usize = 64 << 20;
 
 /// `out[b × V] = h[b × H] · tableᵀ + bias`, single-threaded (the caller parallelises over
 /// blocks).
@@ -269,12 +286,38 @@ fn storage_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Re
 }
 
 /// Reads a CPU tensor's values without copying.
-fn with_cpu<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> candle_core::Result<R>) -> candle_core::Result<R> {
+fn with_cpu<R>(
+    t: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
     let Storage::Cpu(cpu) = &*storage else {
         candle_core::bail!("catalogue cross-entropy: tensor left the CPU");
     };
     f(storage_f32(cpu, layout, "input")?)
+}
+
+/// For each row of `z` (logits, `V` wide): overwrites it with `exp(z − max)` and returns
+/// `(log-sum-exp, 1 / Σ exp(z − max), z[target])`.
+fn exp_rows(z: &mut [f32], v: usize, targets: &[u32], out: &mut [(f32, f32, f32)]) {
+    for ((row, &t), o) in z.chunks_exact_mut(v).zip(targets).zip(out.iter_mut()) {
+        let m = row_max(row);
+        let zt = row[t as usize];
+        let mut acc = [0f32; 8];
+        let mut chunks = row.chunks_exact_mut(8);
+        for c in &mut chunks {
+            for (a, x) in acc.iter_mut().zip(c.iter_mut()) {
+                *x = fast_exp(*x - m);
+                *a += *x;
+            }
+        }
+        let mut sum: f32 = acc.iter().sum();
+        for x in chunks.into_remainder() {
+            *x = fast_exp(*x - m);
+            sum += *x;
+        }
+        *o = (m + sum.ln(), 1.0 / sum, zt);
+    }
 }
 
 impl candle_core::CustomOp3 for CatalogueCe {
@@ -298,29 +341,42 @@ impl candle_core::CustomOp3 for CatalogueCe {
         );
         let (n, dim) = l1.shape().dims2()?;
         let v = bias.len();
-        let mut lse = vec![0f32; n];
-        let total: f64 = lse
-            .par_chunks_mut(CE_BLOCK)
-            .zip(hid.par_chunks(CE_BLOCK * dim))
-            .enumerate()
-            .map_init(Vec::new, |buf: &mut Vec<f32>, (blk, (lse, h))| {
-                let b = lse.len();
-                buf.resize(b * v, 0.0);
-                block_logits(&mut buf[..b * v], h, table, bias, dim);
-                let mut sum = 0.0f64;
-                for (r, row) in buf[..b * v].chunks_exact(v).enumerate() {
-                    let m = row_max(row);
-                    lse[r] = m + row_sum_exp(row, m).ln();
-                    let t = self.targets[blk * CE_BLOCK + r] as usize;
-                    sum += (lse[r] - row[t]) as f64;
-                }
-                sum
-            })
-            .sum();
+        let mut rows = vec![(0f32, 0f32, 0f32); n];
+        let block = |z: &mut [f32], h: &[f32], blk: usize, out: &mut [(f32, f32, f32)]| {
+            block_logits(z, h, table, bias, dim);
+            let t0 = blk * CE_BLOCK;
+            exp_rows(z, v, &self.targets[t0..t0 + out.len()], out);
+        };
+        let cache = if n * v <= self.cache_limit {
+            let mut all = vec![0f32; n * v];
+            all.par_chunks_mut(CE_BLOCK * v.max(1))
+                .zip(hid.par_chunks(CE_BLOCK * dim))
+                .zip(rows.par_chunks_mut(CE_BLOCK))
+                .enumerate()
+                .for_each(|(blk, ((z, h), out))| block(z, h, blk, out));
+            Some(all)
+        } else {
+            hid.par_chunks(CE_BLOCK * dim)
+                .zip(rows.par_chunks_mut(CE_BLOCK))
+                .enumerate()
+                .for_each_init(Vec::new, |buf: &mut Vec<f32>, (blk, (h, out))| {
+                    buf.resize(out.len() * v, 0.0);
+                    block(buf, h, blk, out);
+                });
+            None
+        };
+        let total: f64 = rows.iter().map(|&(l, _, zt)| (l - zt) as f64).sum();
         if let Ok(mut g) = self.lse.lock() {
-            *g = lse;
+            *g = rows.iter().map(|r| r.0).collect();
         }
-        let loss = if n == 0 { 0.0 } else { (total / n as f64) as f32 };
+        if let Ok(mut c) = self.cache.lock() {
+            *c = cache.map(|all| (all, rows.iter().map(|r| r.1).collect()));
+        }
+        let loss = if n == 0 {
+            0.0
+        } else {
+            (total / n as f64) as f32
+        };
         Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
     }
 
@@ -339,64 +395,109 @@ impl candle_core::CustomOp3 for CatalogueCe {
             Ok(l) => l.clone(),
             Err(_) => candle_core::bail!("catalogue cross-entropy: poisoned cache"),
         };
+        // The forward pass's exponentials, when kept (the op runs backward once).
+        let mut cache = match self.cache.lock() {
+            Ok(mut c) => c.take(),
+            Err(_) => None,
+        };
         let scale = if n == 0 { 0.0 } else { g / n as f32 };
         let mut grad_h = vec![0f32; n * dim];
         let (grad_t, grad_b) = with_cpu(hidden, |hid| {
             with_cpu(table, |tab| {
                 with_cpu(bias, |bs| {
-                    let zero = || (Vec::new(), vec![0f32; v * dim], vec![0f32; v]);
-                    let (_, gt, gb) = grad_h
-                        .par_chunks_mut(CE_BLOCK * dim)
-                        .zip(hid.par_chunks(CE_BLOCK * dim))
-                        .enumerate()
-                        .fold(zero, |(mut buf, mut gt, mut gb), (blk, (gh, h))| {
-                            let b = h.len() / dim;
-                            buf.resize(b * v, 0.0);
-                            let z = &mut buf[..b * v];
-                            block_logits(z, h, tab, bs, dim);
-                            // softmax − onehot, scaled, in place.
-                            for (r, row) in z.chunks_exact_mut(v).enumerate() {
-                                let l = lse[blk * CE_BLOCK + r];
-                                for x in row.iter_mut() {
-                                    *x = fast_exp(*x - l) * scale;
+                    // Turns block `blk`'s rows into `(softmax − onehot) · scale` and multiplies
+                    // them into the three gradients.
+                    let finish = |z: &mut [f32],
+                                  h: &[f32],
+                                  gh: &mut [f32],
+                                  blk: usize,
+                                  gt: &mut [f32],
+                                  gb: &mut [f32],
+                                  inv: Option<&[f32]>| {
+                        let b = h.len() / dim;
+                        for (r, row) in z.chunks_exact_mut(v).enumerate() {
+                            match inv {
+                                // Kept: row holds exp(z − max); softmax = that / Σ.
+                                Some(inv) => {
+                                    let f = inv[blk * CE_BLOCK + r] * scale;
+                                    for x in row.iter_mut() {
+                                        *x *= f;
+                                    }
                                 }
-                                row[self.targets[blk * CE_BLOCK + r] as usize] -= scale;
-                                for (acc, &x) in gb.iter_mut().zip(row.iter()) {
-                                    *acc += x;
+                                None => {
+                                    let l = lse[blk * CE_BLOCK + r];
+                                    for x in row.iter_mut() {
+                                        *x = fast_exp(*x - l) * scale;
+                                    }
                                 }
                             }
-                            let zm = faer::MatRef::from_row_major_slice(z, b, v);
-                            // d hidden = G · table
-                            faer::linalg::matmul::matmul(
-                                faer::MatMut::from_row_major_slice_mut(gh, b, dim),
-                                faer::Accum::Replace,
-                                zm,
-                                faer::MatRef::from_row_major_slice(tab, v, dim),
-                                1.0f32,
-                                faer::Par::Seq,
-                            );
-                            // d table += Gᵀ · hidden
-                            faer::linalg::matmul::matmul(
-                                faer::MatMut::from_row_major_slice_mut(&mut gt, v, dim),
-                                faer::Accum::Add,
-                                zm.transpose(),
-                                faer::MatRef::from_row_major_slice(h, b, dim),
-                                1.0f32,
-                                faer::Par::Seq,
-                            );
-                            (buf, gt, gb)
-                        })
-                        .map(|(_, gt, gb)| (Vec::<f32>::new(), gt, gb))
-                        .reduce(zero, |(_, mut a, mut ab), (_, b, bb)| {
-                            for (x, y) in a.iter_mut().zip(&b) {
-                                *x += y;
+                            row[self.targets[blk * CE_BLOCK + r] as usize] -= scale;
+                            for (acc, &x) in gb.iter_mut().zip(row.iter()) {
+                                *acc += x;
                             }
-                            for (x, y) in ab.iter_mut().zip(&bb) {
-                                *x += y;
-                            }
-                            (Vec::new(), a, ab)
-                        });
-                    Ok((gt, gb))
+                        }
+                        let zm = faer::MatRef::from_row_major_slice(z, b, v);
+                        // d hidden = G · table
+                        faer::linalg::matmul::matmul(
+                            faer::MatMut::from_row_major_slice_mut(gh, b, dim),
+                            faer::Accum::Replace,
+                            zm,
+                            faer::MatRef::from_row_major_slice(tab, v, dim),
+                            1.0f32,
+                            faer::Par::Seq,
+                        );
+                        // d table += Gᵀ · hidden
+                        faer::linalg::matmul::matmul(
+                            faer::MatMut::from_row_major_slice_mut(gt, v, dim),
+                            faer::Accum::Add,
+                            zm.transpose(),
+                            faer::MatRef::from_row_major_slice(h, b, dim),
+                            1.0f32,
+                            faer::Par::Seq,
+                        );
+                    };
+                    let zero = || (vec![0f32; v * dim], vec![0f32; v]);
+                    let sum = |(mut a, mut ab): (Vec<f32>, Vec<f32>),
+                               (b, bb): (Vec<f32>, Vec<f32>)| {
+                        for (x, y) in a.iter_mut().zip(&b) {
+                            *x += y;
+                        }
+                        for (x, y) in ab.iter_mut().zip(&bb) {
+                            *x += y;
+                        }
+                        (a, ab)
+                    };
+                    let out = match cache.as_mut() {
+                        Some((all, inv)) => {
+                            let inv: &[f32] = inv;
+                            all.par_chunks_mut(CE_BLOCK * v.max(1))
+                                .zip(grad_h.par_chunks_mut(CE_BLOCK * dim))
+                                .zip(hid.par_chunks(CE_BLOCK * dim))
+                                .enumerate()
+                                .fold(zero, |(mut gt, mut gb), (blk, ((z, gh), h))| {
+                                    finish(z, h, gh, blk, &mut gt, &mut gb, Some(inv));
+                                    (gt, gb)
+                                })
+                                .reduce(zero, sum)
+                        }
+                        None => grad_h
+                            .par_chunks_mut(CE_BLOCK * dim)
+                            .zip(hid.par_chunks(CE_BLOCK * dim))
+                            .enumerate()
+                            .fold(
+                                || (Vec::new(), zero()),
+                                |(mut buf, (mut gt, mut gb)), (blk, (gh, h))| {
+                                    let b = h.len() / dim;
+                                    buf.resize(b * v, 0.0);
+                                    block_logits(&mut buf[..b * v], h, tab, bs, dim);
+                                    finish(&mut buf[..b * v], h, gh, blk, &mut gt, &mut gb, None);
+                                    (buf, (gt, gb))
+                                },
+                            )
+                            .map(|(_, acc)| acc)
+                            .reduce(zero, sum),
+                    };
+                    Ok(out)
                 })
             })
         })?;
@@ -474,7 +575,9 @@ mod tests {
         let loss = softmax_cross_entropy(var.as_tensor(), &targets)?;
         // Scale the loss so the backward pass sees a gradient other than 1.
         let loss3 = (loss.clone() * 3.0)?;
-        assert!((super::super::scalar(&loss)? as f64 - reference_loss(&x, v, &targets)).abs() < 1e-5);
+        assert!(
+            (super::super::scalar(&loss)? as f64 - reference_loss(&x, v, &targets)).abs() < 1e-5
+        );
         let grads = loss3.backward()?;
         let g = grads
             .get(var.as_tensor())
@@ -522,19 +625,33 @@ mod tests {
         let tab = Var::from_vec(randn(v * h, 5), (v, h), &dev)?;
         let bias = Var::from_vec(randn(v, 6), v, &dev)?;
         let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % v as u32).collect();
-        let fused = catalogue_cross_entropy(&hid, &tab, &bias, &targets)?;
-        let logits = hid.matmul(&tab.t()?)?.broadcast_add(&bias)?;
-        let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-        let idx = Tensor::from_slice(&targets, (n, 1), &dev)?;
-        let composed = (logp.gather(&idx, 1)?.mean_all()? * -1.0)?;
-        let (a, b) = (super::super::scalar(&fused)?, super::super::scalar(&composed)?);
-        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
-        let (ga, gb) = ((fused * 2.0)?.backward()?, (composed * 2.0)?.backward()?);
-        for t in [hid.as_tensor(), tab.as_tensor(), bias.as_tensor()] {
-            let x = ga.get(t).expect("fused grad").flatten_all()?.to_vec1::<f32>()?;
-            let y = gb.get(t).expect("composed grad").flatten_all()?.to_vec1::<f32>()?;
-            for (p, q) in x.iter().zip(&y) {
-                assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+        // Logits kept between the passes, and recomputed.
+        for limit in [CE_CACHE_LIMIT, 0] {
+            let fused = catalogue_ce(&hid, &tab, &bias, &targets, limit)?;
+            let logits = hid.matmul(&tab.t()?)?.broadcast_add(&bias)?;
+            let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+            let idx = Tensor::from_slice(&targets, (n, 1), &dev)?;
+            let composed = (logp.gather(&idx, 1)?.mean_all()? * -1.0)?;
+            let (a, b) = (
+                super::super::scalar(&fused)?,
+                super::super::scalar(&composed)?,
+            );
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            let (ga, gb) = ((fused * 2.0)?.backward()?, (composed * 2.0)?.backward()?);
+            for t in [hid.as_tensor(), tab.as_tensor(), bias.as_tensor()] {
+                let x = ga
+                    .get(t)
+                    .expect("fused grad")
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let y = gb
+                    .get(t)
+                    .expect("composed grad")
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                for (p, q) in x.iter().zip(&y) {
+                    assert!((p - q).abs() < 1e-5, "{p} vs {q}");
+                }
             }
         }
         Ok(())
@@ -551,10 +668,18 @@ mod tests {
         }
         assert!(worst < 3e-7, "relative error {worst}");
         assert!(fast_exp(-1e9) < 1e-37);
-        assert_eq!(row_max(&[1.0, 5.0, -2.0, 3.0, 0.0, 4.9, 1.0, 2.0, 7.5, 0.0]), 7.5);
-        let row = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 1.5];
+        assert_eq!(
+            row_max(&[1.0, 5.0, -2.0, 3.0, 0.0, 4.9, 1.0, 2.0, 7.5, 0.0]),
+            7.5
+        );
+        let mut row = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0, -2.0, 0.25, 1.5];
         let want: f32 = row.iter().map(|&z| (z - 3.0f32).exp()).sum();
-        assert!((row_sum_exp(&row, 3.0) - want).abs() < 1e-6);
+        let mut out = [(0.0, 0.0, 0.0)];
+        exp_rows(&mut row, 9, &[2], &mut out);
+        assert!((out[0].0 - (3.0 + want.ln())).abs() < 1e-6);
+        assert!((out[0].1 - 1.0 / want).abs() < 1e-6);
+        assert_eq!(out[0].2, 2.0);
+        assert!((row[0] - (0.5f32 - 3.0).exp()).abs() < 1e-7);
     }
 
     #[test]

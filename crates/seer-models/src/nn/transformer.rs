@@ -48,7 +48,13 @@ pub struct Linear {
 
 impl Linear {
     /// A projection `in → out`, weights N(0, 0.02²), bias 0.
-    pub fn new(p: &mut Params, rng: &mut ChaCha8Rng, name: &str, i: usize, o: usize) -> Result<Self> {
+    pub fn new(
+        p: &mut Params,
+        rng: &mut ChaCha8Rng,
+        name: &str,
+        i: usize,
+        o: usize,
+    ) -> Result<Self> {
         Ok(Linear {
             w: p.normal(rng, &format!("{name}.weight"), &[i, o], 0.02)?,
             b: p.constant(&format!("{name}.bias"), &[o], 0.0)?,
@@ -60,7 +66,10 @@ impl Linear {
         let dims = x.dims().to_vec();
         let i = dims[dims.len() - 1];
         let rows = x.elem_count() / i.max(1);
-        let y = x.reshape((rows, i))?.matmul(&self.w)?.broadcast_add(&self.b)?;
+        let y = x
+            .reshape((rows, i))?
+            .matmul(&self.w)?
+            .broadcast_add(&self.b)?;
         let mut out = dims;
         if let Some(last) = out.last_mut() {
             *last = self.w.dim(1)?;
@@ -158,7 +167,12 @@ pub struct Encoder {
 
 impl Encoder {
     /// Creates the encoder's parameters under `name` (`name.0.attn.q.weight`, …).
-    pub fn new(p: &mut Params, rng: &mut ChaCha8Rng, name: &str, cfg: &EncoderConfig) -> Result<Self> {
+    pub fn new(
+        p: &mut Params,
+        rng: &mut ChaCha8Rng,
+        name: &str,
+        cfg: &EncoderConfig,
+    ) -> Result<Self> {
         let h = cfg.hidden;
         let mut blocks = Vec::with_capacity(cfg.layers);
         for i in 0..cfg.layers {
@@ -209,12 +223,21 @@ impl Encoder {
         };
         for b in &self.blocks {
             if c.norm_first {
-                let a = b.attn.forward(&b.norm1.forward(&x)?, mask, c.attn_dropout, rng.as_deref_mut())?;
+                let a = b.attn.forward(
+                    &b.norm1.forward(&x)?,
+                    mask,
+                    c.attn_dropout,
+                    rng.as_deref_mut(),
+                )?;
                 x = (x + drop(a, c.dropout, &mut rng)?)?;
-                let f = b.ff2.forward(&b.ff1.forward(&b.norm2.forward(&x)?)?.gelu_erf()?)?;
+                let f = b
+                    .ff2
+                    .forward(&b.ff1.forward(&b.norm2.forward(&x)?)?.gelu_erf()?)?;
                 x = (x + drop(f, c.dropout, &mut rng)?)?;
             } else {
-                let a = b.attn.forward(&x, mask, c.attn_dropout, rng.as_deref_mut())?;
+                let a = b
+                    .attn
+                    .forward(&x, mask, c.attn_dropout, rng.as_deref_mut())?;
                 x = b.norm1.forward(&(x + drop(a, c.dropout, &mut rng)?)?)?;
                 let f = b.ff2.forward(&b.ff1.forward(&x)?.gelu_erf()?)?;
                 x = b.norm2.forward(&(x + drop(f, c.dropout, &mut rng)?)?)?;

@@ -59,7 +59,12 @@ fn hr_at_1(model: &dyn Recommender, n_items: usize) -> f64 {
 #[test]
 fn sasrec_learns_a_deterministic_pattern() -> Result<()> {
     let train = cyclic(200, 20, 10);
-    let m = Sasrec::fit(&small(), &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let m = Sasrec::fit(
+        &small(),
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
     let hr = hr_at_1(&m, 20);
     assert!(hr >= 0.95, "HR@1 = {hr}");
     Ok(())
@@ -124,7 +129,15 @@ fn later_items_never_change_earlier_outputs() -> Result<()> {
 fn every_parameter_gets_a_gradient() -> Result<()> {
     for (name, net) in [
         ("sasrec", small().net(30)),
-        ("bert4rec", bert4rec::Config { hidden: 16, inner: 32, ..Default::default() }.net_for_tests(30)),
+        (
+            "bert4rec",
+            bert4rec::Config {
+                hidden: 16,
+                inner: 32,
+                ..Default::default()
+            }
+            .net_for_tests(30),
+        ),
     ] {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let net = SeqNet::new(net, &mut rng, &candle_core::Device::Cpu)?;
@@ -148,7 +161,10 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
 #[test]
 fn save_load_gives_identical_scores() -> Result<()> {
     let train = cyclic(50, 20, 8);
-    let cfg = Config { epochs: 2, ..small() };
+    let cfg = Config {
+        epochs: 2,
+        ..small()
+    };
     let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
     let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
     m.save(dir.path())?;
@@ -165,7 +181,10 @@ fn save_load_gives_identical_scores() -> Result<()> {
 #[test]
 fn fixed_seed_gives_the_same_model() -> Result<()> {
     let train = cyclic(50, 20, 8);
-    let cfg = Config { epochs: 2, ..small() };
+    let cfg = Config {
+        epochs: 2,
+        ..small()
+    };
     let hist = [3u32, 4, 5];
     let mut runs = Vec::new();
     for _ in 0..2 {
@@ -209,12 +228,23 @@ fn early_stopping_keeps_the_best_epoch_and_resume_continues() -> Result<()> {
         validator: None,
         checkpoint: Some(dir.path()),
     };
-    let two = Config { epochs: 2, ..small() };
+    let two = Config {
+        epochs: 2,
+        ..small()
+    };
     Sasrec::fit(&two, &train, &opts, &ProgressBar::hidden())?;
-    let four = Config { epochs: 4, ..small() };
+    let four = Config {
+        epochs: 4,
+        ..small()
+    };
     let resumed = Sasrec::fit(&four, &train, &opts, &ProgressBar::hidden())?;
     assert_eq!(resumed.log().epochs.len(), 4);
-    let straight = Sasrec::fit(&four, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let straight = Sasrec::fit(
+        &four,
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
     let hist = [3u32, 4, 5];
     let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
     resumed.score(&UserContext::from_history(None, &hist), &mut a)?;
