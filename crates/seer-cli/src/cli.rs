@@ -252,9 +252,11 @@ struct TrainArgs {
     /// Output model directory.
     #[arg(long, short)]
     out: PathBuf,
-    /// Which parts to fit on.
-    #[arg(long, value_enum, default_value_t = FitOn::TrainValid)]
-    on: FitOn,
+    /// Which parts to fit on. Default: train + validation, except for the iterative models
+    /// (sasrec, bert4rec), which train on the training part and early-stop on validation;
+    /// at test time their input sequence includes the validation event.
+    #[arg(long, value_enum)]
+    on: Option<FitOn>,
 }
 
 #[derive(Debug, Args)]
@@ -265,7 +267,8 @@ struct EvalArgs {
     /// Model directory written by `seer train`.
     #[arg(long)]
     model: PathBuf,
-    /// Which part to evaluate on (default: test for models fit on train+valid, else validation).
+    /// Which part to evaluate on (default: test for models fit on train+valid and for
+    /// sasrec/bert4rec, else validation).
     #[arg(long)]
     stage: Option<StageArg>,
     /// Cut-offs K, comma separated.
@@ -538,8 +541,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let split = store::load_split(&a.data, &data)?;
             let model_cfg = ModelConfig::from_spec(&a.model)?;
             let parts: &[Part] = match a.on {
-                FitOn::Train => &[Part::Train],
-                FitOn::TrainValid => &[Part::Train, Part::Valid],
+                Some(FitOn::Train) => &[Part::Train],
+                Some(FitOn::TrainValid) => &[Part::Train, Part::Valid],
+                None if model_cfg.is_iterative() => &[Part::Train],
+                None => &[Part::Train, Part::Valid],
             };
             let t0 = Instant::now();
             // Iterative models write their training state here after every epoch; a rerun
@@ -669,6 +674,8 @@ fn eval_cmd(a: &EvalArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCo
         Some(StageArg::Valid) => Stage::Validation,
         Some(StageArg::Test) => Stage::Test,
         None if meta.fit_on.contains(&Part::Valid) => Stage::Test,
+        // Early-stopped on validation: the test stage is the honest one.
+        None if ModelConfig::from_spec(&meta.spec).is_ok_and(|c| c.is_iterative()) => Stage::Test,
         None => Stage::Validation,
     };
     if stage == Stage::Validation && meta.fit_on.contains(&Part::Valid) {

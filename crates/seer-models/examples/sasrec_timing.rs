@@ -27,7 +27,9 @@ use seer_models::seq::{Padded, SeqNet};
 use seer_models::{FitOptions, TrainData};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    seer_models::nn::keep_freed_memory();
+    if std::env::var_os("SEER_DEFAULT_MALLOC").is_none() {
+        seer_models::nn::keep_freed_memory();
+    }
     let mode = std::env::args().nth(1).unwrap_or_else(|| "step".into());
     let path = std::env::args()
         .nth(2)
@@ -138,6 +140,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "seer sasrec inference: {:.3} ms per user (length 50, {n} items, {threads} threads)",
                 mean * 1e3
             );
+        }
+        "score" => {
+            // Scores every user (train history) as the validation pass does, 3 times.
+            let model = Sasrec::fit(
+                &Config { epochs: 1, ..cfg },
+                &train,
+                &FitOptions::default(),
+                &ProgressBar::hidden(),
+            )?;
+            let users: Vec<u32> = (0..m.n_rows as u32).collect();
+            for round in 0..3 {
+                let t = Instant::now();
+                use rayon::prelude::*;
+                users
+                    .par_chunks(256)
+                    .try_for_each(|chunk| -> Result<(), seer_core::Error> {
+                        let ctx: Vec<UserContext<'_>> = chunk
+                            .iter()
+                            .map(|&u| UserContext::from_history(Some(u), m.row(u)))
+                            .collect();
+                        let mut out = vec![0f32; chunk.len() * n];
+                        model.score_batch(&ctx, &mut out)
+                    })?;
+                println!("score round {round}: {:.1} s", t.elapsed().as_secs_f64());
+            }
         }
         _ => {
             let t = Instant::now();

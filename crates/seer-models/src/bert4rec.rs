@@ -319,21 +319,21 @@ impl Recommender for Bert4rec {
         let n = self.n_items();
         check_score_len(users.len() * n, out.len())?;
         let mask = n as u32 + 1;
-        for (chunk, rows) in users.chunks(256).zip(out.chunks_mut(256 * n.max(1))) {
-            // History, then the [mask] whose prediction is the recommendation.
-            let hist: Vec<Vec<u32>> = chunk
-                .iter()
-                .map(|u| {
-                    let mut h = seq::known_history(u, n);
-                    h.push(mask);
-                    h
-                })
-                .collect();
-            let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
-            let padded = Padded::new(&refs, n as u32, self.config.max_len);
-            self.net.score_last(&padded, rows)?;
-        }
-        Ok(())
+        // History, then the [mask] whose prediction is the recommendation.
+        let hist: Vec<Vec<u32>> = users
+            .iter()
+            .map(|u| {
+                let mut h = seq::known_history(u, n);
+                h.push(mask);
+                h
+            })
+            .collect();
+        Ok(seq::score_histories(
+            &self.net,
+            &hist,
+            self.config.max_len,
+            out,
+        )?)
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {

@@ -94,11 +94,13 @@ impl ModelConfig {
                 });
             };
             let (key, raw) = (key.trim(), raw.trim());
-            // Numbers, booleans and `null` parse as JSON; anything else is a string.
+            // Numbers, booleans, `null` and quoted strings (`loss="ce"`, as resolved specs
+            // print them) parse as JSON; anything else is a bare string (`loss=ce`).
             let value = match serde_json::from_str::<serde_json::Value>(raw) {
                 Ok(
                     v @ (serde_json::Value::Number(_)
                     | serde_json::Value::Bool(_)
+                    | serde_json::Value::String(_)
                     | serde_json::Value::Null),
                 ) => v,
                 _ => serde_json::Value::String(raw.to_string()),
@@ -260,6 +262,24 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolved_specs_parse_back() {
+        for name in MODEL_NAMES {
+            let cfg = ModelConfig::default_for(name).expect("default");
+            let v = serde_json::to_value(&cfg).expect("json");
+            let kv: Vec<String> = v
+                .as_object()
+                .expect("object")
+                .iter()
+                .filter(|(k, _)| *k != "model")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let spec = format!("{name}:{}", kv.join(","));
+            assert_eq!(ModelConfig::from_spec(&spec).expect(&spec), cfg, "{spec}");
+        }
+        assert!(ModelConfig::from_spec("sasrec:loss=sampled").is_ok());
+    }
 
     #[test]
     fn parses_specs() {

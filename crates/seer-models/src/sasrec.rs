@@ -381,13 +381,13 @@ impl Recommender for Sasrec {
     fn score_batch(&self, users: &[UserContext<'_>], out: &mut [f32]) -> seer_core::Result<()> {
         let n = self.n_items();
         check_score_len(users.len() * n, out.len())?;
-        for (chunk, rows) in users.chunks(256).zip(out.chunks_mut(256 * n.max(1))) {
-            let hist: Vec<Vec<u32>> = chunk.iter().map(|u| seq::known_history(u, n)).collect();
-            let refs: Vec<&[u32]> = hist.iter().map(Vec::as_slice).collect();
-            let padded = Padded::new(&refs, n as u32, self.config.max_len);
-            self.net.score_last(&padded, rows)?;
-        }
-        Ok(())
+        let hist: Vec<Vec<u32>> = users.iter().map(|u| seq::known_history(u, n)).collect();
+        Ok(seq::score_histories(
+            &self.net,
+            &hist,
+            self.config.max_len,
+            out,
+        )?)
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {

@@ -336,6 +336,33 @@ impl SeqNet {
     }
 }
 
+/// Scores each history in `hists` (already cut to what the model reads, oldest first) into
+/// its row of `out` (`hists.len() × V`). Histories are grouped by length into batches of 64 so
+/// that each batch is padded only to its own longest member: a validation pass over Beauty's
+/// 22 363 users then encodes ~0.2 M positions instead of 1.1 M.
+pub fn score_histories(
+    net: &SeqNet,
+    hists: &[Vec<u32>],
+    max_len: usize,
+    out: &mut [f32],
+) -> Result<()> {
+    let n = net.config().n_items;
+    let pad = n as u32;
+    let mut order: Vec<usize> = (0..hists.len()).collect();
+    order.sort_by_key(|&i| hists[i].len());
+    let mut buf = Vec::new();
+    for group in order.chunks(64) {
+        let refs: Vec<&[u32]> = group.iter().map(|&i| hists[i].as_slice()).collect();
+        let padded = Padded::new(&refs, pad, max_len);
+        buf.resize(group.len() * n, 0.0);
+        net.score_last(&padded, &mut buf)?;
+        for (&i, row) in group.iter().zip(buf.chunks_exact(n.max(1))) {
+            out[i * n..(i + 1) * n].copy_from_slice(row);
+        }
+    }
+    Ok(())
+}
+
 /// The known items of a history, oldest first (items added after training are dropped).
 pub fn known_history(user: &UserContext<'_>, n_items: usize) -> Vec<u32> {
     user.history

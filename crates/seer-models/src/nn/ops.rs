@@ -467,36 +467,56 @@ impl candle_core::CustomOp3 for CatalogueCe {
                         }
                         (a, ab)
                     };
-                    let out = match cache.as_mut() {
-                        Some((all, inv)) => {
-                            let inv: &[f32] = inv;
-                            all.par_chunks_mut(CE_BLOCK * v.max(1))
-                                .zip(grad_h.par_chunks_mut(CE_BLOCK * dim))
-                                .zip(hid.par_chunks(CE_BLOCK * dim))
-                                .enumerate()
-                                .fold(zero, |(mut gt, mut gb), (blk, ((z, gh), h))| {
-                                    finish(z, h, gh, blk, &mut gt, &mut gb, Some(inv));
-                                    (gt, gb)
-                                })
-                                .reduce(zero, sum)
-                        }
-                        None => grad_h
-                            .par_chunks_mut(CE_BLOCK * dim)
-                            .zip(hid.par_chunks(CE_BLOCK * dim))
+                    // A fixed partition of the blocks into one contiguous run per thread, each
+                    // run summed in order and the runs added in order: the gradient does not
+                    // depend on rayon's work stealing, so a seed gives the same model.
+                    let n_blocks = n.div_ceil(CE_BLOCK).max(1);
+                    let per = n_blocks.div_ceil(rayon::current_num_threads().max(1));
+                    let rows_per = per * CE_BLOCK;
+                    let run = |part: usize,
+                               gh_run: &mut [f32],
+                               h_run: &[f32],
+                               mut cache_run: Option<&mut [f32]>,
+                               inv: Option<&[f32]>| {
+                        let (mut gt, mut gb) = zero();
+                        let mut buf = Vec::new();
+                        for (k, (gh, h)) in gh_run
+                            .chunks_mut(CE_BLOCK * dim)
+                            .zip(h_run.chunks(CE_BLOCK * dim))
                             .enumerate()
-                            .fold(
-                                || (Vec::new(), zero()),
-                                |(mut buf, (mut gt, mut gb)), (blk, (gh, h))| {
-                                    let b = h.len() / dim;
+                        {
+                            let blk = part * per + k;
+                            let b = h.len() / dim;
+                            let z: &mut [f32] = match cache_run.as_deref_mut() {
+                                Some(c) => &mut c[k * CE_BLOCK * v..k * CE_BLOCK * v + b * v],
+                                None => {
                                     buf.resize(b * v, 0.0);
                                     block_logits(&mut buf[..b * v], h, tab, bs, dim);
-                                    finish(&mut buf[..b * v], h, gh, blk, &mut gt, &mut gb, None);
-                                    (buf, (gt, gb))
-                                },
-                            )
-                            .map(|(_, acc)| acc)
-                            .reduce(zero, sum),
+                                    &mut buf[..b * v]
+                                }
+                            };
+                            finish(z, h, gh, blk, &mut gt, &mut gb, inv);
+                        }
+                        (gt, gb)
                     };
+                    let parts: Vec<(Vec<f32>, Vec<f32>)> = match cache.as_mut() {
+                        Some((all, inv)) => {
+                            let inv: &[f32] = inv;
+                            all.par_chunks_mut(rows_per * v.max(1))
+                                .zip(grad_h.par_chunks_mut(rows_per * dim))
+                                .zip(hid.par_chunks(rows_per * dim))
+                                .enumerate()
+                                .map(|(p, ((c, gh), h))| run(p, gh, h, Some(c), Some(inv)))
+                                .collect()
+                        }
+                        None => grad_h
+                            .par_chunks_mut(rows_per * dim)
+                            .zip(hid.par_chunks(rows_per * dim))
+                            .enumerate()
+                            .map(|(p, (gh, h))| run(p, gh, h, None, None))
+                            .collect(),
+                    };
+                    let out = parts.into_iter().fold(zero(), sum);
                     Ok(out)
                 })
             })

@@ -81,7 +81,7 @@ fn bert4rec_learns_a_deterministic_pattern() -> Result<()> {
         attn_dropout: 0.0,
         max_len: 8,
         mask_prob: 0.4,
-        epochs: 80,
+        epochs: 150,
         batch_size: 32,
         lr: 0.01,
         warmup_steps: 5,
