@@ -252,9 +252,10 @@ struct TrainArgs {
     /// Output model directory.
     #[arg(long, short)]
     out: PathBuf,
-    /// Which parts to fit on. Default: train + validation, except for the iterative models
-    /// (sasrec, bert4rec), which train on the training part and early-stop on validation;
-    /// at test time their input sequence includes the validation event.
+    /// Which parts to fit on. Default: train + validation; the iterative models (sasrec,
+    /// bert4rec) first train on the training part with early stopping on validation, then
+    /// refit on train + validation for the best epoch count, as `seer bench` does. With
+    /// `--on train` they stop at the first phase.
     #[arg(long, value_enum)]
     on: Option<FitOn>,
 }
@@ -540,10 +541,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let data = load_dataset(&a.data)?;
             let split = store::load_split(&a.data, &data)?;
             let model_cfg = ModelConfig::from_spec(&a.model)?;
+            // Iterative models (sasrec, bert4rec) by default follow the bench protocol:
+            // train on the training part with early stopping on validation, then refit on
+            // train + validation for the best epoch count.
+            let refit = a.on.is_none() && model_cfg.is_iterative();
             let parts: &[Part] = match a.on {
                 Some(FitOn::Train) => &[Part::Train],
                 Some(FitOn::TrainValid) => &[Part::Train, Part::Valid],
-                None if model_cfg.is_iterative() => &[Part::Train],
+                None if refit => &[Part::Train],
                 None => &[Part::Train, Part::Valid],
             };
             let t0 = Instant::now();
@@ -551,7 +556,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             // of an interrupted `seer train` with the same arguments resumes from it.
             let state = a.out.join("training-state");
             let checkpoint = model_cfg.is_iterative().then_some(state.as_path());
-            let model = pipeline::fit(
+            let (mut model, log) = pipeline::fit(
                 &model_cfg,
                 &data,
                 &split,
@@ -559,6 +564,29 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 checkpoint,
                 &progress.spinner("fit"),
             )?;
+            let mut parts = parts.to_vec();
+            if let (true, Some(log)) = (refit, log) {
+                let cfg = model_cfg.with_fixed_epochs(log.best_epoch);
+                let refit_state = a.out.join("training-state-refit");
+                (model, _) = pipeline::fit(
+                    &cfg,
+                    &data,
+                    &split,
+                    &[Part::Train, Part::Valid],
+                    Some(&refit_state),
+                    &progress.spinner("refit (train + validation)"),
+                )?;
+                parts = vec![Part::Train, Part::Valid];
+                println!(
+                    "best validation epoch {} (ndcg@10 {:.5}); refit on train + validation",
+                    log.best_epoch,
+                    log.best_valid.unwrap_or(f64::NAN)
+                );
+                if refit_state.exists() {
+                    std::fs::remove_dir_all(&refit_state)
+                        .with_context(|| format!("removing {}", refit_state.display()))?;
+                }
+            }
             let fit_seconds = t0.elapsed().as_secs_f64();
             model
                 .save(&a.out)
@@ -566,7 +594,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             let meta = store::ModelMeta {
                 spec: pipeline::spec_of(&model_cfg),
                 dataset: data.name.clone(),
-                fit_on: parts.to_vec(),
+                fit_on: parts.clone(),
                 fit_seconds,
                 split: store::split_fingerprint(&split),
             };
@@ -938,7 +966,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
         })
         .context("no model ran")?;
     let best_cfg: ModelConfig = serde_json::from_value(best.config.clone())?;
-    let model = pipeline::fit(
+    let (model, _) = pipeline::fit(
         &best_cfg,
         &data,
         &split,

@@ -10,6 +10,7 @@ use indicatif::ProgressBar;
 use seer_core::Recommender;
 use seer_data::{Dataset, Part, Split};
 use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage, TestProtocol};
+use seer_models::seq::TrainLog;
 use seer_models::{FitOptions, ModelConfig, TrainData};
 
 use crate::cli::Progress;
@@ -34,7 +35,7 @@ pub fn fit(
     parts: &[Part],
     checkpoint: Option<&std::path::Path>,
     pb: &ProgressBar,
-) -> Result<Box<dyn Recommender>> {
+) -> Result<(Box<dyn Recommender>, Option<TrainLog>)> {
     let train = TrainData::new(data, &split.rows(parts));
     let valid_cfg = EvalConfig {
         ks: vec![10],
@@ -55,12 +56,16 @@ pub fn fit(
         Ok(report.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN))
     };
     let has_valid = !split.rows(&[Part::Valid]).is_empty() && !parts.contains(&Part::Valid);
+    let log = std::sync::Mutex::new(None);
     let opts = FitOptions {
         validator: if has_valid { Some(&validator) } else { None },
         checkpoint,
+        log: Some(&log),
     };
-    cfg.fit_with(&train, &opts, pb)
-        .with_context(|| format!("fitting {}", cfg.name()))
+    let model = cfg
+        .fit_with(&train, &opts, pb)
+        .with_context(|| format!("fitting {}", cfg.name()))?;
+    Ok((model, log.into_inner().ok().flatten()))
 }
 
 /// Outcome of a validation grid search.
@@ -71,9 +76,9 @@ pub struct Tuned {
     pub valid: EvalReport,
     /// Every configuration tried with its selection metric, in grid order.
     pub trials: Vec<(ModelConfig, f64)>,
-    /// The best configuration's fitted model and its fit time in seconds, kept for iterative
-    /// models, which are tested as fitted on train (see [`ModelConfig::is_iterative`]).
-    pub model: Option<(Box<dyn Recommender>, f64)>,
+    /// The best configuration's fitted model, its fit time in seconds and training log, kept
+    /// for iterative models (see [`ModelConfig::is_iterative`]).
+    pub model: Option<(Box<dyn Recommender>, f64, TrainLog)>,
 }
 
 /// Grid search on the validation part: fit each grid point on train, evaluate on validation,
@@ -97,7 +102,7 @@ pub fn tune(
     let mut trials = Vec::new();
     for cfg in candidates {
         let t0 = Instant::now();
-        let model = fit(
+        let (model, log) = fit(
             &cfg,
             data,
             split,
@@ -126,8 +131,8 @@ pub fn tune(
             Some((_, b)) => score > b.metrics.get(&key).copied().unwrap_or(f64::NEG_INFINITY),
         };
         if better {
-            if cfg.is_iterative() {
-                best_model = Some((model, fit_seconds));
+            if let Some(log) = log {
+                best_model = Some((model, fit_seconds, log));
             }
             best = Some((cfg, report));
         }
@@ -153,11 +158,34 @@ pub fn run_model(
     let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
     mem::reset_peak_rss();
     let mut tuned = tune(&base, data, split, eval, grid, progress)?;
-    let (model, fit_seconds) = match tuned.model.take() {
-        // Iterative models were early-stopped on validation: tested as fitted on train,
-        // with the validation event in their input sequence (the harness puts it there).
-        Some(m) => m,
-        None => {
+    let (model, fit_seconds) = match (tuned.model.take(), eval.protocol) {
+        // RecBole's protocol: the model fit on train, early-stopped on validation.
+        (Some((m, secs, _)), TestProtocol::Recbole) => (m, secs),
+        // seer's protocol for iterative models: refit on train + validation for the best
+        // epoch count found on validation (as the other models are refit); the validation
+        // event is then both trained on and part of the input sequence at test time.
+        (Some((_, secs, log)), TestProtocol::Seer) => {
+            let t0 = Instant::now();
+            let cfg = tuned.best.with_fixed_epochs(log.best_epoch);
+            let (model, _) = fit(
+                &cfg,
+                data,
+                split,
+                &[Part::Train, Part::Valid],
+                None,
+                &progress.spinner("refit (train + validation)"),
+            )?;
+            let refit = t0.elapsed().as_secs_f64();
+            tracing::info!(
+                model = spec,
+                best_epoch = log.best_epoch,
+                train_seconds = secs,
+                refit_seconds = refit,
+                "refit done"
+            );
+            (model, secs + refit)
+        }
+        (None, _) => {
             mem::reset_peak_rss();
             let t0 = Instant::now();
             // Test protocol: refit on train + validation so the model has seen the validation
@@ -166,7 +194,7 @@ pub fn run_model(
                 TestProtocol::Seer => &[Part::Train, Part::Valid],
                 TestProtocol::Recbole => &[Part::Train],
             };
-            let model = fit(
+            let (model, _) = fit(
                 &tuned.best,
                 data,
                 split,

@@ -282,6 +282,11 @@ impl Bert4rec {
                 pb,
             )?
         };
+        if let Some(slot) = opts.log {
+            if let Ok(mut g) = slot.lock() {
+                *g = Some(log.clone());
+            }
+        }
         model.log = log;
         Ok(model)
     }

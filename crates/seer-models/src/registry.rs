@@ -205,6 +205,25 @@ impl ModelConfig {
         self.fit_with(train, &FitOptions::default(), pb)
     }
 
+    /// This configuration trained for exactly `epochs` epochs without early stopping (the
+    /// refit on train + validation of an iterative model reuses its best epoch count); other
+    /// models are returned unchanged.
+    pub fn with_fixed_epochs(&self, epochs: usize) -> ModelConfig {
+        match self {
+            ModelConfig::Sasrec(c) => ModelConfig::Sasrec(sasrec::Config {
+                epochs: epochs.max(1),
+                patience: 0,
+                ..c.clone()
+            }),
+            ModelConfig::Bert4rec(c) => ModelConfig::Bert4rec(bert4rec::Config {
+                epochs: epochs.max(1),
+                patience: 0,
+                ..c.clone()
+            }),
+            other => other.clone(),
+        }
+    }
+
     /// Whether the model is trained by gradient descent and uses [`FitOptions`] (validation
     /// for early stopping, resumable checkpoints). Such models are evaluated on test as
     /// fitted on train with the validation events as input, not refitted on train +

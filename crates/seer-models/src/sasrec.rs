@@ -316,6 +316,11 @@ impl Sasrec {
                 pb,
             )?
         };
+        if let Some(slot) = opts.log {
+            if let Ok(mut g) = slot.lock() {
+                *g = Some(log.clone());
+            }
+        }
         model.log = log;
         Ok(model)
     }

@@ -419,7 +419,11 @@ pub fn train_loop(
             log = state.log;
             bad_rounds = state.bad_rounds;
             best = state.best;
-            start_epoch = log.epochs.len() + 1;
+            start_epoch = if state.stopped {
+                cfg.epochs + 1
+            } else {
+                log.epochs.len() + 1
+            };
             tracing::info!(epoch = start_epoch, "resuming training");
         }
     }
@@ -499,7 +503,7 @@ pub fn train_loop(
         );
         log.epochs.push(entry);
         if let Some(dir) = checkpoint {
-            resume::save(dir, params, &opt, &log, bad_rounds, best.as_ref())?;
+            resume::save(dir, stop, params, &opt, &log, bad_rounds, best.as_ref())?;
         }
         if stop {
             break;
@@ -522,6 +526,7 @@ mod resume {
     use super::*;
 
     pub(super) struct State {
+        pub stopped: bool,
         pub log: TrainLog,
         pub bad_rounds: usize,
         pub best: Option<(f64, Vec<(String, Vec<usize>, Vec<f32>)>)>,
@@ -529,6 +534,9 @@ mod resume {
 
     #[derive(Serialize, Deserialize)]
     struct Header {
+        /// Training ended (early stop): a rerun restores the result instead of training on.
+        #[serde(default)]
+        stopped: bool,
         log: TrainLog,
         bad_rounds: usize,
         best: Option<f64>,
@@ -537,6 +545,7 @@ mod resume {
 
     pub(super) fn save(
         dir: &Path,
+        stopped: bool,
         params: &Params,
         opt: &AdamW,
         log: &TrainLog,
@@ -562,6 +571,7 @@ mod resume {
             .map(|(n, s, d)| (n.as_str(), io::Tensor::f32(s, d)))
             .collect();
         let header = Header {
+            stopped,
             log: log.clone(),
             bad_rounds,
             best: best.map(|(v, _)| *v),
@@ -612,6 +622,7 @@ mod resume {
             None => None,
         };
         Ok(Some(State {
+            stopped: header.stopped,
             log: header.log,
             bad_rounds: header.bad_rounds,
             best,

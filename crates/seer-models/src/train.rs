@@ -15,6 +15,8 @@ pub struct FitOptions<'a> {
     /// Directory for resumable training state: written after every epoch, and a fit that
     /// finds one there continues from it.
     pub checkpoint: Option<&'a Path>,
+    /// Receives the training log (epochs, best epoch) of iterative models.
+    pub log: Option<&'a std::sync::Mutex<Option<crate::seq::TrainLog>>>,
 }
 
 impl std::fmt::Debug for FitOptions<'_> {
@@ -22,6 +24,7 @@ impl std::fmt::Debug for FitOptions<'_> {
         f.debug_struct("FitOptions")
             .field("validator", &self.validator.is_some())
             .field("checkpoint", &self.checkpoint)
+            .field("log", &self.log.is_some())
             .finish()
     }
 }

@@ -215,7 +215,7 @@ fn early_stopping_keeps_the_best_epoch_and_resume_continues() -> Result<()> {
     };
     let opts = FitOptions {
         validator: Some(&v),
-        checkpoint: None,
+        ..Default::default()
     };
     let m = Sasrec::fit(&cfg, &train, &opts, &ProgressBar::hidden())?;
     assert_eq!(m.log().best_epoch, 3);
@@ -225,8 +225,8 @@ fn early_stopping_keeps_the_best_epoch_and_resume_continues() -> Result<()> {
     // epoch 3 and ends where an uninterrupted 4-epoch run ends.
     let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
     let opts = FitOptions {
-        validator: None,
         checkpoint: Some(dir.path()),
+        ..Default::default()
     };
     let two = Config {
         epochs: 2,
