@@ -35,7 +35,7 @@ use crate::nn;
 use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
 use crate::sasrec::validate_common;
-use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TrainLog};
+use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TimeFeatures, TrainLog};
 use crate::train::{FitOptions, TrainData};
 use crate::ModelConfig;
 
@@ -81,6 +81,14 @@ pub struct Config {
     pub eval_every: usize,
     /// Seed of initialisation, masking, batching and dropout. Default 42.
     pub seed: u64,
+    /// Add an embedding of the log-bucketed gap since the previous event to each position (the
+    /// appended `[mask]` gets the gap from the last event to `now`). Needs timestamps.
+    /// Default false.
+    pub time_gap: bool,
+    /// Same with the hour of day (UTC). Default false.
+    pub time_hour: bool,
+    /// Same with the day of week (UTC). Default false.
+    pub time_dow: bool,
 }
 
 impl Default for Config {
@@ -103,6 +111,9 @@ impl Default for Config {
             patience: 10,
             eval_every: 2,
             seed: 42,
+            time_gap: false,
+            time_hour: false,
+            time_dow: false,
         }
     }
 }
@@ -129,6 +140,15 @@ impl Config {
         Ok(())
     }
 
+    /// The time features switched on.
+    pub fn time(&self) -> TimeFeatures {
+        TimeFeatures {
+            gap: self.time_gap,
+            hour: self.time_hour,
+            dow: self.time_dow,
+        }
+    }
+
     fn net(&self, n_items: usize) -> NetConfig {
         NetConfig {
             n_items,
@@ -148,6 +168,8 @@ impl Config {
             scale_embeddings: false,
             embedding_norm: true,
             head: true,
+            time: self.time(),
+            query_time: false,
         }
     }
 
@@ -239,6 +261,20 @@ impl Bert4rec {
             ));
         }
         let n_items = train.n_items as u32;
+        let use_time = config.time().any();
+        if use_time && !train.has_timestamps {
+            return Err(Error::config(
+                "bert4rec.time_gap/time_hour/time_dow",
+                "the dataset has no timestamps (events are only ordered)",
+            ));
+        }
+        let times: Vec<Vec<[u32; 3]>> = if use_time {
+            (0..m.n_rows as u32)
+                .map(|u| seq::sequence_time_ids(m.row_ts(u)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let cfg = config.clone();
         let log = {
             let model_ref = &model;
@@ -255,7 +291,15 @@ impl Bert4rec {
                     .map(|w| mask_window(w, cfg.mask_prob, n_items + 1, rng))
                     .collect();
                 let refs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
-                let padded = Padded::new(&refs, n_items, cfg.max_len);
+                let mut padded = Padded::new(&refs, n_items, cfg.max_len);
+                if use_time {
+                    // A masked event keeps its own time: the time of what is predicted.
+                    let own: Vec<&[[u32; 3]]> = batch
+                        .iter()
+                        .map(|&u| times[u as usize].as_slice())
+                        .collect();
+                    padded = padded.with_time(&own);
+                }
                 let (mut rows, mut targets) = (Vec::new(), Vec::new());
                 for (b, (w, ms)) in windows.iter().zip(&masked).enumerate() {
                     let offset = b * padded.l + padded.l - w.len();
@@ -324,18 +368,24 @@ impl Recommender for Bert4rec {
         let n = self.n_items();
         check_score_len(users.len() * n, out.len())?;
         let mask = n as u32 + 1;
-        // History, then the [mask] whose prediction is the recommendation.
-        let hist: Vec<Vec<u32>> = users
-            .iter()
-            .map(|u| {
-                let mut h = seq::known_history(u, n);
-                h.push(mask);
-                h
-            })
-            .collect();
+        // History, then the [mask] whose prediction is the recommendation (with the time of
+        // `now` when the model uses time).
+        let time = self.config.time().any();
+        let (mut hist, mut times) = (Vec::new(), Vec::new());
+        for u in users {
+            let (mut h, mut t, q) = seq::history_with_time(u, n, time);
+            h.push(mask);
+            if time {
+                t.push(q);
+            }
+            hist.push(h);
+            times.push(t);
+        }
         Ok(seq::score_histories(
             &self.net,
             &hist,
+            time.then_some(times.as_slice()),
+            None,
             self.config.max_len,
             out,
         )?)

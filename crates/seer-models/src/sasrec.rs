@@ -37,7 +37,9 @@ use crate::io::Loaded;
 use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
 use crate::nn::{self, ops};
-use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TrainLog};
+use crate::seq::{
+    self, LoopConfig, NetConfig, Padded, SeqNet, TimeFeatures, TrainLog, UNKNOWN_TIME,
+};
 use crate::train::{FitOptions, TrainData};
 use crate::ModelConfig;
 
@@ -54,8 +56,10 @@ pub enum Loss {
     Sampled,
 }
 
-/// SASRec hyperparameters. Defaults: the paper's sizes for sparse Amazon data (hidden 64,
-/// 2 blocks, 1 head, length 50) with the dropout and learning rate tuned on Beauty validation.
+/// SASRec hyperparameters. Defaults: the paper's sizes and dropout for sparse Amazon data
+/// (hidden 64, 2 blocks, 1 head, length 50, dropout 0.5) with learning rate 0.002 (the
+/// paper's 0.001 converges about twice as slowly with the full-softmax loss) and patience 5
+/// validations: on Amazon Beauty validation NDCG@10 peaks at epoch 14.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -83,7 +87,7 @@ pub struct Config {
     pub epochs: usize,
     /// Sequences per batch. Default 128.
     pub batch_size: usize,
-    /// Peak AdamW learning rate. Default 0.001.
+    /// Peak AdamW learning rate. Default 0.002.
     pub lr: f64,
     /// Linear warm-up steps. Default 100.
     pub warmup_steps: usize,
@@ -91,12 +95,20 @@ pub struct Config {
     pub clip_norm: f64,
     /// AdamW decoupled weight decay. Default 0.
     pub weight_decay: f64,
-    /// Validations without improvement before stopping (0 = run all epochs). Default 10.
+    /// Validations without improvement before stopping (0 = run all epochs). Default 5.
     pub patience: usize,
     /// Validate every this many epochs. Default 2.
     pub eval_every: usize,
     /// Seed of initialisation, batching and dropout. Default 42.
     pub seed: u64,
+    /// Add an embedding of the log-bucketed gap since the previous event to each position, and
+    /// of the gap to the predicted event (`now` when recommending) to each output. Needs
+    /// timestamps. Default false.
+    pub time_gap: bool,
+    /// Same with the hour of day (UTC). Default false.
+    pub time_hour: bool,
+    /// Same with the day of week (UTC). Default false.
+    pub time_dow: bool,
 }
 
 impl Default for Config {
@@ -114,18 +126,22 @@ impl Default for Config {
             negatives: 256,
             epochs: 200,
             batch_size: 128,
-            lr: 0.001,
+            lr: 0.002,
             warmup_steps: 100,
             clip_norm: 5.0,
             weight_decay: 0.0,
-            patience: 10,
+            patience: 5,
             eval_every: 2,
             seed: 42,
+            time_gap: false,
+            time_hour: false,
+            time_dow: false,
         }
     }
 }
 
 /// Checks the settings shared by the sequence models; errors name `model.key`.
+#[allow(clippy::too_many_arguments)] // one flat list of the shared keys, called twice
 pub(crate) fn validate_common(
     model: &str,
     hidden: usize,
@@ -140,7 +156,7 @@ pub(crate) fn validate_common(
     if hidden == 0 {
         return Err(Error::config(key("hidden"), "must be at least 1"));
     }
-    if heads == 0 || hidden % heads != 0 {
+    if heads == 0 || !hidden.is_multiple_of(heads) {
         return Err(Error::config(
             key("heads"),
             format!("{heads} does not divide hidden = {hidden}"),
@@ -185,6 +201,15 @@ impl Config {
         Ok(())
     }
 
+    /// The time features switched on.
+    pub fn time(&self) -> TimeFeatures {
+        TimeFeatures {
+            gap: self.time_gap,
+            hour: self.time_hour,
+            dow: self.time_dow,
+        }
+    }
+
     /// The network sizes for a catalogue of `n_items`.
     pub fn net(&self, n_items: usize) -> NetConfig {
         NetConfig {
@@ -205,6 +230,8 @@ impl Config {
             scale_embeddings: self.norm_first,
             embedding_norm: !self.norm_first,
             head: false,
+            time: self.time(),
+            query_time: self.time().any(),
         }
     }
 
@@ -270,26 +297,65 @@ impl Sasrec {
             ));
         }
         let n_items = train.n_items;
+        let use_time = config.time().any();
+        if use_time && !train.has_timestamps {
+            return Err(Error::config(
+                "sasrec.time_gap/time_hour/time_dow",
+                "the dataset has no timestamps (events are only ordered)",
+            ));
+        }
+        // Time ids of every training event (gap since the user's previous event).
+        let times: Vec<Vec<[u32; 3]>> = if use_time {
+            (0..m.n_rows as u32)
+                .map(|u| seq::sequence_time_ids(m.row_ts(u)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let cfg = config.clone();
         let log = {
             let model_ref = &model;
             let step = |batch: &[u32], rng: &mut ChaCha8Rng| -> Result<Tensor> {
                 // Inputs: all but the last item; targets: all but the first.
+                let start =
+                    |u: u32| seqs[u as usize].len() - (cfg.max_len + 1).min(seqs[u as usize].len());
                 let windows: Vec<&[u32]> = batch
                     .iter()
-                    .map(|&u| {
-                        let s = seqs[u as usize];
-                        &s[s.len() - (cfg.max_len + 1).min(s.len())..]
-                    })
+                    .map(|&u| &seqs[u as usize][start(u)..])
                     .collect();
                 let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
-                let padded = Padded::new(&inputs, n_items as u32, cfg.max_len);
+                let mut padded = Padded::new(&inputs, n_items as u32, cfg.max_len);
                 let targets: Vec<u32> = windows
                     .iter()
                     .flat_map(|w| w[1..].iter().copied())
                     .collect();
+                // The predicted event's time per target; 10% replaced by "unknown" so that
+                // recommending without `now` is something the model has seen.
+                let mut query = Vec::new();
+                if use_time {
+                    let own: Vec<&[[u32; 3]]> = batch
+                        .iter()
+                        .map(|&u| {
+                            let t = &times[u as usize];
+                            &t[start(u)..t.len() - 1]
+                        })
+                        .collect();
+                    padded = padded.with_time(&own);
+                    for &u in batch {
+                        for &q in &times[u as usize][start(u) + 1..] {
+                            query.push(if rng.random::<f32>() < 0.1 {
+                                UNKNOWN_TIME
+                            } else {
+                                q
+                            });
+                        }
+                    }
+                }
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
-                let hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
+                let mut hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
+                if use_time {
+                    hidden = model_ref.net.add_query(&hidden, &query)?;
+                }
                 match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),
                     Loss::Sampled => sampled_softmax(
@@ -386,10 +452,19 @@ impl Recommender for Sasrec {
     fn score_batch(&self, users: &[UserContext<'_>], out: &mut [f32]) -> seer_core::Result<()> {
         let n = self.n_items();
         check_score_len(users.len() * n, out.len())?;
-        let hist: Vec<Vec<u32>> = users.iter().map(|u| seq::known_history(u, n)).collect();
+        let time = self.config.time().any();
+        let (mut hist, mut times, mut query) = (Vec::new(), Vec::new(), Vec::new());
+        for u in users {
+            let (h, t, q) = seq::history_with_time(u, n, time);
+            hist.push(h);
+            times.push(t);
+            query.push(q);
+        }
         Ok(seq::score_histories(
             &self.net,
             &hist,
+            time.then_some(times.as_slice()),
+            time.then_some(query.as_slice()),
             self.config.max_len,
             out,
         )?)

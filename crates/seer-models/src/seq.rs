@@ -99,6 +99,11 @@ pub struct NetConfig {
     /// BERT's prediction head (dense + GELU + LayerNorm, output bias) before the tied output
     /// layer.
     pub head: bool,
+    /// Time embeddings added to each position (the event's own time).
+    pub time: TimeFeatures,
+    /// Time embeddings of the *predicted* event added to each output state (SASRec: the time
+    /// of the next event in training, `now` when recommending).
+    pub query_time: bool,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -110,6 +115,10 @@ pub struct SeqNet {
     emb_norm: Option<Norm>,
     encoder: Encoder,
     head: Option<(Linear, Norm, Tensor)>,
+    /// (feature index, table) of the enabled position time embeddings.
+    time_tables: Vec<(usize, Tensor)>,
+    /// Same for the predicted event's time.
+    query_tables: Vec<(usize, Tensor)>,
 }
 
 impl std::fmt::Debug for SeqNet {
@@ -121,8 +130,71 @@ impl std::fmt::Debug for SeqNet {
     }
 }
 
+/// Which time embeddings a sequence model adds to each position (each needs timestamps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeFeatures {
+    /// Log-bucketed gap since the previous event.
+    pub gap: bool,
+    /// Hour of day (UTC).
+    pub hour: bool,
+    /// Day of week (UTC, Monday = 0).
+    pub dow: bool,
+}
+
+impl TimeFeatures {
+    /// Whether any feature is on.
+    pub fn any(&self) -> bool {
+        self.gap || self.hour || self.dow
+    }
+
+    fn enabled(&self) -> Vec<usize> {
+        [self.gap, self.hour, self.dow]
+            .iter()
+            .enumerate()
+            .filter(|(_, &on)| on)
+            .map(|(k, _)| k)
+            .collect()
+    }
+}
+
+/// Rows of the gap, hour and day-of-week tables; the first (gap) or last (hour, day) row is
+/// "unknown": the first event of a sequence, or no timestamp (`now` not given).
+pub const TIME_ROWS: [usize; 3] = [32, 25, 8];
+/// Time ids `[gap, hour, dow]` of an "unknown" time.
+pub const UNKNOWN_TIME: [u32; 3] = [0, 24, 7];
+
+/// Time ids `[gap, hour, dow]` of an event at `ts` (unix seconds) whose previous event was at
+/// `prev`: gap bucket `1 + ⌊log2(1 + Δs)⌋` capped at 31 (0 when there is no previous event),
+/// hour of day and day of week in UTC.
+pub fn time_ids(prev: Option<i64>, ts: Option<i64>) -> [u32; 3] {
+    let Some(t) = ts else {
+        return UNKNOWN_TIME;
+    };
+    let gap = match prev {
+        Some(p) => {
+            let dt = (t - p).max(0) as u64 + 1;
+            1 + (63 - dt.leading_zeros()).min(30)
+        }
+        None => 0,
+    };
+    let hour = (t.rem_euclid(86_400) / 3600) as u32;
+    // 1970-01-01 was a Thursday (index 3 with Monday = 0).
+    let dow = (t.div_euclid(86_400) + 3).rem_euclid(7) as u32;
+    [gap, hour, dow]
+}
+
+/// Time ids of every event of a time-ordered sequence `ts` (the first one's gap is unknown).
+pub fn sequence_time_ids(ts: &[i64]) -> Vec<[u32; 3]> {
+    ts.iter()
+        .enumerate()
+        .map(|(j, &t)| time_ids(j.checked_sub(1).map(|p| ts[p]), Some(t)))
+        .collect()
+}
+
 /// A left-padded batch: item ids `[B, L]` (padding = `pad`), real lengths, `L`.
 pub struct Padded {
+    /// Time ids per position (`[B, L]`, unknown on padding), when the model uses time.
+    pub time: Option<Vec<[u32; 3]>>,
     /// Row-major `[B, L]` ids.
     pub ids: Vec<u32>,
     /// Real items per row.
@@ -148,7 +220,25 @@ impl Padded {
             ids[b * l + l - s.len()..(b + 1) * l].copy_from_slice(s);
             lens.push(s.len());
         }
-        Padded { ids, lens, l }
+        Padded {
+            time: None,
+            ids,
+            lens,
+            l,
+        }
+    }
+
+    /// Adds per-position time ids, `times[b]` parallel to the `b`-th sequence given to
+    /// [`Padded::new`] (cut the same way, keeping the last items).
+    pub fn with_time(mut self, times: &[&[[u32; 3]]]) -> Padded {
+        let l = self.l;
+        let mut t = vec![UNKNOWN_TIME; self.lens.len() * l];
+        for (b, (tb, &len)) in times.iter().zip(&self.lens).enumerate() {
+            let tb = &tb[tb.len() - len.min(tb.len())..];
+            t[b * l + l - tb.len()..(b + 1) * l].copy_from_slice(tb);
+        }
+        self.time = Some(t);
+        self
     }
 
     /// Flat `b * L + j` index of every real position, row by row, oldest first.
@@ -175,6 +265,22 @@ impl SeqNet {
         } else {
             None
         };
+        let names = ["gap", "hour", "dow"];
+        let mut time_tables = Vec::new();
+        let mut query_tables = Vec::new();
+        for k in cfg.time.enabled() {
+            let t = p.normal(rng, &format!("time.{}", names[k]), &[TIME_ROWS[k], h], 0.02)?;
+            time_tables.push((k, t));
+            if cfg.query_time {
+                let q = p.normal(
+                    rng,
+                    &format!("query.{}", names[k]),
+                    &[TIME_ROWS[k], h],
+                    0.02,
+                )?;
+                query_tables.push((k, q));
+            }
+        }
         let encoder = Encoder::new(&mut p, rng, "encoder", &cfg.encoder)?;
         let head = if cfg.head {
             Some((
@@ -193,6 +299,8 @@ impl SeqNet {
             emb_norm,
             encoder,
             head,
+            time_tables,
+            query_tables,
         })
     }
 
@@ -224,6 +332,13 @@ impl SeqNet {
             .pos_emb
             .index_select(&nn::indices(&pos, &[l], dev)?, 0)?;
         x = x.broadcast_add(&pos)?;
+        if let Some(times) = &batch.time {
+            for (k, table) in &self.time_tables {
+                let ids: Vec<u32> = times.iter().map(|t| t[*k]).collect();
+                let e = table.index_select(&nn::indices(&ids, &[b * l], dev)?, 0)?;
+                x = (x + e.reshape((b, l, h))?)?;
+            }
+        }
         if let Some(n) = &self.emb_norm {
             x = n.forward(&x)?;
         }
@@ -286,15 +401,41 @@ impl SeqNet {
         Ok(encoded.reshape((b * l, h))?.index_select(&idx, 0)?)
     }
 
+    /// Adds the predicted events' time embeddings (`query[n]` for row `n` of `hidden`,
+    /// `[N, H]`); unchanged when the model has none.
+    pub fn add_query(&self, hidden: &Tensor, query: &[[u32; 3]]) -> Result<Tensor> {
+        let mut h = hidden.clone();
+        for (k, table) in &self.query_tables {
+            let ids: Vec<u32> = query.iter().map(|t| t[*k]).collect();
+            let idx = nn::indices(&ids, &[ids.len()], self.params.device())?;
+            h = (h + table.index_select(&idx, 0)?)?;
+        }
+        Ok(h)
+    }
+
+    /// Whether the model adds the predicted event's time to its output states.
+    pub fn has_query_time(&self) -> bool {
+        !self.query_tables.is_empty()
+    }
+
     /// Scores of every item for each sequence of `batch`, read at its last position, into
-    /// `out` (`B × V`).
-    pub fn score_last(&self, batch: &Padded, out: &mut [f32]) -> Result<()> {
+    /// `out` (`B × V`); `query` gives the time of the predicted event per sequence.
+    pub fn score_last(
+        &self,
+        batch: &Padded,
+        query: Option<&[[u32; 3]]>,
+        out: &mut [f32],
+    ) -> Result<()> {
         let l = batch.l;
         let rows: Vec<u32> = (0..batch.lens.len())
             .map(|b| (b * l + l - 1) as u32)
             .collect();
         let enc = self.encode(batch, None)?;
-        let logits = self.logits(&self.gather(&enc, &rows)?)?;
+        let mut hidden = self.gather(&enc, &rows)?;
+        if let Some(q) = query {
+            hidden = self.add_query(&hidden, q)?;
+        }
+        let logits = self.logits(&hidden)?;
         let v = logits.flatten_all()?.to_vec1::<f32>()?;
         out.copy_from_slice(&v);
         Ok(())
@@ -343,6 +484,8 @@ impl SeqNet {
 pub fn score_histories(
     net: &SeqNet,
     hists: &[Vec<u32>],
+    times: Option<&[Vec<[u32; 3]>]>,
+    query: Option<&[[u32; 3]]>,
     max_len: usize,
     out: &mut [f32],
 ) -> Result<()> {
@@ -353,14 +496,48 @@ pub fn score_histories(
     let mut buf = Vec::new();
     for group in order.chunks(64) {
         let refs: Vec<&[u32]> = group.iter().map(|&i| hists[i].as_slice()).collect();
-        let padded = Padded::new(&refs, pad, max_len);
+        let mut padded = Padded::new(&refs, pad, max_len);
+        if let Some(t) = times {
+            let tr: Vec<&[[u32; 3]]> = group.iter().map(|&i| t[i].as_slice()).collect();
+            padded = padded.with_time(&tr);
+        }
+        let q: Option<Vec<[u32; 3]>> = query.map(|q| group.iter().map(|&i| q[i]).collect());
         buf.resize(group.len() * n, 0.0);
-        net.score_last(&padded, &mut buf)?;
+        net.score_last(&padded, q.as_deref(), &mut buf)?;
         for (&i, row) in group.iter().zip(buf.chunks_exact(n.max(1))) {
             out[i * n..(i + 1) * n].copy_from_slice(row);
         }
     }
     Ok(())
+}
+
+/// A user's known history (items added after training dropped) with its time ids when
+/// `time` is set and the context has timestamps (unknown times otherwise), and the time ids
+/// of the moment recommended for (`now` against the last event).
+pub fn history_with_time(
+    user: &UserContext<'_>,
+    n_items: usize,
+    time: bool,
+) -> (Vec<u32>, Vec<[u32; 3]>, [u32; 3]) {
+    let mut items = Vec::with_capacity(user.history.len());
+    let mut ts = Vec::with_capacity(user.history.len());
+    for (j, &i) in user.history.iter().enumerate() {
+        if (i as usize) < n_items {
+            items.push(i);
+            ts.push(user.timestamps.and_then(|t| t.get(j).copied()));
+        }
+    }
+    if !time {
+        return (items, Vec::new(), UNKNOWN_TIME);
+    }
+    let ids: Vec<[u32; 3]> = ts
+        .iter()
+        .enumerate()
+        .map(|(j, &t)| time_ids(j.checked_sub(1).and_then(|p| ts[p]), t))
+        .collect();
+    let last = ts.last().copied().flatten();
+    let query = time_ids(last, user.now);
+    (items, ids, query)
 }
 
 /// The known items of a history, oldest first (items added after training are dropped).
@@ -411,7 +588,7 @@ pub fn train_loop(
 ) -> Result<TrainLog> {
     let mut opt = AdamW::new(cfg.adam.clone(), params)?;
     let mut log = TrainLog::default();
-    let mut best: Option<(f64, Vec<(String, Vec<usize>, Vec<f32>)>)> = None;
+    let mut best: Option<(f64, nn::Snapshot)> = None;
     let mut bad_rounds = 0usize;
     let mut start_epoch = 1;
     if let Some(dir) = checkpoint {
@@ -525,11 +702,13 @@ pub fn train_loop(
 mod resume {
     use super::*;
 
+    type Shaped = (Vec<usize>, Vec<f32>);
+
     pub(super) struct State {
         pub stopped: bool,
         pub log: TrainLog,
         pub bad_rounds: usize,
-        pub best: Option<(f64, Vec<(String, Vec<usize>, Vec<f32>)>)>,
+        pub best: Option<(f64, nn::Snapshot)>,
     }
 
     #[derive(Serialize, Deserialize)]
@@ -550,7 +729,7 @@ mod resume {
         opt: &AdamW,
         log: &TrainLog,
         bad_rounds: usize,
-        best: Option<&(f64, Vec<(String, Vec<usize>, Vec<f32>)>)>,
+        best: Option<&(f64, nn::Snapshot)>,
     ) -> Result<()> {
         let (steps, adam) = opt.state(params)?;
         let snap = params.snapshot()?;
@@ -587,7 +766,7 @@ mod resume {
         let file = Loaded::read(dir)?;
         let header: Header = serde_json::from_str(file.meta("config")?)
             .map_err(|e| file.bad(format!("training state: {e}")))?;
-        let mut cache: Vec<(String, (Vec<usize>, Vec<f32>))> = Vec::new();
+        let mut cache: Vec<(String, Shaped)> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for (n, _) in params.vars() {
             names.push(format!("param.{n}"));

@@ -27,6 +27,9 @@ impl From<candle_core::Error> for Error {
     }
 }
 
+/// Host copies of parameters: (name, shape, values) per tensor.
+pub type Snapshot = Vec<(String, Vec<usize>, Vec<f32>)>;
+
 /// The trainable tensors of a network, by hierarchical name (`enc.0.attn.wq`), in creation
 /// order. Initialisation draws from the caller's seeded generator, so a seed fixes the model.
 pub struct Params {
@@ -96,7 +99,7 @@ impl Params {
 
     /// Copies every parameter to host memory (name, shape, values), e.g. to keep the best
     /// epoch's weights or to save them.
-    pub fn snapshot(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn snapshot(&self) -> Result<Snapshot> {
         self.vars
             .iter()
             .map(|(n, v)| {

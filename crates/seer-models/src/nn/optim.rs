@@ -108,7 +108,7 @@ impl AdamW {
     }
 
     /// The step count and moments, for checkpoints (`adam.m.NAME`, `adam.v.NAME`).
-    pub fn state(&self, params: &Params) -> Result<(usize, Vec<(String, Vec<usize>, Vec<f32>)>)> {
+    pub fn state(&self, params: &Params) -> Result<(usize, super::Snapshot)> {
         let mut out = Vec::new();
         for (i, (name, var)) in params.vars().iter().enumerate() {
             out.push((

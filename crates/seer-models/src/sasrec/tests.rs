@@ -254,3 +254,135 @@ fn early_stopping_keeps_the_best_epoch_and_resume_continues() -> Result<()> {
     }
     Ok(())
 }
+
+/// Users walk a cycle whose step depends on the hour of the *next* event: +1 before noon,
+/// +2 after. Only a model that sees the time of the predicted event (`now`) can tell which.
+fn hour_dependent(n_users: usize, n_items: usize, len: usize) -> TrainData {
+    let mut inter = Interactions::default();
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for u in 0..n_users {
+        let mut item = rng.random_range(0..n_items);
+        let mut ts: i64 = 1_700_000_000 - 1_700_000_000 % 86_400;
+        for t in 0..len {
+            if t > 0 {
+                ts += 3600 * rng.random_range(1..30);
+                let hour = ts.rem_euclid(86_400) / 3600;
+                item = (item + if hour < 12 { 1 } else { 2 }) % n_items;
+            }
+            inter.user.push(u as u32);
+            inter.item.push(item as u32);
+            inter.ts.push(ts);
+            inter.rating.push(1.0);
+        }
+    }
+    let rows: Vec<usize> = (0..inter.len()).collect();
+    TrainData::from_csr(Csr::from_rows(&inter, &rows, n_users, n_items), true)
+}
+
+#[test]
+fn time_of_the_request_changes_scores_and_is_learned() -> Result<()> {
+    let train = hour_dependent(300, 20, 10);
+    let cfg = Config {
+        time_hour: true,
+        epochs: 40,
+        ..small()
+    };
+    let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let day = 1_700_000_000 - 1_700_000_000 % 86_400;
+    let hist = [4u32, 5, 6];
+    let ts = [day + 3600, day + 7200, day + 10_800];
+    let top = |now: i64| -> Result<u32> {
+        let mut s = vec![0.0; 20];
+        let ctx = UserContext {
+            user: None,
+            history: &hist,
+            timestamps: Some(&ts),
+            now: Some(now),
+        };
+        m.score(&ctx, &mut s)?;
+        Ok(seer_core::topk::top_k(&s, 1)[0].0)
+    };
+    // Morning: one step on from 6; evening: two.
+    assert_eq!(top(day + 9 * 3600)?, 7);
+    assert_eq!(top(day + 20 * 3600)?, 8);
+
+    // Without time features the same data cannot be predicted from the request time.
+    let plain = Sasrec::fit(
+        &Config {
+            epochs: 40,
+            ..small()
+        },
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
+    for (now, out) in [(day + 9 * 3600, &mut a), (day + 20 * 3600, &mut b)] {
+        let ctx = UserContext {
+            user: None,
+            history: &hist,
+            timestamps: Some(&ts),
+            now: Some(now),
+        };
+        plain.score(&ctx, out)?;
+    }
+    assert_eq!(a, b);
+    Ok(())
+}
+
+#[test]
+fn time_features_need_timestamps() {
+    let train = cyclic(20, 10, 5); // no timestamps
+    let cfg = Config {
+        time_gap: true,
+        epochs: 1,
+        ..small()
+    };
+    let err = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("no timestamps");
+    assert!(err.to_string().contains("time_gap"), "{err}");
+}
+
+#[test]
+fn time_ids_bucket_gaps_hours_and_weekdays() {
+    // 2023-11-14 22:13:20 UTC was a Tuesday.
+    let t = 1_700_000_000;
+    assert_eq!(seq::time_ids(None, Some(t)), [0, 22, 1]);
+    assert_eq!(seq::time_ids(Some(t), Some(t))[0], 1); // same second
+    assert_eq!(seq::time_ids(Some(t - 1), Some(t))[0], 2); // log2(2) = 1
+    assert_eq!(seq::time_ids(Some(t - 86_400), Some(t))[0], 17); // log2(86 401) = 16.4
+    assert_eq!(seq::time_ids(Some(0), Some(i64::MAX / 2))[0], 31); // capped
+    assert_eq!(seq::time_ids(Some(t), None), seq::UNKNOWN_TIME);
+    assert_eq!(
+        seq::sequence_time_ids(&[t, t + 1]),
+        vec![[0, 22, 1], [2, 22, 1]]
+    );
+}
+
+#[test]
+fn bert4rec_mask_takes_the_time_of_now() -> Result<()> {
+    let train = hour_dependent(100, 20, 8);
+    let cfg = bert4rec::Config {
+        hidden: 16,
+        inner: 32,
+        max_len: 8,
+        epochs: 3,
+        time_hour: true,
+        ..bert4rec::Config::default()
+    };
+    let m = bert4rec::Bert4rec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let day = 1_700_000_000 - 1_700_000_000 % 86_400;
+    let (hist, ts) = ([4u32, 5, 6], [day + 3600, day + 7200, day + 10_800]);
+    let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 20]);
+    for (now, out) in [(day + 9 * 3600, &mut a), (day + 20 * 3600, &mut b)] {
+        let ctx = UserContext {
+            user: None,
+            history: &hist,
+            timestamps: Some(&ts),
+            now: Some(now),
+        };
+        m.score(&ctx, out)?;
+    }
+    assert_ne!(a, b);
+    Ok(())
+}
