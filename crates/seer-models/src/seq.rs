@@ -23,7 +23,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use seer_core::{ItemIdx, UserContext};
+use seer_core::UserContext;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -538,15 +538,6 @@ pub fn history_with_time(
     let last = ts.last().copied().flatten();
     let query = time_ids(last, user.now);
     (items, ids, query)
-}
-
-/// The known items of a history, oldest first (items added after training are dropped).
-pub fn known_history(user: &UserContext<'_>, n_items: usize) -> Vec<u32> {
-    user.history
-        .iter()
-        .copied()
-        .filter(|&i: &ItemIdx| (i as usize) < n_items)
-        .collect()
 }
 
 /// Orders training users into length-bucketed batches (see the module docs).

@@ -131,12 +131,6 @@ impl Params {
         }
         Ok(())
     }
-
-    /// Replaces parameter `name` by a tensor of another shape (the continual update grows the
-    /// item table); the network must be rebuilt from [`Params::get`] afterwards.
-    pub fn get(&self, name: &str) -> Option<&Var> {
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v)
-    }
 }
 
 /// A standard normal draw, redrawn until it falls within ±2.
