@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use seer_core::topk;
-use seer_data::{Dataset, Part, SplitConfig, TimePoint};
+use seer_data::{Dataset, Part, Split, SplitConfig, TimePoint};
 use seer_eval::{evaluate, BenchReport, EvalConfig, Stage};
 use seer_models::ModelConfig;
 
@@ -247,8 +247,18 @@ struct TrainArgs {
     #[arg(long)]
     data: PathBuf,
     /// Model spec, e.g. `ease`, `ease:lambda=250`, `itemknn:k=100,shrink=10`, `als:factors=64`.
-    #[arg(long)]
-    model: String,
+    #[arg(long, required_unless_present = "from", conflicts_with = "from")]
+    model: Option<String>,
+    /// Continual update: start from this saved sasrec/bert4rec model instead of from scratch
+    /// and train it on the events that arrived after it was trained (those later than its
+    /// latest training event; every event when the data has no timestamps), on the users
+    /// who have them. Items it never learned extend its item table. Fits on train +
+    /// validation unless `--on` says otherwise.
+    #[arg(long, value_name = "MODEL_DIR")]
+    from: Option<PathBuf>,
+    /// Epochs of a continual update (`--from`).
+    #[arg(long, default_value_t = 3, requires = "from")]
+    epochs: usize,
     /// Output model directory.
     #[arg(long, short)]
     out: PathBuf,
@@ -540,7 +550,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Train(a) => {
             let data = load_dataset(&a.data)?;
             let split = store::load_split(&a.data, &data)?;
-            let model_cfg = ModelConfig::from_spec(&a.model)?;
+            let (Some(spec), None) = (&a.model, &a.from) else {
+                return continual_update(&a, &data, &split, &progress);
+            };
+            let model_cfg = ModelConfig::from_spec(spec)?;
             // Iterative models (sasrec, bert4rec) by default follow the bench protocol:
             // train on the training part with early stopping on validation, then refit on
             // train + validation for the best epoch count.
@@ -597,6 +610,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 fit_on: parts.clone(),
                 fit_seconds,
                 split: store::split_fingerprint(&split),
+                trained_until: latest_event(&data, &split, &parts),
             };
             store::save_model_meta(&a.out, &meta, &data.items)?;
             if state.exists() {
@@ -658,6 +672,116 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Config(_) => unreachable!("handled above"),
     }
+}
+
+/// Unix seconds of the latest event in `parts` (datasets with timestamps).
+fn latest_event(data: &Dataset, split: &Split, parts: &[Part]) -> Option<i64> {
+    if !data.has_timestamps {
+        return None;
+    }
+    split
+        .rows(parts)
+        .into_iter()
+        .map(|r| data.interactions.ts[r])
+        .max()
+}
+
+/// `seer train --from MODEL`: continues training a saved sequence model on the events that
+/// arrived after it was trained, extending its item table with the items it never learned.
+fn continual_update(
+    a: &TrainArgs,
+    data: &Dataset,
+    split: &Split,
+    progress: &Progress,
+) -> Result<ExitCode> {
+    let Some(from) = &a.from else {
+        bail!("`seer train` needs --model SPEC or --from MODEL_DIR");
+    };
+    let t0 = Instant::now();
+    let (old_meta, old_items) = store::load_model_vocab(from)
+        .with_context(|| format!("reading the model to update, {}", from.display()))?;
+    let parts: Vec<Part> = match a.on {
+        Some(FitOn::Train) => vec![Part::Train],
+        Some(FitOn::TrainValid) | None => vec![Part::Train, Part::Valid],
+    };
+    let rows = split.rows(&parts);
+    let until = old_meta.trained_until.filter(|_| data.has_timestamps);
+    let is_new = |r: usize| until.is_none_or(|t| data.interactions.ts[r] > t);
+    // Users with new events train; items the model knows by id and saw in training keep
+    // their embeddings, every other item starts from its predecessors (see
+    // `SeqNet::with_catalogue`).
+    let mut users: Vec<u32> = rows
+        .iter()
+        .filter(|&&r| is_new(r))
+        .map(|&r| data.interactions.user[r])
+        .collect();
+    users.sort_unstable();
+    users.dedup();
+    let new_events = rows.iter().filter(|&&r| is_new(r)).count();
+    if users.is_empty() {
+        bail!(
+            "no events in {} after the model's latest training event ({}): nothing to \
+             update it with",
+            a.data.display(),
+            until.map_or_else(|| "unknown".into(), |t| t.to_string())
+        );
+    }
+    let (mut learned, mut arrived) = (vec![false; data.n_items()], vec![false; data.n_items()]);
+    for &r in &rows {
+        let i = data.interactions.item[r] as usize;
+        if is_new(r) {
+            arrived[i] = true;
+        } else {
+            learned[i] = true;
+        }
+    }
+    let map: Vec<Option<u32>> = (0..data.n_items() as u32)
+        .map(|j| {
+            let id = data.items.id(j)?;
+            learned[j as usize].then(|| old_items.get(id)).flatten()
+        })
+        .collect();
+    // Items in the new events that the model never learned.
+    let new_items = (0..map.len())
+        .filter(|&j| map[j].is_none() && arrived[j])
+        .count();
+    let train = seer_models::TrainData::new(data, &rows);
+    let opts = seer_models::FitOptions {
+        users: Some(&users),
+        ..seer_models::FitOptions::default()
+    };
+    let model = seer_models::update(
+        from,
+        &map,
+        a.epochs,
+        &train,
+        &opts,
+        &progress.spinner("update"),
+    )
+    .with_context(|| format!("updating {}", from.display()))?;
+    let fit_seconds = t0.elapsed().as_secs_f64();
+    model
+        .save(&a.out)
+        .with_context(|| format!("saving the model to {}", a.out.display()))?;
+    let meta = store::ModelMeta {
+        spec: old_meta.spec.clone(),
+        dataset: data.name.clone(),
+        fit_on: parts.clone(),
+        fit_seconds,
+        split: store::split_fingerprint(split),
+        trained_until: latest_event(data, split, &parts),
+    };
+    store::save_model_meta(&a.out, &meta, &data.items)?;
+    println!(
+        "updated {} from {} with {new_events} new events of {} users ({new_items} items new \
+         to the model, {} epochs) in {fit_seconds:.2} s → {}",
+        meta.spec,
+        from.display(),
+        users.len(),
+        a.epochs,
+        a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Imports and cleans `path`, writes the dataset directory `out` and the cleaning report.

@@ -61,6 +61,7 @@ pub fn fit(
         validator: if has_valid { Some(&validator) } else { None },
         checkpoint,
         log: Some(&log),
+        users: None,
     };
     let model = cfg
         .fit_with(&train, &opts, pb)

@@ -78,6 +78,10 @@ pub struct ModelMeta {
     /// [`split_fingerprint`] of the split it was fit on: evaluating on any other split could
     /// score events the model was trained on.
     pub split: String,
+    /// Unix seconds of the latest event it was fit on (datasets with timestamps): a
+    /// continual update (`seer train --from`) trains on the events after it.
+    #[serde(default)]
+    pub trained_until: Option<i64>,
 }
 
 /// A stable fingerprint (FNV-1a 64 over the config JSON and the part of every row) of a split.
@@ -109,8 +113,8 @@ pub fn save_model_meta(dir: &Path, meta: &ModelMeta, items: &IdMap) -> Result<()
     Ok(())
 }
 
-/// Reads the metadata of a model directory and checks its vocabulary matches `data`.
-pub fn load_model_meta(dir: &Path, data: &Dataset) -> Result<ModelMeta> {
+/// Reads the metadata and the item vocabulary of a model directory.
+pub fn load_model_vocab(dir: &Path) -> Result<(ModelMeta, IdMap)> {
     let p = dir.join(MODEL_META);
     let meta: ModelMeta =
         serde_json::from_slice(&fs::read(&p).with_context(|| {
@@ -122,6 +126,12 @@ pub fn load_model_meta(dir: &Path, data: &Dataset) -> Result<ModelMeta> {
         &fs::read(&ids_path).with_context(|| format!("reading {}", ids_path.display()))?,
     )
     .with_context(|| format!("parsing {}", ids_path.display()))?;
+    Ok((meta, items))
+}
+
+/// Reads the metadata of a model directory and checks its vocabulary matches `data`.
+pub fn load_model_meta(dir: &Path, data: &Dataset) -> Result<ModelMeta> {
+    let (meta, items) = load_model_vocab(dir)?;
     if items.ids() != data.items.ids() {
         bail!(
             "model {} was trained on a different item vocabulary ({} items) than dataset {:?} \

@@ -63,6 +63,10 @@ pub struct Config {
     pub max_len: usize,
     /// Probability that an item is masked in training, in (0, 1). Default 0.2.
     pub mask_prob: f64,
+    /// Probability that a training sequence instead has only its last item masked: the
+    /// situation of recommending (a `[mask]` after the whole history), in [0, 1). Default 0
+    /// (the paper's training).
+    pub last_prob: f64,
     /// Maximum epochs. Default 200.
     pub epochs: usize,
     /// Sequences per batch. Default 128.
@@ -102,6 +106,7 @@ impl Default for Config {
             attn_dropout: 0.2,
             max_len: 50,
             mask_prob: 0.2,
+            last_prob: 0.0,
             epochs: 200,
             batch_size: 128,
             lr: 0.001,
@@ -131,6 +136,12 @@ impl Config {
             self.batch_size,
             self.lr,
         )?;
+        if !(0.0..1.0).contains(&self.last_prob) {
+            return Err(Error::config(
+                "bert4rec.last_prob",
+                format!("{} not in [0, 1)", self.last_prob),
+            ));
+        }
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
             return Err(Error::config(
                 "bert4rec.mask_prob",
@@ -206,18 +217,21 @@ pub struct Bert4rec {
     log: TrainLog,
 }
 
-/// Masks `window` in place: each item becomes `mask` with probability `p` (at least one, the
-/// last, when none was drawn). Returns the flat offsets (within the window) and original items
-/// of the masked positions.
+/// Masks `window` in place: with probability `last_p` only the last item becomes `mask`;
+/// otherwise each item does with probability `p` (at least one, the last, when none was
+/// drawn). Returns the flat offsets (within the window) and original items of the masked
+/// positions.
 pub(crate) fn mask_window(
     window: &mut [u32],
     p: f64,
+    last_p: f64,
     mask: u32,
     rng: &mut ChaCha8Rng,
 ) -> Vec<(usize, u32)> {
     let mut out = Vec::new();
+    let only_last = last_p > 0.0 && rng.random::<f64>() < last_p;
     for (j, item) in window.iter_mut().enumerate() {
-        if rng.random::<f64>() < p {
+        if !only_last && rng.random::<f64>() < p {
             out.push((j, *item));
             *item = mask;
         }
@@ -248,12 +262,49 @@ impl Bert4rec {
             net,
             log: TrainLog::default(),
         };
+        model.train(train, opts, pb)?;
+        Ok(model)
+    }
+
+    /// Continual update: this model carried over to `train`'s catalogue and trained for
+    /// `epochs` more epochs (see [`crate::sasrec::Sasrec::update`]).
+    pub fn update(
+        &self,
+        map: &[Option<u32>],
+        epochs: usize,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Bert4rec> {
+        if map.len() != train.n_items {
+            return Err(Error::config(
+                "bert4rec",
+                format!(
+                    "item map has {} entries for a catalogue of {}",
+                    map.len(),
+                    train.n_items
+                ),
+            ));
+        }
+        let mut config = self.config.clone();
+        config.epochs = epochs.max(1);
+        config.validate()?;
+        let mut model = Bert4rec {
+            net: self.net.with_catalogue(map, &train.matrix)?,
+            config,
+            log: TrainLog::default(),
+        };
+        model.train(train, opts, pb)?;
+        Ok(model)
+    }
+
+    /// Runs the training loop on this model's weights.
+    fn train(&mut self, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<()> {
+        let config = self.config.clone();
         let m = &train.matrix;
         let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
         let lens: Vec<usize> = seqs.iter().map(|s| s.len().min(config.max_len)).collect();
-        let users: Vec<u32> = (0..m.n_rows as u32)
-            .filter(|&u| lens[u as usize] >= 2)
-            .collect();
+        let users: Vec<u32> = seq::training_users(&lens, 2, opts.users);
         if users.is_empty() {
             return Err(Error::config(
                 "bert4rec",
@@ -277,7 +328,7 @@ impl Bert4rec {
         };
         let cfg = config.clone();
         let log = {
-            let model_ref = &model;
+            let model_ref = &*self;
             let step = |batch: &[u32], rng: &mut ChaCha8Rng| -> Result<Tensor> {
                 let mut windows: Vec<Vec<u32>> = batch
                     .iter()
@@ -288,7 +339,7 @@ impl Bert4rec {
                     .collect();
                 let masked: Vec<Vec<(usize, u32)>> = windows
                     .iter_mut()
-                    .map(|w| mask_window(w, cfg.mask_prob, n_items + 1, rng))
+                    .map(|w| mask_window(w, cfg.mask_prob, cfg.last_prob, n_items + 1, rng))
                     .collect();
                 let refs: Vec<&[u32]> = windows.iter().map(Vec::as_slice).collect();
                 let mut padded = Padded::new(&refs, n_items, cfg.max_len);
@@ -317,7 +368,7 @@ impl Bert4rec {
                 .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
             seq::train_loop(
                 &config.train_loop(),
-                &model.net.params,
+                &self.net.params,
                 &users,
                 &lens,
                 step,
@@ -331,8 +382,8 @@ impl Bert4rec {
                 *g = Some(log.clone());
             }
         }
-        model.log = log;
-        Ok(model)
+        self.log = log;
+        Ok(())
     }
 
     /// The training log.
@@ -408,7 +459,7 @@ mod tests {
         let (mut masked, mut total) = (0usize, 0usize);
         for _ in 0..2000 {
             let mut w: Vec<u32> = (0..20).collect();
-            let m = mask_window(&mut w, 0.2, 99, &mut rng);
+            let m = mask_window(&mut w, 0.2, 0.0, 99, &mut rng);
             assert!(!m.is_empty());
             for &(j, item) in &m {
                 assert_eq!(w[j], 99);
@@ -422,7 +473,20 @@ mod tests {
         assert!((rate - 0.2).abs() < 0.01, "rate {rate}");
         // A window where nothing was drawn still masks its last item.
         let mut w = vec![5u32, 6];
-        let m = mask_window(&mut w, 1e-12, 99, &mut rng);
+        let m = mask_window(&mut w, 1e-12, 0.0, 99, &mut rng);
         assert_eq!(m, vec![(1, 6)]);
+        // `last_p` of the windows have exactly their last item masked.
+        let mut only_last = 0;
+        for _ in 0..2000 {
+            let mut w: Vec<u32> = (0..20).collect();
+            if mask_window(&mut w, 0.2, 0.5, 99, &mut rng) == vec![(19, 19)] {
+                only_last += 1;
+            }
+        }
+        // 0.5 by choice, plus 0.8^19 * 0.2 of the random masks.
+        assert!(
+            (only_last as f64 / 2000.0 - 0.5).abs() < 0.04,
+            "{only_last}"
+        );
     }
 }

@@ -54,5 +54,5 @@ mod testutil;
 mod train;
 
 pub use error::{Error, Result};
-pub use registry::{load, ModelConfig, MODEL_NAMES};
+pub use registry::{load, update, ModelConfig, MODEL_NAMES};
 pub use train::{FitOptions, TrainData};

@@ -278,6 +278,41 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
     })
 }
 
+/// Continual update of the sequence model saved in `dir` (see [`sasrec::Sasrec::update`]):
+/// carried over to `train`'s catalogue through `map` (`map[j]`: the saved model's index of
+/// item `j`, `None` for an item it never learned), then trained `epochs` more epochs on
+/// `train`, on `opts.users` only when given. Other kinds are refused: they are refit from
+/// scratch (`seer train` without `--from`), which is what an update means for them.
+pub fn update(
+    dir: &Path,
+    map: &[Option<u32>],
+    epochs: usize,
+    train: &TrainData,
+    opts: &FitOptions<'_>,
+    pb: &ProgressBar,
+) -> Result<Box<dyn Recommender>> {
+    let file = Loaded::read(dir)?;
+    let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
+        .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
+    let _span = tracing::info_span!("update", model = cfg.name()).entered();
+    Ok(match cfg {
+        ModelConfig::Sasrec(c) => {
+            Box::new(sasrec::Sasrec::load(&file, c)?.update(map, epochs, train, opts, pb)?)
+        }
+        ModelConfig::Bert4rec(c) => {
+            Box::new(bert4rec::Bert4rec::load(&file, c)?.update(map, epochs, train, opts, pb)?)
+        }
+        other => {
+            return Err(Error::config(
+                other.name(),
+                "continual updates (`seer train --from`) are for the sequence models sasrec \
+                 and bert4rec; refit this model from scratch instead (it has no state to \
+                 continue from)",
+            ))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,15 +281,55 @@ impl Sasrec {
             net,
             log: TrainLog::default(),
         };
+        model.train(train, opts, pb)?;
+        Ok(model)
+    }
+
+    /// Continual update: this model carried over to `train`'s catalogue (`map[j]` is the
+    /// model's index of the new catalogue's item `j`, `None` for items it never learned; see
+    /// [`SeqNet::with_catalogue`]), then trained for `epochs` more epochs on `train` —
+    /// typically restricted to the users with new events through `opts.users`. Old items keep
+    /// their learned embeddings as the starting point; nothing is retrained from scratch.
+    pub fn update(
+        &self,
+        map: &[Option<u32>],
+        epochs: usize,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Sasrec> {
+        if map.len() != train.n_items {
+            return Err(Error::config(
+                "sasrec",
+                format!(
+                    "item map has {} entries for a catalogue of {}",
+                    map.len(),
+                    train.n_items
+                ),
+            ));
+        }
+        let mut config = self.config.clone();
+        config.epochs = epochs.max(1);
+        config.validate()?;
+        let mut model = Sasrec {
+            net: self.net.with_catalogue(map, &train.matrix)?,
+            config,
+            log: TrainLog::default(),
+        };
+        model.train(train, opts, pb)?;
+        Ok(model)
+    }
+
+    /// Runs the training loop on this model's weights.
+    fn train(&mut self, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<()> {
+        let config = self.config.clone();
         let m = &train.matrix;
         let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
         let lens: Vec<usize> = seqs
             .iter()
             .map(|s| s.len().min(config.max_len + 1))
             .collect();
-        let users: Vec<u32> = (0..m.n_rows as u32)
-            .filter(|&u| lens[u as usize] >= 2)
-            .collect();
+        let users: Vec<u32> = seq::training_users(&lens, 2, opts.users);
         if users.is_empty() {
             return Err(Error::config(
                 "sasrec",
@@ -314,7 +354,7 @@ impl Sasrec {
         };
         let cfg = config.clone();
         let log = {
-            let model_ref = &model;
+            let model_ref = &*self;
             let step = |batch: &[u32], rng: &mut ChaCha8Rng| -> Result<Tensor> {
                 // Inputs: all but the last item; targets: all but the first.
                 let start =
@@ -373,7 +413,7 @@ impl Sasrec {
                 .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
             seq::train_loop(
                 &config.train_loop(),
-                &model.net.params,
+                &self.net.params,
                 &users,
                 &lens,
                 step,
@@ -387,8 +427,8 @@ impl Sasrec {
                 *g = Some(log.clone());
             }
         }
-        model.log = log;
-        Ok(model)
+        self.log = log;
+        Ok(())
     }
 
     /// The training log (loss, seconds and validation metric per epoch).

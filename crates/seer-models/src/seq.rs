@@ -475,6 +475,98 @@ impl SeqNet {
             .map_err(|e| file.bad(e.to_string()))?;
         Ok(net)
     }
+
+    /// This network for a new catalogue of `map.len()` items, for continual updates: new item
+    /// `j` keeps the embedding (and output bias) of old item `map[j]`; an item without one
+    /// (never seen by the model, or seen only after it was trained) starts at the mean
+    /// embedding of the known items that directly precede it in `seqs` (each user's events
+    /// in time order, new indices), the items it follows in practice, or at the mean of
+    /// all known items when nothing known precedes it. Everything else is copied unchanged.
+    pub fn with_catalogue(&self, map: &[Option<u32>], seqs: &seer_data::Csr) -> Result<SeqNet> {
+        let old_n = self.cfg.n_items;
+        let h = self.cfg.encoder.hidden;
+        if let Some(&bad) = map.iter().flatten().find(|&&o| o as usize >= old_n) {
+            return Err(Error::Tensor(format!(
+                "item map points at old item {bad}, but the model has {old_n} items"
+            )));
+        }
+        let new_n = map.len();
+        let snap = self.params.snapshot()?;
+        let find = |name: &str| {
+            snap.iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, _, d)| d.as_slice())
+                .ok_or_else(|| Error::Tensor(format!("no parameter {name:?}")))
+        };
+        let old_emb = find("item_emb")?;
+        let known: Vec<u32> = map.iter().flatten().copied().collect();
+        let mean_of = |rows: &mut dyn Iterator<Item = u32>| -> Option<Vec<f32>> {
+            let mut acc = vec![0f32; h];
+            let mut n = 0usize;
+            for r in rows {
+                let src = &old_emb[r as usize * h..(r as usize + 1) * h];
+                acc.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+                n += 1;
+            }
+            (n > 0).then(|| acc.iter().map(|a| a / n as f32).collect())
+        };
+        let overall = mean_of(&mut known.iter().copied()).unwrap_or_else(|| vec![0.0; h]);
+        // Known predecessors (old indices) of every item the model does not know.
+        let mut preceding: Vec<Vec<u32>> = vec![Vec::new(); new_n];
+        for u in 0..seqs.n_rows as u32 {
+            for w in seqs.row(u).windows(2) {
+                let (a, b) = (w[0] as usize, w[1] as usize);
+                if b < new_n && map[b].is_none() {
+                    if let Some(Some(old)) = map.get(a) {
+                        preceding[b].push(*old);
+                    }
+                }
+            }
+        }
+        let mut emb = Vec::with_capacity((new_n + self.cfg.extra_tokens) * h);
+        for (j, m) in map.iter().enumerate() {
+            match m {
+                Some(o) => emb.extend_from_slice(&old_emb[*o as usize * h..(*o as usize + 1) * h]),
+                None => emb.extend(
+                    mean_of(&mut preceding[j].iter().copied()).unwrap_or_else(|| overall.clone()),
+                ),
+            }
+        }
+        // Padding / mask rows follow the catalogue.
+        emb.extend_from_slice(&old_emb[old_n * h..]);
+        let bias = match self.head {
+            Some(_) => {
+                let old = find("head.bias")?;
+                let mean = if known.is_empty() {
+                    0.0
+                } else {
+                    known.iter().map(|&o| old[o as usize]).sum::<f32>() / known.len() as f32
+                };
+                Some(
+                    map.iter()
+                        .map(|m| m.map_or(mean, |o| old[o as usize]))
+                        .collect::<Vec<f32>>(),
+                )
+            }
+            None => None,
+        };
+        let cfg = NetConfig {
+            n_items: new_n,
+            ..self.cfg.clone()
+        };
+        let net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), self.params.device())?;
+        let emb_shape = [new_n + self.cfg.extra_tokens, h];
+        let bias_shape = [new_n];
+        net.params.restore(|name| match name {
+            "item_emb" => Some((&emb_shape[..], emb.as_slice())),
+            "head.bias" => bias.as_deref().map(|b| (&bias_shape[..], b)),
+            _ => snap
+                .iter()
+                .find(|(n, _, _)| n == name)
+                .map(|(_, s, d)| (s.as_slice(), d.as_slice())),
+        })?;
+        Ok(net)
+    }
 }
 
 /// Scores each history in `hists` (already cut to what the model reads, oldest first) into
@@ -538,6 +630,21 @@ pub fn history_with_time(
     let last = ts.last().copied().flatten();
     let query = time_ids(last, user.now);
     (items, ids, query)
+}
+
+/// The users a sequence model trains on: those with at least `min_len` events (`lens[u]`),
+/// restricted to `only` when given (ids outside the matrix are ignored).
+pub fn training_users(lens: &[usize], min_len: usize, only: Option<&[u32]>) -> Vec<u32> {
+    let ok = |u: u32| lens.get(u as usize).is_some_and(|&l| l >= min_len);
+    match only {
+        Some(list) => {
+            let mut v: Vec<u32> = list.iter().copied().filter(|&u| ok(u)).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+        None => (0..lens.len() as u32).filter(|&u| ok(u)).collect(),
+    }
 }
 
 /// Orders training users into length-bucketed batches (see the module docs).

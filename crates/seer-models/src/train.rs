@@ -17,6 +17,9 @@ pub struct FitOptions<'a> {
     pub checkpoint: Option<&'a Path>,
     /// Receives the training log (epochs, best epoch) of iterative models.
     pub log: Option<&'a std::sync::Mutex<Option<crate::seq::TrainLog>>>,
+    /// Sequence models train on these users' sequences only (a continual update trains on
+    /// the users with new events); `None` means every user.
+    pub users: Option<&'a [u32]>,
 }
 
 impl std::fmt::Debug for FitOptions<'_> {
@@ -25,6 +28,7 @@ impl std::fmt::Debug for FitOptions<'_> {
             .field("validator", &self.validator.is_some())
             .field("checkpoint", &self.checkpoint)
             .field("log", &self.log.is_some())
+            .field("users", &self.users.map(<[u32]>::len))
             .finish()
     }
 }

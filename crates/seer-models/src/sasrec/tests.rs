@@ -386,3 +386,84 @@ fn bert4rec_mask_takes_the_time_of_now() -> Result<()> {
     assert_ne!(a, b);
     Ok(())
 }
+
+/// Users walking the cycle `0 → 1 → … → n-1 → 0` of `n_items` items (like [`cyclic`]), each
+/// from its own start, `len` events each.
+fn cycle_users(users: std::ops::Range<u32>, n_items: usize, len: usize) -> Vec<(u32, u32, i64)> {
+    let mut events = Vec::new();
+    for u in users {
+        let start = (u as usize * 7) % n_items;
+        for t in 0..len {
+            events.push((u, ((start + t) % n_items) as u32, t as i64));
+        }
+    }
+    events
+}
+
+#[test]
+fn continual_update_keeps_old_items_and_learns_new_ones() -> Result<()> {
+    let old = Sasrec::fit(
+        &small(),
+        &cyclic(200, 20, 10),
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert!(hr_at_1(&old, 20) >= 0.95);
+
+    // The new catalogue lists the 20 old items in reverse, then two new items.
+    let map: Vec<Option<u32>> = (0..20).rev().map(Some).chain([None, None]).collect();
+    let to_new = |old_item: u32| 19 - old_item;
+    // New events: the cycle now runs old 0 → … → old 19 → new 20 → new 21 → old 0.
+    let cycle: Vec<u32> = (0..20).map(to_new).chain([20, 21]).collect();
+    let events: Vec<(u32, u32, i64)> = cycle_users(200..260, 22, 12)
+        .into_iter()
+        .map(|(u, step, t)| (u, cycle[step as usize], t))
+        .collect();
+    let train = TrainData::from_csr(crate::testutil::csr(22, &events), false);
+
+    // Carried over before any training: every old item keeps its learned embedding under
+    // its new index, so an old history scores old items exactly as before.
+    let carried = old.net.with_catalogue(&map, &train.matrix)?;
+    let carried = Sasrec {
+        config: old.config.clone(),
+        net: carried,
+        log: TrainLog::default(),
+    };
+    let hist_old = [3u32, 4, 5, 6];
+    let hist_new: Vec<u32> = hist_old.iter().map(|&i| to_new(i)).collect();
+    let (mut a, mut b) = (vec![0.0; 20], vec![0.0; 22]);
+    old.score(&UserContext::from_history(None, &hist_old), &mut a)?;
+    carried.score(&UserContext::from_history(None, &hist_new), &mut b)?;
+    for i in 0..20u32 {
+        assert!(
+            (a[i as usize] - b[to_new(i) as usize]).abs() < 1e-5,
+            "item {i}"
+        );
+    }
+    // A new item starts at the mean of its known predecessors: item 20 only ever follows
+    // old item 19.
+    let table = carried.net.item_table()?.to_vec2::<f32>()?;
+    for (x, y) in table[20].iter().zip(&table[to_new(19) as usize]) {
+        assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+    }
+
+    // The update trains only the users with new events, for a few epochs.
+    let users: Vec<u32> = (200..260).collect();
+    let opts = FitOptions {
+        users: Some(&users),
+        ..FitOptions::default()
+    };
+    let updated = old.update(&map, 15, &train, &opts, &ProgressBar::hidden())?;
+    assert_eq!(updated.n_items(), 22);
+    let mut scores = vec![0.0; 22];
+    let mut hits = 0;
+    for start in 0..22 {
+        let hist: Vec<u32> = (0..5).map(|t| cycle[(start + t) % 22]).collect();
+        updated.score(&UserContext::from_history(None, &hist), &mut scores)?;
+        if seer_core::topk::top_k(&scores, 1)[0].0 == cycle[(start + 5) % 22] {
+            hits += 1;
+        }
+    }
+    assert!(hits >= 20, "HR@1 on the extended cycle: {hits}/22");
+    Ok(())
+}
