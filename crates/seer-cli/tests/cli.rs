@@ -777,3 +777,144 @@ fn r4_continual_update_from_checkpoint() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("sasrec and bert4rec"), "{err}");
 }
+
+/// Generative decoding: on a temporal split of the demo, `seer recommend --generate` prints a
+/// sequence without repeats or seen items, `seer eval --generate` scores it against what
+/// users did next (beside the plain top-N), and a non-sequence model is refused.
+#[test]
+fn r4_generative_decoding_recommend_and_eval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ds = tmp.path().join("ds");
+    ok(
+        &[
+            "import",
+            demo_dir().to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    ok(
+        &[
+            "split",
+            "--data",
+            ds.to_str().unwrap(),
+            "--method",
+            "temporal",
+            "--valid-from",
+            "0.8",
+            "--test-from",
+            "0.9",
+        ],
+        tmp.path(),
+    );
+    let model = tmp.path().join("sasrec");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "sasrec:hidden=32,inner=64,epochs=4,eval_every=2,lr=0.005,dropout=0.2,attn_dropout=0.2",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let out = ok(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--user",
+            "u1",
+            "--generate",
+            "4",
+            "--beam",
+            "3",
+        ],
+        tmp.path(),
+    );
+    let ids: Vec<String> = out
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .map(|l| {
+            let at = l.rfind("(id ").unwrap();
+            l[at + 4..l.len() - 1].to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 4, "{out}");
+    let mut dedup = ids.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), 4, "repeats: {out}");
+    assert!(out.contains("then "), "{out}");
+    // None of u1's books.
+    let csv = std::fs::read_to_string(demo_dir().join("interactions.csv")).unwrap();
+    for line in csv.lines().filter(|l| l.starts_with("u1,")) {
+        let book = line.split(',').nth(1).unwrap();
+        assert!(
+            !ids.iter().any(|i| i == book),
+            "seen {book} generated: {out}"
+        );
+    }
+
+    let json = tmp.path().join("gen.json");
+    ok(
+        &[
+            "eval",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--generate",
+            "5",
+            "--beam",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(r["stage"], "test");
+    assert!(r["users_evaluated"].as_u64().unwrap() > 10, "{r}");
+    let m = &r["metrics"];
+    for key in ["recall@5", "ndcg@5", "in_order@5", "topn_recall@5"] {
+        let v = m[key].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+    }
+    assert!(m["recall@5"].as_f64().unwrap() > 0.0, "{r}");
+
+    let ease = tmp.path().join("ease");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "ease",
+            "--out",
+            ease.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let bad = seer(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            ease.to_str().unwrap(),
+            "--user",
+            "u1",
+            "--generate",
+            "3",
+        ],
+        tmp.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("sequence model"));
+}

@@ -8,11 +8,13 @@
 //! - [`Recommender`] is the one trait every model implements; evaluation and serving only ever
 //!   see a `dyn Recommender`.
 //! - [`topk`] selects the best items from a score vector without a full sort.
+//! - [`generate`] decodes the next N items as a sequence (beam search) from any model.
 //!
 //! This crate does no I/O and has almost no dependencies.
 #![warn(missing_docs)]
 
 mod error;
+pub mod generate;
 mod ids;
 mod recommender;
 pub mod topk;

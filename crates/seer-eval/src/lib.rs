@@ -14,11 +14,13 @@
 #![warn(missing_docs)]
 
 mod error;
+mod generation;
 pub mod mem;
 pub mod metrics;
 mod protocol;
 pub mod report;
 
 pub use error::{Error, Result};
+pub use generation::{evaluate_generation, sequence_metrics, GenerationReport};
 pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, TestProtocol, UserRecs};
 pub use report::{BenchReport, ModelResult};

@@ -144,7 +144,7 @@ pub enum Stage {
 
 impl Stage {
     /// Parts forming the history, and the target part.
-    fn parts(self) -> (&'static [Part], Part) {
+    pub(crate) fn parts(self) -> (&'static [Part], Part) {
         match self {
             Stage::Validation => (&[Part::Train], Part::Valid),
             Stage::Test => (&[Part::Train, Part::Valid], Part::Test),
