@@ -333,6 +333,10 @@ struct RecommendArgs {
     /// Beam width of `--generate` (1 = greedy).
     #[arg(long, default_value_t = 5, requires = "generate")]
     beam: usize,
+    /// The request's context, `COLUMN=VALUE` for the dataset's context columns, comma
+    /// separated (`--context device=mobile`); models trained with context use it.
+    #[arg(long, value_delimiter = ',')]
+    context: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -925,17 +929,55 @@ fn recommend_cmd(a: &RecommendArgs) -> Result<ExitCode> {
     let Some(u) = data.users.get(&a.user) else {
         bail!("unknown user {:?} in dataset {:?}", a.user, data.name);
     };
+    let now_context = request_context(&data, &a.context)?;
     let lines = match a.generate {
         Some(n) => {
             require_sequence_model(&meta.spec, &a.model)?;
-            generate_lines(model.as_ref(), &data, u, n, a.beam)?
+            generate_lines(model.as_ref(), &data, u, n, a.beam, now_context.as_deref())?
         }
-        None => recommend_lines(model.as_ref(), &data, u, a.n)?,
+        None => recommend_lines(model.as_ref(), &data, u, a.n, now_context.as_deref())?,
     };
     for line in lines {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Codes of `COLUMN=VALUE` pairs for the dataset's context columns (others missing); `None`
+/// when the dataset has no context columns and none were given.
+fn request_context(data: &Dataset, pairs: &[String]) -> Result<Option<Vec<u32>>> {
+    let cols = &data.interactions.context;
+    let names = || {
+        cols.iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut codes = vec![seer_core::MISSING; cols.len()];
+    for pair in pairs {
+        let Some((name, value)) = pair.split_once('=') else {
+            bail!("--context {pair:?}: expected COLUMN=VALUE, e.g. device=mobile");
+        };
+        let Some(j) = cols.iter().position(|c| c.name == name) else {
+            bail!(
+                "--context {pair:?}: dataset {:?} has no context column {name:?} (it has: {})",
+                data.name,
+                if cols.is_empty() {
+                    "none".into()
+                } else {
+                    names()
+                }
+            );
+        };
+        let Some(code) = cols[j].values.get(value) else {
+            bail!(
+                "--context {pair:?}: value {value:?} never occurs in column {name:?} (values: {})",
+                cols[j].values.ids().join(", ")
+            );
+        };
+        codes[j] = code;
+    }
+    Ok((!cols.is_empty()).then_some(codes))
 }
 
 /// Generative decoding reads scores as next-item logits: only the sequence models have them.
@@ -958,6 +1000,7 @@ fn generate_lines(
     u: u32,
     n: usize,
     beam: usize,
+    now_context: Option<&[u32]>,
 ) -> Result<Vec<String>> {
     let all: Vec<usize> = (0..data.interactions.len()).collect();
     let m = seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items());
@@ -966,6 +1009,8 @@ fn generate_lines(
         history: m.row(u),
         timestamps: data.has_timestamps.then(|| m.row_ts(u)),
         now: None,
+        context: (m.n_context > 0).then(|| m.row_context(u)),
+        now_context,
     };
     let g = seer_core::generate::generate(model, &[ctx], &[&[]], n, beam)?;
     let Some(g) = g.first() else {
@@ -997,6 +1042,7 @@ fn recommend_lines(
     data: &Dataset,
     u: u32,
     n: usize,
+    now_context: Option<&[u32]>,
 ) -> Result<Vec<String>> {
     let all: Vec<usize> = (0..data.interactions.len()).collect();
     let m = seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items());
@@ -1005,6 +1051,8 @@ fn recommend_lines(
         history: m.row(u),
         timestamps: Some(m.row_ts(u)),
         now: None,
+        context: (m.n_context > 0).then(|| m.row_context(u)),
+        now_context,
     };
     let mut scores = vec![0f32; model.n_items()];
     model.score(&ctx, &mut scores)?;
@@ -1212,7 +1260,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
     );
     for uid in ["u1", "u2", "u3"] {
         if let Some(u) = data.users.get(uid) {
-            for line in recommend_lines(model.as_ref(), &data, u, 5)? {
+            for line in recommend_lines(model.as_ref(), &data, u, 5, None)? {
                 println!("  {line}");
             }
         }

@@ -888,6 +888,53 @@ fn r4_generative_decoding_recommend_and_eval() {
     }
     assert!(m["recall@5"].as_f64().unwrap() > 0.0, "{r}");
 
+    // A model with the demo's `device` context column: the request's context changes the
+    // scores; an unknown column or value is an error that names what exists.
+    let ctx_model = tmp.path().join("sasrec-ctx");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "sasrec:hidden=32,inner=64,epochs=2,lr=0.005,context=true",
+            "--on",
+            "train",
+            "--out",
+            ctx_model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let rec = |context: &str| -> Output {
+        seer(
+            &[
+                "recommend",
+                "--data",
+                ds.to_str().unwrap(),
+                "--model",
+                ctx_model.to_str().unwrap(),
+                "--user",
+                "u1",
+                "--context",
+                context,
+            ],
+            tmp.path(),
+        )
+    };
+    let (mobile, desktop) = (rec("device=mobile"), rec("device=desktop"));
+    assert!(mobile.status.success() && desktop.status.success());
+    assert_ne!(
+        mobile.stdout, desktop.stdout,
+        "context must change the scores"
+    );
+    let err = String::from_utf8_lossy(&rec("screen=big").stderr).into_owned();
+    assert!(
+        err.contains("no context column \"screen\"") && err.contains("device"),
+        "{err}"
+    );
+    let err = String::from_utf8_lossy(&rec("device=watch").stderr).into_owned();
+    assert!(err.contains("mobile"), "{err}");
+
     let ease = tmp.path().join("ease");
     ok(
         &[

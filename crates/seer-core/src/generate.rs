@@ -52,6 +52,7 @@ pub fn generate(
         // Every live beam of every user as one context.
         let mut histories: Vec<Vec<ItemIdx>> = Vec::new();
         let mut stamps: Vec<Option<Vec<i64>>> = Vec::new();
+        let mut contexts: Vec<Option<Vec<u32>>> = Vec::new();
         for (u, bs) in users.iter().zip(&beams) {
             for b in bs {
                 let mut h = u.history.to_vec();
@@ -62,6 +63,18 @@ pub fn generate(
                     let at = u.now.or(t.last().copied()).unwrap_or(0);
                     t.resize(t.len() + b.items.len(), at);
                     t
+                }));
+                // Generated events happen in the request's context.
+                contexts.push(u.context.map(|c| {
+                    let k = c.len() / u.history.len().max(1);
+                    let mut c = c.to_vec();
+                    for _ in &b.items {
+                        match u.now_context {
+                            Some(now) if now.len() == k => c.extend_from_slice(now),
+                            _ => c.extend(std::iter::repeat_n(crate::MISSING, k)),
+                        }
+                    }
+                    c
                 }));
             }
         }
@@ -74,6 +87,8 @@ pub fn generate(
                     history: &histories[k],
                     timestamps: stamps[k].as_deref(),
                     now: u.now,
+                    context: contexts[k].as_deref(),
+                    now_context: u.now_context,
                 });
                 k += 1;
             }

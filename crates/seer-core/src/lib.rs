@@ -21,4 +21,4 @@ pub mod topk;
 
 pub use error::{Error, Result};
 pub use ids::{IdMap, ItemIdx, UserIdx};
-pub use recommender::{check_score_len, Recommender, UserContext};
+pub use recommender::{check_score_len, Recommender, UserContext, MISSING};

@@ -19,7 +19,16 @@ pub struct UserContext<'a> {
     pub timestamps: Option<&'a [i64]>,
     /// Unix seconds of the moment the recommendation is for, when known.
     pub now: Option<i64>,
+    /// Categorical context of each history event (scenario, device, …): one code per context
+    /// column of the dataset for every event, row-major (`history.len() × columns`), codes as
+    /// in the dataset's columns, [`MISSING`] where unknown. `None` when the data has none.
+    pub context: Option<&'a [u32]>,
+    /// The context of the request ("now, on mobile"): one code per context column.
+    pub now_context: Option<&'a [u32]>,
 }
+
+/// The code of a missing categorical value.
+pub const MISSING: u32 = u32::MAX;
 
 impl<'a> UserContext<'a> {
     /// A context with only a history.
@@ -29,6 +38,8 @@ impl<'a> UserContext<'a> {
             history,
             timestamps: None,
             now: None,
+            context: None,
+            now_context: None,
         }
     }
 }

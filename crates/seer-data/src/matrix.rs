@@ -23,6 +23,12 @@ pub struct Csr {
     pub weights: Vec<f32>,
     /// Timestamp of each entry.
     pub ts: Vec<i64>,
+    /// Categorical context codes of each entry (`n_context` per entry, row-major; `u32::MAX`
+    /// = missing) when built from interactions with context columns by [`Csr::from_rows`];
+    /// empty for derived matrices ([`Csr::binary`], [`Csr::transpose`]).
+    pub context: Vec<u32>,
+    /// Context columns per entry (0 when `context` is empty).
+    pub n_context: usize,
 }
 
 impl Csr {
@@ -47,9 +53,16 @@ impl Csr {
         for u in 0..n_users {
             order[indptr[u]..indptr[u + 1]].sort_by_key(|&r| (inter.ts[r], r));
         }
+        let n_context = inter.context.len();
+        let mut context = Vec::with_capacity(order.len() * n_context);
+        for &r in &order {
+            context.extend(inter.context.iter().map(|c| c.codes[r]));
+        }
         Csr {
             n_rows: n_users,
             n_cols: n_items,
+            context,
+            n_context,
             indices: order.iter().map(|&r| inter.item[r]).collect(),
             weights: order.iter().map(|&r| inter.rating[r]).collect(),
             ts: order.iter().map(|&r| inter.ts[r]).collect(),
@@ -78,6 +91,15 @@ impl Csr {
     pub fn row_ts(&self, u: UserIdx) -> &[i64] {
         let u = u as usize;
         &self.ts[self.indptr[u]..self.indptr[u + 1]]
+    }
+
+    /// Context codes of row `u` (`n_context` per entry, row-major; empty without context).
+    pub fn row_context(&self, u: UserIdx) -> &[u32] {
+        let (u, k) = (u as usize, self.n_context);
+        if self.context.is_empty() {
+            return &[];
+        }
+        &self.context[self.indptr[u] * k..self.indptr[u + 1] * k]
     }
 
     /// The same matrix with each user–item pair once (weight 1.0, timestamp of the last
@@ -111,6 +133,8 @@ impl Csr {
             indices,
             ts,
             indptr,
+            context: Vec::new(),
+            n_context: 0,
         }
     }
 
@@ -145,6 +169,8 @@ impl Csr {
             indices,
             weights,
             ts,
+            context: Vec::new(),
+            n_context: 0,
         }
     }
 

@@ -136,6 +136,8 @@ pub fn evaluate_generation(
                         .has_timestamps
                         .then(|| targets.row_ts(*u).first().copied())
                         .flatten(),
+                    context: (history.n_context > 0).then(|| history.row_context(*u)),
+                    now_context: crate::protocol::first_context(&targets, *u),
                 })
                 .collect();
             let gen = generate(model, &ctxs, &vec![&[][..]; ctxs.len()], n, beam)?;

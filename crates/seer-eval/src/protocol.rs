@@ -4,8 +4,9 @@
 //!
 //! 1. **History** = the user's events known at prediction time, oldest first: the training
 //!    rows for [`Stage::Validation`], training + validation rows for [`Stage::Test`]. The
-//!    model sees it as a [`UserContext`] with timestamps, and `now` = the time of the user's
-//!    first target event.
+//!    model sees it as a [`UserContext`] with timestamps and context columns, and `now` /
+//!    `now_context` = the time and context of the user's first target event (what a live
+//!    request carries: when it is made and from where, not what is chosen).
 //! 2. **Targets** = the distinct items of the user's validation (resp. test) rows. Targets
 //!    already in the history are dropped (counted in
 //!    [`EvalReport::targets_in_history_dropped`]): a model cannot be asked to recommend what
@@ -453,6 +454,14 @@ pub fn evaluate(
     })
 }
 
+/// The context codes of user `u`'s first event in `m` (the request's context: known at the
+/// time of the request, like `now`), when `m` has context columns.
+pub(crate) fn first_context(m: &Csr, u: UserIdx) -> Option<&[u32]> {
+    let k = m.n_context;
+    let c = m.row_context(u);
+    (k > 0 && c.len() >= k).then(|| &c[..k])
+}
+
 /// Scores one chunk of users with one `score_batch` call and computes their metrics.
 fn eval_chunk(inp: &Inputs<'_>, users: &[UserIdx], s: &mut Scratch) -> Result<ChunkOut> {
     let n = inp.n_items;
@@ -463,6 +472,8 @@ fn eval_chunk(inp: &Inputs<'_>, users: &[UserIdx], s: &mut Scratch) -> Result<Ch
             history: inp.input.row(u),
             timestamps: Some(inp.input.row_ts(u)),
             now: inp.targets.row_ts(u).first().copied(),
+            context: (inp.input.n_context > 0).then(|| inp.input.row_context(u)),
+            now_context: first_context(inp.targets, u),
         })
         .collect();
     s.scores.clear();

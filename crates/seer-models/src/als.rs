@@ -295,6 +295,8 @@ fn aggregate(m: &Csr) -> Csr {
         indices,
         weights,
         ts,
+        context: Vec::new(),
+        n_context: 0,
     }
 }
 

@@ -35,7 +35,7 @@ use crate::nn;
 use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
 use crate::sasrec::validate_common;
-use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqNet, TimeFeatures, TrainLog};
+use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, TrainLog};
 use crate::train::{FitOptions, TrainData};
 use crate::ModelConfig;
 
@@ -93,6 +93,10 @@ pub struct Config {
     pub time_hour: bool,
     /// Same with the day of week (UTC). Default false.
     pub time_dow: bool,
+    /// Add embeddings of the dataset's categorical context columns (device, scenario, …) to
+    /// each position (the event's own context; the appended `[mask]` gets the request's
+    /// context when recommending). Needs context columns. Default false.
+    pub context: bool,
 }
 
 impl Default for Config {
@@ -119,6 +123,7 @@ impl Default for Config {
             time_gap: false,
             time_hour: false,
             time_dow: false,
+            context: false,
         }
     }
 }
@@ -181,6 +186,8 @@ impl Config {
             head: true,
             time: self.time(),
             query_time: false,
+            context: Vec::new(),
+            query_context: false,
         }
     }
 
@@ -256,7 +263,17 @@ impl Bert4rec {
     ) -> Result<Bert4rec> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let net = SeqNet::new(config.net(train.n_items), &mut rng, &nn::default_device())?;
+        let mut net_cfg = config.net(train.n_items);
+        if config.context {
+            if train.context_sizes.is_empty() {
+                return Err(Error::config(
+                    "bert4rec.context",
+                    "the dataset has no categorical context columns",
+                ));
+            }
+            net_cfg.context = train.context_sizes.clone();
+        }
+        let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
         let mut model = Bert4rec {
             config: config.clone(),
             net,
@@ -326,6 +343,8 @@ impl Bert4rec {
         } else {
             Vec::new()
         };
+        let k = self.net.n_context();
+        crate::sasrec::check_context_columns("bert4rec", k, m.n_context)?;
         let cfg = config.clone();
         let log = {
             let model_ref = &*self;
@@ -350,6 +369,18 @@ impl Bert4rec {
                         .map(|&u| times[u as usize].as_slice())
                         .collect();
                     padded = padded.with_time(&own);
+                }
+                if k > 0 {
+                    // Every event keeps its own context, masked ones included (at inference
+                    // the [mask] carries the request's context).
+                    let own: Vec<&[u32]> = batch
+                        .iter()
+                        .map(|&u| {
+                            let c = m.row_context(u);
+                            &c[c.len() - cfg.max_len.min(seqs[u as usize].len()) * k..]
+                        })
+                        .collect();
+                    padded = padded.with_context(&own, k);
                 }
                 let (mut rows, mut targets) = (Vec::new(), Vec::new());
                 for (b, (w, ms)) in windows.iter().zip(&masked).enumerate() {
@@ -420,23 +451,28 @@ impl Recommender for Bert4rec {
         check_score_len(users.len() * n, out.len())?;
         let mask = n as u32 + 1;
         // History, then the [mask] whose prediction is the recommendation (with the time of
-        // `now` when the model uses time).
+        // `now` when the model uses time
+        // (and the request's context as the mask's own).
         let time = self.config.time().any();
-        let (mut hist, mut times) = (Vec::new(), Vec::new());
-        for u in users {
-            let (mut h, mut t, q) = seq::history_with_time(u, n, time);
-            h.push(mask);
-            if time {
-                t.push(q);
-            }
-            hist.push(h);
-            times.push(t);
-        }
+        let k = self.net.n_context();
+        let inputs: Vec<SeqInput> = users
+            .iter()
+            .map(|u| {
+                let mut x = SeqInput::of(u, n, time, k);
+                x.items.push(mask);
+                if time {
+                    x.times.push(x.query);
+                }
+                let q = x.query_context.clone();
+                x.context.extend(q);
+                x
+            })
+            .collect();
         Ok(seq::score_histories(
             &self.net,
-            &hist,
-            time.then_some(times.as_slice()),
-            None,
+            &inputs,
+            time,
+            false,
             self.config.max_len,
             out,
         )?)

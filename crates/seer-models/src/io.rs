@@ -219,6 +219,11 @@ impl Loaded {
             .ok_or_else(|| self.bad(format!("header has no {key:?} entry")))
     }
 
+    /// Whether the file holds a tensor called `name`.
+    pub(crate) fn has(&self, name: &str) -> bool {
+        SafeTensors::deserialize(&self.bytes).is_ok_and(|st| st.tensor(name).is_ok())
+    }
+
     pub(crate) fn bad(&self, message: String) -> Error {
         Error::BadModelFile {
             path: self.path.clone(),

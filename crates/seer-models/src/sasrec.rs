@@ -38,7 +38,7 @@ use crate::nn::optim::AdamWConfig;
 use crate::nn::transformer::EncoderConfig;
 use crate::nn::{self, ops};
 use crate::seq::{
-    self, LoopConfig, NetConfig, Padded, SeqNet, TimeFeatures, TrainLog, UNKNOWN_TIME,
+    self, LoopConfig, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, TrainLog, UNKNOWN_TIME,
 };
 use crate::train::{FitOptions, TrainData};
 use crate::ModelConfig;
@@ -109,6 +109,11 @@ pub struct Config {
     pub time_hour: bool,
     /// Same with the day of week (UTC). Default false.
     pub time_dow: bool,
+    /// Add embeddings of the dataset's categorical context columns (device, scenario, …) to
+    /// each position: the event's own context and the context of the event it predicts (the
+    /// next one in training; the request's — `--context` — at the last position when
+    /// recommending). Needs context columns. Default false.
+    pub context: bool,
 }
 
 impl Default for Config {
@@ -136,6 +141,7 @@ impl Default for Config {
             time_gap: false,
             time_hour: false,
             time_dow: false,
+            context: false,
         }
     }
 }
@@ -232,6 +238,8 @@ impl Config {
             head: false,
             time: self.time(),
             query_time: self.time().any(),
+            context: Vec::new(),
+            query_context: self.context,
         }
     }
 
@@ -275,7 +283,17 @@ impl Sasrec {
     ) -> Result<Sasrec> {
         config.validate()?;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        let net = SeqNet::new(config.net(train.n_items), &mut rng, &nn::default_device())?;
+        let mut net_cfg = config.net(train.n_items);
+        if config.context {
+            if train.context_sizes.is_empty() {
+                return Err(Error::config(
+                    "sasrec.context",
+                    "the dataset has no categorical context columns",
+                ));
+            }
+            net_cfg.context = train.context_sizes.clone();
+        }
+        let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
         let mut model = Sasrec {
             config: config.clone(),
             net,
@@ -352,6 +370,8 @@ impl Sasrec {
         } else {
             Vec::new()
         };
+        let k = self.net.n_context();
+        check_context_columns("sasrec", k, m.n_context)?;
         let cfg = config.clone();
         let log = {
             let model_ref = &*self;
@@ -391,11 +411,39 @@ impl Sasrec {
                         }
                     }
                 }
+                // Context: each input event's own, and at each position the context of the
+                // event it predicts (10% "missing", as for time).
+                if k > 0 {
+                    let own: Vec<&[u32]> = batch
+                        .iter()
+                        .map(|&u| {
+                            let c = m.row_context(u);
+                            &c[start(u) * k..c.len() - k]
+                        })
+                        .collect();
+                    let next: Vec<Vec<u32>> = batch
+                        .iter()
+                        .map(|&u| {
+                            let mut v = Vec::new();
+                            for q in m.row_context(u)[(start(u) + 1) * k..].chunks_exact(k) {
+                                if rng.random::<f32>() < 0.1 {
+                                    v.extend(std::iter::repeat_n(seer_core::MISSING, k));
+                                } else {
+                                    v.extend_from_slice(q);
+                                }
+                            }
+                            v
+                        })
+                        .collect();
+                    let next: Vec<&[u32]> = next.iter().map(Vec::as_slice).collect();
+                    padded = padded.with_context(&own, k).with_next_context(&next, k);
+                }
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
                 let mut hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
                 if use_time {
                     hidden = model_ref.net.add_query(&hidden, &query)?;
                 }
+
                 match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),
                     Loss::Sampled => sampled_softmax(
@@ -452,6 +500,17 @@ impl Sasrec {
     }
 }
 
+/// A model trained with `model` context columns needs data with as many.
+pub(crate) fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
+    if model > 0 && model != data {
+        return Err(Error::config(
+            format!("{kind}.context"),
+            format!("the model embeds {model} context columns but the data has {data}"),
+        ));
+    }
+    Ok(())
+}
+
 /// Sampled softmax: each position's target against `k` items drawn uniformly for the batch
 /// (accidental hits of the target among them are left in, as in most implementations).
 fn sampled_softmax(
@@ -493,18 +552,13 @@ impl Recommender for Sasrec {
         let n = self.n_items();
         check_score_len(users.len() * n, out.len())?;
         let time = self.config.time().any();
-        let (mut hist, mut times, mut query) = (Vec::new(), Vec::new(), Vec::new());
-        for u in users {
-            let (h, t, q) = seq::history_with_time(u, n, time);
-            hist.push(h);
-            times.push(t);
-            query.push(q);
-        }
+        let k = self.net.n_context();
+        let inputs: Vec<SeqInput> = users.iter().map(|u| SeqInput::of(u, n, time, k)).collect();
         Ok(seq::score_histories(
             &self.net,
-            &hist,
-            time.then_some(times.as_slice()),
-            time.then_some(query.as_slice()),
+            &inputs,
+            time,
+            true,
             self.config.max_len,
             out,
         )?)

@@ -104,6 +104,13 @@ pub struct NetConfig {
     /// Time embeddings of the *predicted* event added to each output state (SASRec: the time
     /// of the next event in training, `now` when recommending).
     pub query_time: bool,
+    /// Vocabulary size of each categorical context column embedded at every position (the
+    /// event's own context; one more row for "missing"); empty for none.
+    pub context: Vec<usize>,
+    /// Embeddings of the *next* event's context added at each position (SASRec: the context
+    /// in which the predicted item is chosen; the request's at the last position when
+    /// recommending), so attention can combine it with the history.
+    pub query_context: bool,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -119,6 +126,10 @@ pub struct SeqNet {
     time_tables: Vec<(usize, Tensor)>,
     /// Same for the predicted event's time.
     query_tables: Vec<(usize, Tensor)>,
+    /// One table per context column (`size + 1` rows, the last for "missing").
+    context_tables: Vec<Tensor>,
+    /// Same for the predicted event's context.
+    query_context_tables: Vec<Tensor>,
 }
 
 impl std::fmt::Debug for SeqNet {
@@ -195,6 +206,12 @@ pub fn sequence_time_ids(ts: &[i64]) -> Vec<[u32; 3]> {
 pub struct Padded {
     /// Time ids per position (`[B, L]`, unknown on padding), when the model uses time.
     pub time: Option<Vec<[u32; 3]>>,
+    /// Context codes per position (`[B, L, columns]`, missing on padding), when the model
+    /// uses context.
+    pub context: Option<Vec<u32>>,
+    /// Context codes of the event *after* each position (SASRec: the context in which the
+    /// predicted item is chosen; the request's at the last position when recommending).
+    pub next_context: Option<Vec<u32>>,
     /// Row-major `[B, L]` ids.
     pub ids: Vec<u32>,
     /// Real items per row.
@@ -222,10 +239,38 @@ impl Padded {
         }
         Padded {
             time: None,
+            context: None,
+            next_context: None,
             ids,
             lens,
             l,
         }
+    }
+
+    /// Adds per-position context codes (`k` per event), `codes[b]` parallel to the `b`-th
+    /// sequence given to [`Padded::new`] (cut the same way, keeping the last events).
+    pub fn with_context(mut self, codes: &[&[u32]], k: usize) -> Padded {
+        self.context = Some(self.align(codes, k));
+        self
+    }
+
+    /// Adds the context of the event after each position (see [`Padded::next_context`]),
+    /// aligned like [`Padded::with_context`].
+    pub fn with_next_context(mut self, codes: &[&[u32]], k: usize) -> Padded {
+        self.next_context = Some(self.align(codes, k));
+        self
+    }
+
+    /// `k` codes per event right-aligned into `[B, L, k]`, missing on padding.
+    fn align(&self, codes: &[&[u32]], k: usize) -> Vec<u32> {
+        let l = self.l;
+        let mut c = vec![seer_core::MISSING; self.lens.len() * l * k];
+        for (b, (cb, &len)) in codes.iter().zip(&self.lens).enumerate() {
+            let n = (cb.len() / k.max(1)).min(len);
+            let cb = &cb[cb.len() - n * k..];
+            c[(b * l + l - n) * k..(b + 1) * l * k].copy_from_slice(cb);
+        }
+        c
     }
 
     /// Adds per-position time ids, `times[b]` parallel to the `b`-th sequence given to
@@ -281,6 +326,19 @@ impl SeqNet {
                 query_tables.push((k, q));
             }
         }
+        let mut context_tables = Vec::new();
+        let mut query_context_tables = Vec::new();
+        for (j, &size) in cfg.context.iter().enumerate() {
+            context_tables.push(p.normal(rng, &format!("context.{j}"), &[size + 1, h], 0.02)?);
+            if cfg.query_context {
+                query_context_tables.push(p.normal(
+                    rng,
+                    &format!("query_context.{j}"),
+                    &[size + 1, h],
+                    0.02,
+                )?);
+            }
+        }
         let encoder = Encoder::new(&mut p, rng, "encoder", &cfg.encoder)?;
         let head = if cfg.head {
             Some((
@@ -301,6 +359,8 @@ impl SeqNet {
             head,
             time_tables,
             query_tables,
+            context_tables,
+            query_context_tables,
         })
     }
 
@@ -338,6 +398,14 @@ impl SeqNet {
                 let e = table.index_select(&nn::indices(&ids, &[b * l], dev)?, 0)?;
                 x = (x + e.reshape((b, l, h))?)?;
             }
+        }
+        if let Some(codes) = &batch.context {
+            let e = self.context_sum(&self.context_tables, codes, b * l)?;
+            x = (x + e.reshape((b, l, h))?)?;
+        }
+        if let (Some(codes), false) = (&batch.next_context, self.query_context_tables.is_empty()) {
+            let e = self.context_sum(&self.query_context_tables, codes, b * l)?;
+            x = (x + e.reshape((b, l, h))?)?;
         }
         if let Some(n) = &self.emb_norm {
             x = n.forward(&x)?;
@@ -413,6 +481,42 @@ impl SeqNet {
         Ok(h)
     }
 
+    /// Sum over context columns of the embeddings of `codes` (`n × columns`, row-major; a
+    /// missing or unseen code reads the "missing" row), `[n, H]`.
+    fn context_sum(&self, tables: &[Tensor], codes: &[u32], n: usize) -> Result<Tensor> {
+        let k = self.cfg.context.len();
+        let dev = self.params.device();
+        let mut out: Option<Tensor> = None;
+        for (j, (table, &size)) in tables.iter().zip(&self.cfg.context).enumerate() {
+            let ids: Vec<u32> = (0..n)
+                .map(|p| {
+                    let c = codes.get(p * k + j).copied().unwrap_or(seer_core::MISSING);
+                    if (c as usize) < size {
+                        c
+                    } else {
+                        size as u32
+                    }
+                })
+                .collect();
+            let e = table.index_select(&nn::indices(&ids, &[n], dev)?, 0)?;
+            out = Some(match out {
+                Some(o) => (o + e)?,
+                None => e,
+            });
+        }
+        out.ok_or_else(|| Error::Tensor("context embeddings of a model without context".into()))
+    }
+
+    /// Whether the model embeds the context of the next event at each position.
+    pub fn has_next_context(&self) -> bool {
+        !self.query_context_tables.is_empty()
+    }
+
+    /// Context columns the model embeds (0 without context).
+    pub fn n_context(&self) -> usize {
+        self.cfg.context.len()
+    }
+
     /// Whether the model adds the predicted event's time to its output states.
     pub fn has_query_time(&self) -> bool {
         !self.query_tables.is_empty()
@@ -435,6 +539,7 @@ impl SeqNet {
         if let Some(q) = query {
             hidden = self.add_query(&hidden, q)?;
         }
+
         let logits = self.logits(&hidden)?;
         let v = logits.flatten_all()?.to_vec1::<f32>()?;
         out.copy_from_slice(&v);
@@ -460,6 +565,14 @@ impl SeqNet {
             return Err(file.bad(format!("tensor \"item_emb\": bad shape {shape:?}")));
         }
         cfg.n_items = rows - cfg.extra_tokens;
+        // Context columns and their sizes are read from the tables.
+        cfg.context.clear();
+        while file.has(&format!("context.{}", cfg.context.len())) {
+            let (shape, _) = file.f32(&format!("context.{}", cfg.context.len()), None)?;
+            cfg.context
+                .push(shape.first().copied().unwrap_or(1).saturating_sub(1));
+        }
+        cfg.query_context &= !cfg.context.is_empty();
         let net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
         let mut values = Vec::new();
         for (name, _) in net.params.vars() {
@@ -569,31 +682,119 @@ impl SeqNet {
     }
 }
 
-/// Scores each history in `hists` (already cut to what the model reads, oldest first) into
-/// its row of `out` (`hists.len() × V`). Histories are grouped by length into batches of 64 so
-/// that each batch is padded only to its own longest member: a validation pass over Beauty's
-/// 22 363 users then encodes ~0.2 M positions instead of 1.1 M.
+/// What a sequence model reads for one user when scoring: the known history and, when the
+/// model uses them, its time ids and context codes, plus the time and context of the request.
+#[derive(Debug, Clone, Default)]
+pub struct SeqInput {
+    /// Items, oldest first (items the model does not know dropped).
+    pub items: Vec<u32>,
+    /// Time ids per item (empty when the model uses no time).
+    pub times: Vec<[u32; 3]>,
+    /// Time ids of the request (`now` against the last event).
+    pub query: [u32; 3],
+    /// Context codes per item, `columns` each (empty when the model uses no context).
+    pub context: Vec<u32>,
+    /// Context codes of the request (`columns`; missing when not given).
+    pub query_context: Vec<u32>,
+}
+
+impl SeqInput {
+    /// The input of `user` for a model over `n_items` items, with time ids when `time` is
+    /// set (unknown where the context has no timestamps) and `columns` context codes per
+    /// event (missing where the context has none).
+    pub fn of(user: &UserContext<'_>, n_items: usize, time: bool, columns: usize) -> SeqInput {
+        let mut items = Vec::with_capacity(user.history.len());
+        let mut ts = Vec::with_capacity(user.history.len());
+        let mut context = Vec::new();
+        let per_event = user
+            .context
+            .filter(|c| !user.history.is_empty() && c.len() == user.history.len() * columns);
+        for (j, &i) in user.history.iter().enumerate() {
+            if (i as usize) < n_items {
+                items.push(i);
+                ts.push(user.timestamps.and_then(|t| t.get(j).copied()));
+                if columns > 0 {
+                    match per_event {
+                        Some(c) => context.extend_from_slice(&c[j * columns..(j + 1) * columns]),
+                        None => context.extend(std::iter::repeat_n(seer_core::MISSING, columns)),
+                    }
+                }
+            }
+        }
+        let query_context = match user.now_context {
+            Some(c) if c.len() == columns => c.to_vec(),
+            _ => vec![seer_core::MISSING; columns],
+        };
+        let (times, query) = if time {
+            let ids = ts
+                .iter()
+                .enumerate()
+                .map(|(j, &t)| time_ids(j.checked_sub(1).and_then(|p| ts[p]), t))
+                .collect();
+            (ids, time_ids(ts.last().copied().flatten(), user.now))
+        } else {
+            (Vec::new(), UNKNOWN_TIME)
+        };
+        SeqInput {
+            items,
+            times,
+            query,
+            context,
+            query_context,
+        }
+    }
+}
+
+/// Scores each input (history already cut to what the model reads, oldest first) into its
+/// row of `out` (`inputs.len() × V`), with time embeddings when `time`, the request's time
+/// when `query` (SASRec) and context embeddings when the network has them. Inputs are grouped
+/// by length into batches of 64 so that each batch is padded only to its own longest member:
+/// a validation pass over Beauty's 22 363 users then encodes ~0.2 M positions instead of
+/// 1.1 M.
 pub fn score_histories(
     net: &SeqNet,
-    hists: &[Vec<u32>],
-    times: Option<&[Vec<[u32; 3]>]>,
-    query: Option<&[[u32; 3]]>,
+    inputs: &[SeqInput],
+    time: bool,
+    query: bool,
     max_len: usize,
     out: &mut [f32],
 ) -> Result<()> {
     let n = net.config().n_items;
     let pad = n as u32;
-    let mut order: Vec<usize> = (0..hists.len()).collect();
-    order.sort_by_key(|&i| hists[i].len());
+    let k = net.n_context();
+    let mut order: Vec<usize> = (0..inputs.len()).collect();
+    order.sort_by_key(|&i| inputs[i].items.len());
     let mut buf = Vec::new();
     for group in order.chunks(64) {
-        let refs: Vec<&[u32]> = group.iter().map(|&i| hists[i].as_slice()).collect();
+        let refs: Vec<&[u32]> = group.iter().map(|&i| inputs[i].items.as_slice()).collect();
         let mut padded = Padded::new(&refs, pad, max_len);
-        if let Some(t) = times {
-            let tr: Vec<&[[u32; 3]]> = group.iter().map(|&i| t[i].as_slice()).collect();
+        if time {
+            let tr: Vec<&[[u32; 3]]> = group.iter().map(|&i| inputs[i].times.as_slice()).collect();
             padded = padded.with_time(&tr);
         }
-        let q: Option<Vec<[u32; 3]>> = query.map(|q| group.iter().map(|&i| q[i]).collect());
+        if k > 0 {
+            let cr: Vec<&[u32]> = group
+                .iter()
+                .map(|&i| inputs[i].context.as_slice())
+                .collect();
+            padded = padded.with_context(&cr, k);
+        }
+        if k > 0 && net.has_next_context() {
+            // Each event's next one is known; after the last comes the request.
+            let next: Vec<Vec<u32>> = group
+                .iter()
+                .map(|&i| {
+                    let x = &inputs[i];
+                    let mut c = x.context.get(k..).unwrap_or(&[]).to_vec();
+                    c.extend_from_slice(&x.query_context);
+                    c
+                })
+                .collect();
+            let refs: Vec<&[u32]> = next.iter().map(Vec::as_slice).collect();
+            padded = padded.with_next_context(&refs, k);
+        }
+        let q: Option<Vec<[u32; 3]>> =
+            (time && query).then(|| group.iter().map(|&i| inputs[i].query).collect());
         buf.resize(group.len() * n, 0.0);
         net.score_last(&padded, q.as_deref(), &mut buf)?;
         for (&i, row) in group.iter().zip(buf.chunks_exact(n.max(1))) {
@@ -601,35 +802,6 @@ pub fn score_histories(
         }
     }
     Ok(())
-}
-
-/// A user's known history (items added after training dropped) with its time ids when
-/// `time` is set and the context has timestamps (unknown times otherwise), and the time ids
-/// of the moment recommended for (`now` against the last event).
-pub fn history_with_time(
-    user: &UserContext<'_>,
-    n_items: usize,
-    time: bool,
-) -> (Vec<u32>, Vec<[u32; 3]>, [u32; 3]) {
-    let mut items = Vec::with_capacity(user.history.len());
-    let mut ts = Vec::with_capacity(user.history.len());
-    for (j, &i) in user.history.iter().enumerate() {
-        if (i as usize) < n_items {
-            items.push(i);
-            ts.push(user.timestamps.and_then(|t| t.get(j).copied()));
-        }
-    }
-    if !time {
-        return (items, Vec::new(), UNKNOWN_TIME);
-    }
-    let ids: Vec<[u32; 3]> = ts
-        .iter()
-        .enumerate()
-        .map(|(j, &t)| time_ids(j.checked_sub(1).and_then(|p| ts[p]), t))
-        .collect();
-    let last = ts.last().copied().flatten();
-    let query = time_ids(last, user.now);
-    (items, ids, query)
 }
 
 /// The users a sequence model trains on: those with at least `min_len` events (`lens[u]`),

@@ -45,6 +45,9 @@ pub struct TrainData {
     pub matrix: Csr,
     /// Whether `matrix.ts` holds real unix seconds (otherwise positions in the user's sequence).
     pub has_timestamps: bool,
+    /// Vocabulary size of each categorical context column (`matrix.context` holds the codes);
+    /// empty when the data has none.
+    pub context_sizes: Vec<usize>,
 }
 
 impl TrainData {
@@ -57,16 +60,38 @@ impl TrainData {
             n_items,
             matrix: Csr::from_rows(&data.interactions, rows, n_users, n_items),
             has_timestamps: data.has_timestamps,
+            context_sizes: data
+                .interactions
+                .context
+                .iter()
+                .map(|c| c.values.len())
+                .collect(),
         }
     }
 
-    /// Wraps an already built matrix (tests, benches, examples).
+    /// Wraps an already built matrix (tests, benches, examples); context vocabularies are
+    /// sized by the largest code present.
     pub fn from_csr(matrix: Csr, has_timestamps: bool) -> TrainData {
+        let k = matrix.n_context;
+        let context_sizes = (0..k)
+            .map(|j| {
+                matrix
+                    .context
+                    .iter()
+                    .skip(j)
+                    .step_by(k)
+                    .filter(|&&c| c != seer_core::MISSING)
+                    .map(|&c| c as usize + 1)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
         TrainData {
             n_users: matrix.n_rows,
             n_items: matrix.n_cols,
             matrix,
             has_timestamps,
+            context_sizes,
         }
     }
 }

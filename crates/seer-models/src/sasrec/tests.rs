@@ -127,8 +127,23 @@ fn later_items_never_change_earlier_outputs() -> Result<()> {
 
 #[test]
 fn every_parameter_gets_a_gradient() -> Result<()> {
+    // With context columns (2 columns of 3 and 4 values) so their tables are covered too.
+    let with_context = |mut c: NetConfig| {
+        c.context = vec![3, 4];
+        c
+    };
     for (name, net) in [
         ("sasrec", small().net(30)),
+        (
+            "sasrec+context",
+            with_context(
+                Config {
+                    context: true,
+                    ..small()
+                }
+                .net(30),
+            ),
+        ),
         (
             "bert4rec",
             bert4rec::Config {
@@ -138,10 +153,29 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
             }
             .net_for_tests(30),
         ),
+        (
+            "bert4rec+context",
+            with_context(
+                bert4rec::Config {
+                    hidden: 16,
+                    inner: 32,
+                    context: true,
+                    ..Default::default()
+                }
+                .net_for_tests(30),
+            ),
+        ),
     ] {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let net = SeqNet::new(net, &mut rng, &candle_core::Device::Cpu)?;
-        let batch = Padded::new(&[&[1, 2, 3, 4], &[5, 6]], 30, 8);
+        let mut batch = Padded::new(&[&[1, 2, 3, 4], &[5, 6]], 30, 8);
+        if net.n_context() > 0 {
+            let own: [&[u32]; 2] = [&[0, 3, 1, 2, 2, 0, 0, 1], &[1, 1, 2, 3]];
+            batch = batch.with_context(&own, 2);
+            if net.has_next_context() {
+                batch = batch.with_next_context(&own, 2);
+            }
+        }
         let enc = net.encode(&batch, Some(&mut rng))?;
         let rows = batch.real_positions();
         let logits = net.logits(&net.gather(&enc, &rows)?)?;
@@ -298,6 +332,8 @@ fn time_of_the_request_changes_scores_and_is_learned() -> Result<()> {
             history: &hist,
             timestamps: Some(&ts),
             now: Some(now),
+            context: None,
+            now_context: None,
         };
         m.score(&ctx, &mut s)?;
         Ok(seer_core::topk::top_k(&s, 1)[0].0)
@@ -323,6 +359,8 @@ fn time_of_the_request_changes_scores_and_is_learned() -> Result<()> {
             history: &hist,
             timestamps: Some(&ts),
             now: Some(now),
+            context: None,
+            now_context: None,
         };
         plain.score(&ctx, out)?;
     }
@@ -380,6 +418,8 @@ fn bert4rec_mask_takes_the_time_of_now() -> Result<()> {
             history: &hist,
             timestamps: Some(&ts),
             now: Some(now),
+            context: None,
+            now_context: None,
         };
         m.score(&ctx, out)?;
     }
@@ -465,5 +505,112 @@ fn continual_update_keeps_old_items_and_learns_new_ones() -> Result<()> {
         }
     }
     assert!(hits >= 20, "HR@1 on the extended cycle: {hits}/22");
+    Ok(())
+}
+
+/// Users walk a cycle whose step depends on the device of the *next* event: one item on
+/// device 0, two on device 1 (each event's device drawn at random), so the next item is only
+/// predictable from the request's context.
+fn device_dependent(n_users: usize, n_items: usize, len: usize) -> TrainData {
+    let mut inter = Interactions::default();
+    let mut values = seer_core::IdMap::new();
+    values.get_or_insert("desktop");
+    values.get_or_insert("mobile");
+    let mut codes = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for u in 0..n_users {
+        let mut item = rng.random_range(0..n_items);
+        for t in 0..len {
+            let device = rng.random_range(0..2u32);
+            if t > 0 {
+                item = (item + 1 + device as usize) % n_items;
+            }
+            inter.user.push(u as u32);
+            inter.item.push(item as u32);
+            inter.ts.push(t as i64);
+            inter.rating.push(1.0);
+            codes.push(device);
+        }
+    }
+    inter.context = vec![seer_data::CategoricalColumn {
+        name: "device".into(),
+        values,
+        codes,
+    }];
+    let rows: Vec<usize> = (0..inter.len()).collect();
+    TrainData::from_csr(Csr::from_rows(&inter, &rows, n_users, n_items), false)
+}
+
+#[test]
+fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
+    let train = device_dependent(300, 20, 10);
+    assert_eq!(train.context_sizes, vec![2]);
+    let hist = [4u32, 5, 7];
+    let hist_ctx = [0u32, 0, 1];
+    let top = |m: &dyn Recommender, device: u32| -> Result<u32> {
+        let mut s = vec![0.0; 20];
+        let now = [device];
+        let ctx = UserContext {
+            context: Some(&hist_ctx),
+            now_context: Some(&now),
+            ..UserContext::from_history(None, &hist)
+        };
+        m.score(&ctx, &mut s)?;
+        Ok(seer_core::topk::top_k(&s, 1)[0].0)
+    };
+    let sas = Sasrec::fit(
+        &Config {
+            context: true,
+            epochs: 40,
+            ..small()
+        },
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    // On desktop one step on from 7, on mobile two.
+    assert_eq!((top(&sas, 0)?, top(&sas, 1)?), (8, 9));
+    // Save/load keeps the context tables.
+    let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    sas.save(dir.path())?;
+    let loaded = crate::load(dir.path())?;
+    assert_eq!((top(&*loaded, 0)?, top(&*loaded, 1)?), (8, 9));
+
+    // BERT4Rec reads the request's context on its [mask].
+    let bert = bert4rec::Bert4rec::fit(
+        &bert4rec::Config {
+            hidden: 16,
+            inner: 32,
+            heads: 2,
+            dropout: 0.0,
+            attn_dropout: 0.0,
+            max_len: 8,
+            epochs: 150,
+            batch_size: 32,
+            lr: 0.01,
+            warmup_steps: 5,
+            mask_prob: 0.4,
+            context: true,
+            ..bert4rec::Config::default()
+        },
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert_eq!((top(&bert, 0)?, top(&bert, 1)?), (8, 9));
+
+    // A dataset without context columns is refused with the key named.
+    let e = Sasrec::fit(
+        &Config {
+            context: true,
+            ..small()
+        },
+        &cyclic(10, 5, 4),
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("sasrec.context"), "{e}");
     Ok(())
 }
