@@ -305,6 +305,9 @@ impl Bert4rec {
         }
         let mut config = self.config.clone();
         config.epochs = epochs.max(1);
+        // No warm-up: the weights are trained already, and an update is a handful of steps
+        // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
+        config.warmup_steps = 0;
         config.validate()?;
         let mut model = Bert4rec {
             net: self.net.with_catalogue(map, &train.matrix)?,

@@ -328,6 +328,9 @@ impl Sasrec {
         }
         let mut config = self.config.clone();
         config.epochs = epochs.max(1);
+        // No warm-up: the weights are trained already, and an update is a handful of steps
+        // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
+        config.warmup_steps = 0;
         config.validate()?;
         let mut model = Sasrec {
             net: self.net.with_catalogue(map, &train.matrix)?,
