@@ -3,8 +3,9 @@
 //! - [`softmax_cross_entropy`]: the catalogue-wide loss, a fused custom op on the CPU (one
 //!   multi-threaded pass forward, one backward, no `[N, V]` temporaries beyond the gradient);
 //!   composed of candle ops with their own backward elsewhere.
-//! - [`softmax_last_dim`], [`layer_norm`]: composed of candle ops that have backward passes
-//!   (candle's fused versions have none in 0.11).
+//! - [`softmax_last_dim`], [`layer_norm`]: fused multi-threaded custom ops with their own
+//!   backward passes on the CPU (candle's fused versions have none in 0.11); composed of
+//!   differentiable candle ops elsewhere.
 //! - [`dropout`]: inverted dropout with a mask from the caller's seeded generator, so a seed
 //!   fixes training (candle's own dropout draws from an unseeded generator).
 
@@ -530,23 +531,229 @@ impl candle_core::CustomOp3 for CatalogueCe {
     }
 }
 
-/// Softmax over the last dimension, from differentiable ops (the max is subtracted for
-/// stability and carries no gradient, which does not change the result).
+/// Softmax over the last dimension. On the CPU one fused, multi-threaded custom op with its
+/// own backward pass (`dx = y ⊙ (g − Σ g ⊙ y)`); elsewhere composed of differentiable ops
+/// (candle 0.11's fused softmax has no backward pass).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        return Ok(x
+            .contiguous()?
+            .apply_op1_arc(Arc::new(Box::new(FusedSoftmax)))?);
+    }
+    softmax_composed(x)
+}
+
+/// The composed softmax (the max is subtracted for stability and carries no gradient, which
+/// does not change the result).
+fn softmax_composed(x: &Tensor) -> Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?.detach();
     let e = x.broadcast_sub(&max)?.exp()?;
     let s = e.sum_keepdim(D::Minus1)?;
     Ok(e.broadcast_div(&s)?)
 }
 
+/// Rows per parallel task of the fused row-wise ops: enough work per task to amortise the
+/// hand-off (a task is ~64 rows × 64 values for attention and layer norm).
+const ROWS_PER_TASK: usize = 64;
+
+/// Contiguous `f32` values of a CPU tensor (copied).
+fn values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+struct FusedSoftmax;
+
+impl CustomOp1 for FusedSoftmax {
+    fn name(&self) -> &'static str {
+        "softmax-last-dim"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = storage_f32(storage, layout, "softmax input")?;
+        let d = layout.shape().dims().last().copied().unwrap_or(1).max(1);
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(d * ROWS_PER_TASK)
+            .zip(x.par_chunks(d * ROWS_PER_TASK))
+            .for_each(|(yo, xi)| {
+                for (yr, xr) in yo.chunks_exact_mut(d).zip(xi.chunks_exact(d)) {
+                    let m = row_max(xr);
+                    let mut sum = 0f32;
+                    for (o, &v) in yr.iter_mut().zip(xr) {
+                        *o = fast_exp(v - m);
+                        sum += *o;
+                    }
+                    let inv = 1.0 / sum;
+                    yr.iter_mut().for_each(|o| *o *= inv);
+                }
+            });
+        Ok((CpuStorage::F32(y), layout.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let d = res.dims().last().copied().unwrap_or(1).max(1);
+        let (y, g) = (values(res)?, values(grad_res)?);
+        let mut dx = vec![0f32; y.len()];
+        dx.par_chunks_mut(d * ROWS_PER_TASK)
+            .zip(y.par_chunks(d * ROWS_PER_TASK))
+            .zip(g.par_chunks(d * ROWS_PER_TASK))
+            .for_each(|((o, yb), gb)| {
+                for ((or, yr), gr) in o
+                    .chunks_exact_mut(d)
+                    .zip(yb.chunks_exact(d))
+                    .zip(gb.chunks_exact(d))
+                {
+                    let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
+                    for ((o, &yv), &gv) in or.iter_mut().zip(yr).zip(gr) {
+                        *o = yv * (gv - dot);
+                    }
+                }
+            });
+        Ok(Some(Tensor::from_vec(dx, res.shape(), res.device())?))
+    }
+}
+
 /// Layer normalisation over the last dimension with gain `gamma` and bias `beta` (both
-/// `[D]`), from differentiable ops.
+/// `[D]`). On the CPU one fused, multi-threaded custom op whose backward pass gives the
+/// gradients of `x`, `gamma` and `beta` in one sweep; elsewhere composed of differentiable
+/// ops (candle 0.11's fused layer norm has no backward pass).
 pub fn layer_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
+    if x.device().is_cpu() && x.dtype() == candle_core::DType::F32 {
+        return Ok(x.contiguous()?.apply_op3_arc(
+            &gamma.contiguous()?,
+            &beta.contiguous()?,
+            Arc::new(Box::new(FusedLayerNorm { eps: eps as f32 })),
+        )?);
+    }
+    layer_norm_composed(x, gamma, beta, eps)
+}
+
+/// The composed layer norm.
+fn layer_norm_composed(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result<Tensor> {
     let mean = x.mean_keepdim(D::Minus1)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
     let xn = xc.broadcast_div(&(var + eps)?.sqrt()?)?;
     Ok(xn.broadcast_mul(gamma)?.broadcast_add(beta)?)
+}
+
+struct FusedLayerNorm {
+    eps: f32,
+}
+
+/// Mean and `1 / sqrt(var + eps)` of a row (two passes, for accuracy).
+#[inline]
+fn row_stats(r: &[f32], eps: f32) -> (f32, f32) {
+    let d = r.len() as f32;
+    let mean = r.iter().sum::<f32>() / d;
+    let var = r.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / d;
+    (mean, 1.0 / (var + eps).sqrt())
+}
+
+impl candle_core::CustomOp3 for FusedLayerNorm {
+    fn name(&self) -> &'static str {
+        "layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = storage_f32(s1, l1, "layer-norm input")?;
+        let gamma = storage_f32(s2, l2, "layer-norm gain")?;
+        let beta = storage_f32(s3, l3, "layer-norm bias")?;
+        let d = gamma.len().max(1);
+        if beta.len() != d || l1.shape().dims().last() != Some(&d) {
+            candle_core::bail!(
+                "layer norm: input {:?}, gain [{}], bias [{}]",
+                l1.shape(),
+                gamma.len(),
+                beta.len()
+            );
+        }
+        let mut y = vec![0f32; x.len()];
+        y.par_chunks_mut(d * ROWS_PER_TASK)
+            .zip(x.par_chunks(d * ROWS_PER_TASK))
+            .for_each(|(yo, xi)| {
+                for (yr, xr) in yo.chunks_exact_mut(d).zip(xi.chunks_exact(d)) {
+                    let (mean, rstd) = row_stats(xr, self.eps);
+                    for (((o, &v), &g), &b) in yr.iter_mut().zip(xr).zip(gamma).zip(beta) {
+                        *o = (v - mean) * rstd * g + b;
+                    }
+                }
+            });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        gamma: &Tensor,
+        _beta: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = gamma.dim(0)?.max(1);
+        let (xv, gv, gam) = (values(x)?, values(grad_res)?, values(gamma)?);
+        let mut dx = vec![0f32; xv.len()];
+        // Per task: dx of its rows, and its partial sums of g ⊙ x̂ (gain) and g (bias),
+        // added up in task order below so the result does not depend on scheduling.
+        let partials: Vec<(Vec<f32>, Vec<f32>)> = dx
+            .par_chunks_mut(d * ROWS_PER_TASK)
+            .zip(xv.par_chunks(d * ROWS_PER_TASK))
+            .zip(gv.par_chunks(d * ROWS_PER_TASK))
+            .map(|((o, xb), gb)| {
+                let (mut dg, mut db) = (vec![0f32; d], vec![0f32; d]);
+                let mut xhat = vec![0f32; d];
+                let mut dxhat = vec![0f32; d];
+                for ((or, xr), gr) in o
+                    .chunks_exact_mut(d)
+                    .zip(xb.chunks_exact(d))
+                    .zip(gb.chunks_exact(d))
+                {
+                    let (mean, rstd) = row_stats(xr, self.eps);
+                    let (mut m1, mut m2) = (0f32, 0f32);
+                    for j in 0..d {
+                        xhat[j] = (xr[j] - mean) * rstd;
+                        dxhat[j] = gr[j] * gam[j];
+                        m1 += dxhat[j];
+                        m2 += dxhat[j] * xhat[j];
+                        dg[j] += gr[j] * xhat[j];
+                        db[j] += gr[j];
+                    }
+                    let (m1, m2) = (m1 / d as f32, m2 / d as f32);
+                    for j in 0..d {
+                        or[j] = rstd * (dxhat[j] - m1 - xhat[j] * m2);
+                    }
+                }
+                (dg, db)
+            })
+            .collect();
+        let (mut dgamma, mut dbeta) = (vec![0f32; d], vec![0f32; d]);
+        for (dg, db) in &partials {
+            dgamma.iter_mut().zip(dg).for_each(|(a, b)| *a += b);
+            dbeta.iter_mut().zip(db).for_each(|(a, b)| *a += b);
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), dev)?),
+            Some(Tensor::from_vec(dgamma, d, dev)?),
+            Some(Tensor::from_vec(dbeta, d, dev)?),
+        ))
+    }
 }
 
 /// Inverted dropout: each value is zeroed with probability `p` and the rest scaled by
@@ -731,6 +938,80 @@ mod tests {
         for t in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
             let n = super::super::scalar(&g.get(t).expect("grad").abs()?.sum_all()?)?;
             assert!(n > 0.0);
+        }
+        Ok(())
+    }
+
+    /// The fused softmax and layer norm equal the composed ones, forward and backward, and
+    /// their gradients match finite differences.
+    #[test]
+    fn fused_softmax_and_layer_norm_match_composed_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        // More rows than one parallel task, and a row with a large spread.
+        let (n, d) = (150, 6);
+        let mut xv = randn(n * d, 11);
+        xv[7] = 30.0;
+        let x = Var::from_vec(xv.clone(), (n / 3, 3, d), &dev)?;
+        let w = Tensor::from_vec(randn(n * d, 12), (n / 3, 3, d), &dev)?;
+        let gamma = Var::from_vec(randn(d, 13), d, &dev)?;
+        let beta = Var::from_vec(randn(d, 14), d, &dev)?;
+        let close = |a: &Tensor, b: &Tensor, tol: f32| -> Result<()> {
+            let (a, b) = (
+                a.flatten_all()?.to_vec1::<f32>()?,
+                b.flatten_all()?.to_vec1::<f32>()?,
+            );
+            assert_eq!(a.len(), b.len());
+            for (p, q) in a.iter().zip(&b) {
+                assert!((p - q).abs() <= tol * (1.0 + q.abs()), "{p} vs {q}");
+            }
+            Ok(())
+        };
+        // Softmax.
+        let (f, c) = (
+            softmax_last_dim(x.as_tensor())?,
+            softmax_composed(x.as_tensor())?,
+        );
+        close(&f, &c, 1e-6)?;
+        let gf = (f * &w)?.sum_all()?.backward()?;
+        let gc = (c * &w)?.sum_all()?.backward()?;
+        close(
+            gf.get(x.as_tensor()).expect("grad"),
+            gc.get(x.as_tensor()).expect("grad"),
+            1e-5,
+        )?;
+        // Layer norm: all three gradients.
+        let (f, c) = (
+            layer_norm(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5)?,
+            layer_norm_composed(x.as_tensor(), gamma.as_tensor(), beta.as_tensor(), 1e-5)?,
+        );
+        close(&f, &c, 1e-5)?;
+        let gf = (f * &w)?.sum_all()?.backward()?;
+        let gc = (c * &w)?.sum_all()?.backward()?;
+        for t in [x.as_tensor(), gamma.as_tensor(), beta.as_tensor()] {
+            close(gf.get(t).expect("grad"), gc.get(t).expect("grad"), 1e-4)?;
+        }
+        // Finite differences of the fused layer norm in f64 through the input, on a few
+        // entries (central differences, step 1e-2 on f32 values).
+        let loss = |v: &[f32]| -> Result<f64> {
+            let t = Tensor::from_vec(v.to_vec(), (n / 3, 3, d), &dev)?;
+            let y = layer_norm(&t, gamma.as_tensor(), beta.as_tensor(), 1e-5)?;
+            Ok(super::super::scalar(&(y * &w)?.sum_all()?)? as f64)
+        };
+        let g = gf
+            .get(x.as_tensor())
+            .expect("grad")
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        for i in [0, 5, 7, 100, 899] {
+            let (mut p, mut m) = (xv.clone(), xv.clone());
+            p[i] += 1e-2;
+            m[i] -= 1e-2;
+            let fd = (loss(&p)? - loss(&m)?) / 2e-2;
+            assert!(
+                (fd - g[i] as f64).abs() < 2e-2 * (1.0 + fd.abs()),
+                "{i}: {fd} vs {}",
+                g[i]
+            );
         }
         Ok(())
     }

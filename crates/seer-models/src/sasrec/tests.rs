@@ -545,18 +545,34 @@ fn device_dependent(n_users: usize, n_items: usize, len: usize) -> TrainData {
 fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
     let train = device_dependent(300, 20, 10);
     assert_eq!(train.context_sizes, vec![2]);
-    let hist = [4u32, 5, 7];
-    let hist_ctx = [0u32, 0, 1];
-    let top = |m: &dyn Recommender, device: u32| -> Result<u32> {
-        let mut s = vec![0.0; 20];
-        let now = [device];
-        let ctx = UserContext {
-            context: Some(&hist_ctx),
-            now_context: Some(&now),
-            ..UserContext::from_history(None, &hist)
-        };
-        m.score(&ctx, &mut s)?;
-        Ok(seer_core::topk::top_k(&s, 1)[0].0)
+    // HR@1 over every start item and request device, from 4-event histories walked with
+    // alternating devices: the next item is one step on when the request is on device 0,
+    // two on device 1.
+    let hr = |m: &dyn Recommender| -> Result<f64> {
+        let mut hits = 0;
+        for start in 0..20u32 {
+            let hist_ctx = [0u32, 1, 0, 1];
+            let mut hist = vec![start];
+            for &c in &hist_ctx[1..] {
+                let last = *hist.last().unwrap_or(&0);
+                hist.push((last + 1 + c) % 20);
+            }
+            for device in 0..2u32 {
+                let mut s = vec![0.0; 20];
+                let now = [device];
+                let ctx = UserContext {
+                    context: Some(&hist_ctx),
+                    now_context: Some(&now),
+                    ..UserContext::from_history(None, &hist)
+                };
+                m.score(&ctx, &mut s)?;
+                let want = (hist[3] + 1 + device) % 20;
+                if seer_core::topk::top_k(&s, 1)[0].0 == want {
+                    hits += 1;
+                }
+            }
+        }
+        Ok(hits as f64 / 40.0)
     };
     let sas = Sasrec::fit(
         &Config {
@@ -568,18 +584,32 @@ fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
         &FitOptions::default(),
         &ProgressBar::hidden(),
     )?;
-    // On desktop one step on from 7, on mobile two.
-    assert_eq!((top(&sas, 0)?, top(&sas, 1)?), (8, 9));
+    let with = hr(&sas)?;
+    assert!(with >= 0.8, "SASRec with context: HR@1 {with}");
     // Save/load keeps the context tables.
     let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
     sas.save(dir.path())?;
     let loaded = crate::load(dir.path())?;
-    assert_eq!((top(&*loaded, 0)?, top(&*loaded, 1)?), (8, 9));
+    assert_eq!(hr(&*loaded)?, with);
+    // Without context the request's device is invisible: at best one of the two is right.
+    let plain = Sasrec::fit(
+        &Config {
+            epochs: 40,
+            ..small()
+        },
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let without = hr(&plain)?;
+    assert!(without <= 0.55, "SASRec without context: HR@1 {without}");
 
     // BERT4Rec reads the request's context on its [mask].
     let bert = bert4rec::Bert4rec::fit(
         &bert4rec::Config {
-            hidden: 16,
+            // (Hidden 16 or learning rate 0.01 learned this on some seeds only; this setting
+            // reached HR@1 0.9-1.0 on seeds 1-5 and 42.)
+            hidden: 32,
             inner: 32,
             heads: 2,
             dropout: 0.0,
@@ -587,9 +617,12 @@ fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
             max_len: 8,
             epochs: 150,
             batch_size: 32,
-            lr: 0.01,
+            lr: 0.005,
             warmup_steps: 5,
             mask_prob: 0.4,
+            // Half the sequences masked only at the end, as when recommending: the request's
+            // context must then carry the prediction on its own.
+            last_prob: 0.5,
             context: true,
             ..bert4rec::Config::default()
         },
@@ -597,7 +630,8 @@ fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
         &FitOptions::default(),
         &ProgressBar::hidden(),
     )?;
-    assert_eq!((top(&bert, 0)?, top(&bert, 1)?), (8, 9));
+    let bert_hr = hr(&bert)?;
+    assert!(bert_hr >= 0.8, "BERT4Rec with context: HR@1 {bert_hr}");
 
     // A dataset without context columns is refused with the key named.
     let e = Sasrec::fit(
