@@ -425,6 +425,11 @@ impl Bert4rec {
         &self.log
     }
 
+    /// The network (for tests and benchmarks).
+    pub fn net(&self) -> &SeqNet {
+        &self.net
+    }
+
     pub(crate) fn load(file: &Loaded, config: Config) -> Result<Bert4rec> {
         let net = SeqNet::load(file, config.net(0))?;
         Ok(Bert4rec {

@@ -648,3 +648,59 @@ fn context_of_the_request_changes_scores_and_is_learned() -> Result<()> {
     assert!(e.contains("sasrec.context"), "{e}");
     Ok(())
 }
+
+#[test]
+fn bert4rec_update_extends_its_table_and_output_bias() -> Result<()> {
+    let cfg = bert4rec::Config {
+        hidden: 16,
+        inner: 32,
+        max_len: 8,
+        epochs: 3,
+        batch_size: 32,
+        ..bert4rec::Config::default()
+    };
+    let old = bert4rec::Bert4rec::fit(
+        &cfg,
+        &cyclic(50, 10, 6),
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    // Same 10 items, then one new item that follows item 9.
+    let map: Vec<Option<u32>> = (0..10).map(Some).chain([None]).collect();
+    let events = vec![
+        (0u32, 8u32, 0i64),
+        (0, 9, 1),
+        (0, 10, 2),
+        (1, 9, 0),
+        (1, 10, 1),
+    ];
+    let train = TrainData::from_csr(crate::testutil::csr(11, &events), false);
+    let carried = old.net().with_catalogue(&map, &train.matrix)?;
+    // The output bias of the new item is the mean of the old ones; old biases are kept.
+    let bias = |net: &SeqNet| -> Result<Vec<f32>> {
+        let (_, var) = net
+            .params()
+            .vars()
+            .iter()
+            .find(|(n, _)| n == "head.bias")
+            .ok_or_else(|| Error::Tensor("no head.bias".into()))?;
+        Ok(var.as_tensor().to_vec1::<f32>()?)
+    };
+    let (before, after) = (bias(old.net())?, bias(&carried)?);
+    assert_eq!(after.len(), 11);
+    assert_eq!(&after[..10], &before[..]);
+    let mean = before.iter().sum::<f32>() / 10.0;
+    assert!((after[10] - mean).abs() < 1e-6);
+    // The update itself runs on the extended catalogue and scores every item.
+    let users = [0u32, 1];
+    let opts = FitOptions {
+        users: Some(&users),
+        ..FitOptions::default()
+    };
+    let updated = old.update(&map, 2, &train, &opts, &ProgressBar::hidden())?;
+    assert_eq!(updated.n_items(), 11);
+    let mut s = vec![0.0; 11];
+    updated.score(&UserContext::from_history(None, &[8, 9]), &mut s)?;
+    assert!(s.iter().all(|x| x.is_finite()));
+    Ok(())
+}
