@@ -1031,16 +1031,8 @@ fn generate_lines(
     beam: usize,
     now_context: Option<&[u32]>,
 ) -> Result<Vec<String>> {
-    let all: Vec<usize> = (0..data.interactions.len()).collect();
-    let m = seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items());
-    let ctx = seer_core::UserContext {
-        user: Some(u),
-        history: m.row(u),
-        timestamps: data.has_timestamps.then(|| m.row_ts(u)),
-        now: None,
-        context: (m.n_context > 0).then(|| m.row_context(u)),
-        now_context,
-    };
+    let m = all_events(data);
+    let ctx = known_context(&m, u, now_context);
     let g = seer_core::generate::generate(model, &[ctx], &[&[]], n, beam)?;
     let Some(g) = g.first() else {
         bail!("beam search returned nothing");
@@ -1065,6 +1057,29 @@ fn generate_lines(
     Ok(lines)
 }
 
+/// Every event of `data` as a user × item matrix (rows in time order).
+fn all_events(data: &Dataset) -> seer_data::Csr {
+    let all: Vec<usize> = (0..data.interactions.len()).collect();
+    seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items())
+}
+
+/// User `u` as a model sees them when recommending now: every known event (row `u` of
+/// [`all_events`]) with its time and context, and the request's context.
+fn known_context<'a>(
+    m: &'a seer_data::Csr,
+    u: u32,
+    now_context: Option<&'a [u32]>,
+) -> seer_core::UserContext<'a> {
+    seer_core::UserContext {
+        user: Some(u),
+        history: m.row(u),
+        timestamps: Some(m.row_ts(u)),
+        now: None,
+        context: (m.n_context > 0).then(|| m.row_context(u)),
+        now_context,
+    }
+}
+
 /// Top-`n` lines for user `u` (all of the user's known events as history, seen items masked).
 fn recommend_lines(
     model: &dyn seer_core::Recommender,
@@ -1073,16 +1088,8 @@ fn recommend_lines(
     n: usize,
     now_context: Option<&[u32]>,
 ) -> Result<Vec<String>> {
-    let all: Vec<usize> = (0..data.interactions.len()).collect();
-    let m = seer_data::Csr::from_rows(&data.interactions, &all, data.n_users(), data.n_items());
-    let ctx = seer_core::UserContext {
-        user: Some(u),
-        history: m.row(u),
-        timestamps: Some(m.row_ts(u)),
-        now: None,
-        context: (m.n_context > 0).then(|| m.row_context(u)),
-        now_context,
-    };
+    let m = all_events(data);
+    let ctx = known_context(&m, u, now_context);
     let mut scores = vec![0f32; model.n_items()];
     model.score(&ctx, &mut scores)?;
     for &i in m.row(u) {

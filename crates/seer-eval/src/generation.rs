@@ -28,7 +28,7 @@ use seer_core::{ItemIdx, Recommender, UserContext, UserIdx};
 use seer_data::{Csr, Dataset, Split};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::protocol::Stage;
 
 /// Result of [`evaluate_generation`].
@@ -88,19 +88,8 @@ pub fn evaluate_generation(
     beam: usize,
     pb: &ProgressBar,
 ) -> Result<GenerationReport> {
+    crate::protocol::check_inputs(model, data, split)?;
     let (n_users, n_items) = (data.n_users(), data.n_items());
-    if model.n_items() != n_items {
-        return Err(Error::CatalogueMismatch {
-            model: model.n_items(),
-            data: n_items,
-        });
-    }
-    if split.part.len() != data.interactions.len() {
-        return Err(Error::SplitMismatch {
-            split: split.part.len(),
-            data: data.interactions.len(),
-        });
-    }
     let _span = tracing::info_span!("generate", %stage, model = model.kind()).entered();
     let t0 = std::time::Instant::now();
     let (hist_parts, target_part) = stage.parts();

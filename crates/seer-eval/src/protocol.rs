@@ -302,6 +302,23 @@ struct Inputs<'a> {
     n_items: usize,
 }
 
+/// Checks that `model` scores `data`'s catalogue and `split` covers its events.
+pub(crate) fn check_inputs(model: &dyn Recommender, data: &Dataset, split: &Split) -> Result<()> {
+    if model.n_items() != data.n_items() {
+        return Err(Error::CatalogueMismatch {
+            model: model.n_items(),
+            data: data.n_items(),
+        });
+    }
+    if split.part.len() != data.interactions.len() {
+        return Err(Error::SplitMismatch {
+            split: split.part.len(),
+            data: data.interactions.len(),
+        });
+    }
+    Ok(())
+}
+
 /// Evaluates `model` on `stage` of `split` with the full-ranking protocol (see the module
 /// docs), in parallel over users. `keep_recs` keeps every user's top-`max(ks)` list in the
 /// report. `pb` advances by one per user with targets.
@@ -315,20 +332,9 @@ pub fn evaluate(
     pb: &ProgressBar,
 ) -> Result<EvalReport> {
     cfg.validate()?;
+    check_inputs(model, data, split)?;
     let n_items = data.n_items();
     let n_users = data.n_users();
-    if model.n_items() != n_items {
-        return Err(Error::CatalogueMismatch {
-            model: model.n_items(),
-            data: n_items,
-        });
-    }
-    if split.part.len() != data.interactions.len() {
-        return Err(Error::SplitMismatch {
-            split: split.part.len(),
-            data: data.interactions.len(),
-        });
-    }
     let _span = tracing::info_span!("evaluate", %stage, model = model.kind()).entered();
     let (hist_parts, target_part) = stage.parts();
     let inter = &data.interactions;

@@ -316,16 +316,6 @@ impl Sasrec {
         opts: &FitOptions<'_>,
         pb: &ProgressBar,
     ) -> Result<Sasrec> {
-        if map.len() != train.n_items {
-            return Err(Error::config(
-                "sasrec",
-                format!(
-                    "item map has {} entries for a catalogue of {}",
-                    map.len(),
-                    train.n_items
-                ),
-            ));
-        }
         let mut config = self.config.clone();
         config.epochs = epochs.max(1);
         // No warm-up: the weights are trained already, and an update is a handful of steps

@@ -598,6 +598,13 @@ impl SeqNet {
     pub fn with_catalogue(&self, map: &[Option<u32>], seqs: &seer_data::Csr) -> Result<SeqNet> {
         let old_n = self.cfg.n_items;
         let h = self.cfg.encoder.hidden;
+        if map.len() != seqs.n_cols {
+            return Err(Error::Tensor(format!(
+                "item map has {} entries for a catalogue of {}",
+                map.len(),
+                seqs.n_cols
+            )));
+        }
         if let Some(&bad) = map.iter().flatten().find(|&&o| o as usize >= old_n) {
             return Err(Error::Tensor(format!(
                 "item map points at old item {bad}, but the model has {old_n} items"
