@@ -637,18 +637,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             let fit_seconds = t0.elapsed().as_secs_f64();
-            model
-                .save(&a.out)
-                .with_context(|| format!("saving the model to {}", a.out.display()))?;
-            let meta = store::ModelMeta {
-                spec: pipeline::spec_of(&model_cfg),
-                dataset: data.name.clone(),
-                fit_on: parts.clone(),
+            let meta = save_trained(
+                model.as_ref(),
+                &a.out,
+                pipeline::spec_of(&model_cfg),
+                &data,
+                &split,
+                &parts,
                 fit_seconds,
-                split: store::split_fingerprint(&split),
-                trained_until: latest_event(&data, &split, &parts),
-            };
-            store::save_model_meta(&a.out, &meta, &data.items)?;
+            )?;
             if state.exists() {
                 std::fs::remove_dir_all(&state)
                     .with_context(|| format!("removing {}", state.display()))?;
@@ -708,6 +705,31 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Config(_) => unreachable!("handled above"),
     }
+}
+
+/// Saves a model fitted on `parts` of `split` into `out` with its metadata and vocabulary.
+fn save_trained(
+    model: &dyn seer_core::Recommender,
+    out: &Path,
+    spec: String,
+    data: &Dataset,
+    split: &Split,
+    parts: &[Part],
+    fit_seconds: f64,
+) -> Result<store::ModelMeta> {
+    model
+        .save(out)
+        .with_context(|| format!("saving the model to {}", out.display()))?;
+    let meta = store::ModelMeta {
+        spec,
+        dataset: data.name.clone(),
+        fit_on: parts.to_vec(),
+        fit_seconds,
+        split: store::split_fingerprint(split),
+        trained_until: latest_event(data, split, parts),
+    };
+    store::save_model_meta(out, &meta, &data.items)?;
+    Ok(meta)
 }
 
 /// Unix seconds of the latest event in `parts` (datasets with timestamps).
@@ -810,18 +832,15 @@ fn continual_update(
     )
     .with_context(|| format!("updating {}", from.display()))?;
     let fit_seconds = t0.elapsed().as_secs_f64();
-    model
-        .save(&a.out)
-        .with_context(|| format!("saving the model to {}", a.out.display()))?;
-    let meta = store::ModelMeta {
-        spec: old_meta.spec.clone(),
-        dataset: data.name.clone(),
-        fit_on: parts.clone(),
+    let meta = save_trained(
+        model.as_ref(),
+        &a.out,
+        old_meta.spec.clone(),
+        data,
+        split,
+        &parts,
         fit_seconds,
-        split: store::split_fingerprint(split),
-        trained_until: latest_event(data, split, &parts),
-    };
-    store::save_model_meta(&a.out, &meta, &data.items)?;
+    )?;
     println!(
         "updated {} from {} with {new_events} new events of {active} users ({new_items} items \
          new to the model, {} epochs, {} users replayed) in {fit_seconds:.2} s → {}",
