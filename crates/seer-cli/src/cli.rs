@@ -331,8 +331,12 @@ struct RecommendArgs {
     #[arg(long)]
     model: PathBuf,
     /// The user's original id.
-    #[arg(long)]
-    user: String,
+    #[arg(long, required_unless_present = "query")]
+    user: Option<String>,
+    /// A free-text query ("dark sci-fi thriller") answered by the `text` model; with --user,
+    /// that user's known items are left out.
+    #[arg(long, conflicts_with = "generate")]
+    query: Option<String>,
     /// How many items.
     #[arg(long, short, default_value_t = 10)]
     n: usize,
@@ -437,7 +441,14 @@ struct FetchArgs {
 #[derive(Debug, Args)]
 struct EmbedArgs {
     /// File with one text per line (UTF-8).
-    input: PathBuf,
+    #[arg(required_unless_present = "items")]
+    input: Option<PathBuf>,
+    /// Embed the item texts of this dataset directory instead (what the `text` model reads).
+    #[arg(long, conflicts_with = "input")]
+    items: Option<PathBuf>,
+    /// Also write the texts, one per line (to feed the same texts to another encoder).
+    #[arg(long)]
+    write_texts: Option<PathBuf>,
     /// Text encoder: a sentence-transformers model directory.
     #[arg(long, default_value = seer_models::text_encoder::DEFAULT_MODEL_DIR)]
     text_model: PathBuf,
@@ -743,9 +754,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 /// `seer embed`: encodes the lines of a file, reports sentences/s and peak memory.
 fn embed(a: &EmbedArgs, progress: &Progress) -> Result<ExitCode> {
     use seer_models::text_encoder::{EmbeddingCache, TextEncoder};
-    let raw = std::fs::read_to_string(&a.input)
-        .with_context(|| format!("reading {}", a.input.display()))?;
-    let texts: Vec<&str> = raw.lines().collect();
+    let raw: Vec<String> = match (&a.input, &a.items) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        (None, Some(dir)) => {
+            let data = load_dataset(dir)?;
+            (0..data.n_items() as u32)
+                .map(|i| data.item_document(i).replace('\n', " "))
+                .filter(|t| !t.trim().is_empty())
+                .collect()
+        }
+        (None, None) => bail!("give a text file or --items DATASET"),
+    };
+    let texts: Vec<&str> = raw.iter().map(String::as_str).collect();
+    if let Some(path) = &a.write_texts {
+        fs::write(path, raw.join("\n") + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     let enc = TextEncoder::load(&a.text_model)?;
     seer_eval::mem::reset_peak_rss();
     let mut best = f64::INFINITY;
@@ -1055,8 +1083,21 @@ fn recommend_cmd(a: &RecommendArgs) -> Result<ExitCode> {
     let meta = store::load_model_meta(&a.model, &data)?;
     let model = seer_models::load(&a.model)
         .with_context(|| format!("loading model {}", a.model.display()))?;
-    let Some(u) = data.users.get(&a.user) else {
-        bail!("unknown user {:?} in dataset {:?}", a.user, data.name);
+    let user = match &a.user {
+        Some(id) => match data.users.get(id) {
+            Some(u) => Some(u),
+            None => bail!("unknown user {id:?} in dataset {:?}", data.name),
+        },
+        None => None,
+    };
+    if let Some(q) = &a.query {
+        for line in query_lines(model.as_ref(), &data, q, user, a.n)? {
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(u) = user else {
+        bail!("--user is required without --query");
     };
     let now_context = request_context(&data, &a.context)?;
     let lines = match a.generate {
@@ -1181,6 +1222,38 @@ fn known_context<'a>(
 }
 
 /// Top-`n` lines for user `u` (all of the user's known events as history, seen items masked).
+/// Top `n` items for a free-text query (the `text` model), leaving out `user`'s known items.
+fn query_lines(
+    model: &dyn seer_core::Recommender,
+    data: &Dataset,
+    query: &str,
+    user: Option<u32>,
+    n: usize,
+) -> Result<Vec<String>> {
+    if query.trim().is_empty() {
+        bail!("--query is empty; describe what you are looking for");
+    }
+    let mut scores = vec![0f32; model.n_items()];
+    model.score_query(query, &mut scores)?;
+    if let Some(u) = user {
+        for &i in all_events(data).row(u) {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+    }
+    let mut lines = vec![format!("query {query:?}")];
+    for (rank, (i, s)) in topk::top_k(&scores, n).into_iter().enumerate() {
+        lines.push(format!(
+            "{:>3}. {:<60} (id {}, score {s:.4})",
+            rank + 1,
+            data.item_label(i),
+            data.items.id(i).unwrap_or("?")
+        ));
+    }
+    Ok(lines)
+}
+
 fn recommend_lines(
     model: &dyn seer_core::Recommender,
     data: &Dataset,

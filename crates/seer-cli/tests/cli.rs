@@ -965,3 +965,147 @@ fn r4_generative_decoding_recommend_and_eval() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sequence model"));
 }
+
+/// all-MiniLM-L6-v2 at the workspace root (`seer fetch minilm`), or `None` to skip — unless
+/// `SEER_REQUIRE_MINILM` is set (CI fetches the model first), then its absence fails.
+fn minilm() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir.canonicalize().unwrap());
+    }
+    assert!(
+        std::env::var_os("SEER_REQUIRE_MINILM").is_none(),
+        "no model at {}; run `seer fetch minilm`",
+        dir.display()
+    );
+    eprintln!("skipped: no MiniLM model (run `seer fetch minilm`)");
+    None
+}
+
+/// Issue 5: the language-model recommender end to end on the demo — bench against
+/// popularity, a free-text query, and `seer embed` hitting its cache on the second run.
+#[test]
+fn r5_text_model_bench_query_and_embedding_cache() {
+    let Some(model_dir) = minilm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, _) = import_and_split_demo(tmp.path());
+    let cache = tmp.path().join("cache");
+    let spec = format!(
+        "text:text_model={},cache={}",
+        model_dir.display(),
+        cache.display()
+    );
+    let bench_dir = tmp.path().join("bench");
+    ok(
+        &[
+            "bench",
+            "--data",
+            ds.to_str().unwrap(),
+            "--models",
+            &format!("pop,{spec}"),
+            "--out",
+            bench_dir.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let bench: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap();
+    let pop = metric(&bench, "pop", "ndcg@10");
+    let text = metric(&bench, &spec, "ndcg@10");
+    assert!(text > pop * 1.2, "text {text} vs pop {pop}");
+
+    let model = tmp.path().join("text");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            &spec,
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    // The saved model finds its encoder from another working directory.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = ok(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--query",
+            "the lion, the witch and the wardrobe in Narnia",
+            "-n",
+            "3",
+        ],
+        &elsewhere,
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert!(lines[1..].iter().any(|l| l.contains("Narnia")), "{out}");
+    // Queries need a model that reads text.
+    let pop = tmp.path().join("pop");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "pop",
+            "--out",
+            pop.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let err = seer(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            pop.to_str().unwrap(),
+            "--query",
+            "anything",
+        ],
+        tmp.path(),
+    );
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("`text` model"));
+
+    // `seer embed`: the second run takes every vector from the cache.
+    let embed = |c: &Path| {
+        ok(
+            &[
+                "embed",
+                "--items",
+                ds.to_str().unwrap(),
+                "--text-model",
+                model_dir.to_str().unwrap(),
+                "--cache",
+                c.to_str().unwrap(),
+            ],
+            tmp.path(),
+        )
+    };
+    let fresh = tmp.path().join("fresh-cache");
+    let first = embed(&fresh);
+    assert!(first.contains(", 0 from the cache"), "{first}");
+    let second = embed(&fresh);
+    let n: usize = second
+        .split("embedded ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!(n > 900, "{second}");
+    assert!(
+        second.contains(&format!(", {n} from the cache")),
+        "{second}"
+    );
+}

@@ -27,6 +27,14 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// The model cannot do what was asked (e.g. a free-text query to a model without text).
+    #[error("model {model} does not support {what}")]
+    Unsupported {
+        /// The model's kind.
+        model: &'static str,
+        /// What was asked, and what to use instead.
+        what: String,
+    },
     /// A saved model could not be understood.
     #[error("{}: {message}", path.display())]
     BadModelFile {

@@ -76,6 +76,16 @@ pub trait Recommender: Send + Sync {
 
     /// Writes the fitted model into directory `dir` (created if missing).
     fn save(&self, dir: &Path) -> Result<()>;
+
+    /// Scores every catalogue item for a free-text query ("dark sci-fi thriller"). Only
+    /// models that read text support it; the others return [`crate::Error::Unsupported`].
+    fn score_query(&self, query: &str, out: &mut [f32]) -> Result<()> {
+        let _ = (query, out);
+        Err(crate::Error::Unsupported {
+            model: self.kind(),
+            what: "free-text queries; train the `text` model for them".into(),
+        })
+    }
 }
 
 /// Checks that a score buffer has one slot per item; every `score` implementation calls it.

@@ -115,11 +115,76 @@ impl Dataset {
             .filter(|s| !s.is_empty())
     }
 
+    /// The text a language model reads for an item: its non-empty fields in order, `title`
+    /// first and bare, the others as `field: value`, joined by `". "`; list values
+    /// (`"a | b"`) read as `"a, b"`. Empty when the item has no text.
+    pub fn item_document(&self, item: ItemIdx) -> String {
+        document(&self.item_text, item as usize)
+    }
+
+    /// The profile text of a user, built like [`Dataset::item_document`] from the user
+    /// attributes (`age: 24. gender: M. occupation: technician`). Empty when there is none.
+    pub fn user_document(&self, user: UserIdx) -> String {
+        document(&self.user_attrs, user as usize)
+    }
+
     /// A human-readable label for an item: its title if it has one, else its original id.
     pub fn item_label(&self, item: ItemIdx) -> String {
         match self.item_field(item, "title") {
             Some(t) => t.to_owned(),
             None => self.items.id(item).unwrap_or("?").to_owned(),
         }
+    }
+}
+
+/// Fields of entity `i` as one text (see [`Dataset::item_document`]).
+fn document(columns: &[TextColumn], i: usize) -> String {
+    let mut ordered: Vec<&TextColumn> = columns.iter().filter(|c| c.name == "title").collect();
+    ordered.extend(columns.iter().filter(|c| c.name != "title"));
+    let mut parts = Vec::new();
+    for c in ordered {
+        let Some(v) = c.values.get(i).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let v = v.replace(" | ", ", ");
+        if c.name == "title" {
+            parts.push(v);
+        } else {
+            parts.push(format!("{}: {v}", c.name.replace('_', " ")));
+        }
+    }
+    parts.join(". ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_put_the_title_first_and_name_the_other_fields() {
+        let mut d = Dataset::default();
+        d.items.get_or_insert("a");
+        d.items.get_or_insert("b");
+        d.item_text = vec![
+            TextColumn {
+                name: "categories".into(),
+                values: vec!["Makeup | Nails".into(), "".into()],
+            },
+            TextColumn {
+                name: "title".into(),
+                values: vec!["red nail polish".into(), "".into()],
+            },
+        ];
+        assert_eq!(
+            d.item_document(0),
+            "red nail polish. categories: Makeup, Nails"
+        );
+        assert_eq!(d.item_document(1), "");
+        d.users.get_or_insert("u");
+        d.user_attrs = vec![TextColumn {
+            name: "zip_code".into(),
+            values: vec!["55105".into()],
+        }];
+        assert_eq!(d.user_document(0), "zip code: 55105");
     }
 }

@@ -70,6 +70,17 @@ impl<'a> Tensor<'a> {
     }
 }
 
+impl<'a> Tensor<'a> {
+    /// Raw bytes (a JSON document, UTF-8 text) as a `u8` tensor.
+    pub(crate) fn bytes(data: &'a [u8]) -> Self {
+        Tensor {
+            dtype: Dtype::U8,
+            shape: vec![data.len()],
+            data: Cow::Borrowed(data),
+        }
+    }
+}
+
 impl View for &Tensor<'_> {
     fn dtype(&self) -> Dtype {
         self.dtype
@@ -281,6 +292,11 @@ impl Loaded {
     ) -> Result<(Vec<usize>, Vec<u32>)> {
         let (shape, data) = self.raw(name, Dtype::U32, shape)?;
         Ok((shape, bytemuck::pod_collect_to_vec(data)))
+    }
+
+    /// A `u8` tensor's bytes.
+    pub(crate) fn bytes(&self, name: &str) -> Result<&[u8]> {
+        Ok(self.raw(name, Dtype::U8, None)?.1)
     }
 
     /// A one-dimensional `u64` tensor as `usize` offsets.

@@ -51,6 +51,7 @@ pub mod sasrec;
 pub mod seq;
 #[cfg(test)]
 mod testutil;
+pub mod text;
 pub mod text_encoder;
 mod train;
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
 use crate::train::{FitOptions, TrainData};
-use crate::{als, bert4rec, ease, item_knn, popularity, sasrec};
+use crate::{als, bert4rec, ease, item_knn, popularity, sasrec, text};
 
 /// Which model to fit, with its hyperparameters.
 ///
@@ -33,10 +33,14 @@ pub enum ModelConfig {
     Sasrec(sasrec::Config),
     /// BERT4Rec, the bidirectional masked-item Transformer ([`bert4rec`]).
     Bert4rec(bert4rec::Config),
+    /// The language-model recommender: cosine of sentence-encoder vectors ([`text`]).
+    Text(text::Config),
 }
 
 /// Names accepted by [`ModelConfig::from_spec`] and written into model files.
-pub const MODEL_NAMES: [&str; 6] = ["pop", "itemknn", "ease", "als", "sasrec", "bert4rec"];
+pub const MODEL_NAMES: [&str; 7] = [
+    "pop", "itemknn", "ease", "als", "sasrec", "bert4rec", "text",
+];
 
 impl ModelConfig {
     /// Stable short name: `pop`, `itemknn`, `ease`, `als` (equals the fitted model's
@@ -49,6 +53,7 @@ impl ModelConfig {
             ModelConfig::Als(_) => als::KIND,
             ModelConfig::Sasrec(_) => sasrec::KIND,
             ModelConfig::Bert4rec(_) => bert4rec::KIND,
+            ModelConfig::Text(_) => text::KIND,
         }
     }
 
@@ -62,6 +67,7 @@ impl ModelConfig {
             "als" => ModelConfig::Als(Default::default()),
             "sasrec" => ModelConfig::Sasrec(Default::default()),
             "bert4rec" => ModelConfig::Bert4rec(Default::default()),
+            "text" => ModelConfig::Text(Default::default()),
             _ => {
                 return Err(Error::UnknownModel {
                     name: name.to_string(),
@@ -133,6 +139,7 @@ impl ModelConfig {
             ModelConfig::Als(c) => c.validate(),
             ModelConfig::Sasrec(c) => c.validate(),
             ModelConfig::Bert4rec(c) => c.validate(),
+            ModelConfig::Text(c) => c.validate(),
         }
     }
 
@@ -146,10 +153,20 @@ impl ModelConfig {
     ///   Amazon Beauty prefers small values);
     /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40};
     /// - `sasrec`, `bert4rec`: `dropout` ∈ {0.2, 0.5} (each fit already early-stops on
-    ///   validation, and a fit takes minutes).
+    ///   validation, and a fit takes minutes);
+    /// - `text`: the recency half-life `half_life` ∈ {2, 5, 20} events.
     pub fn tuning_grid(&self) -> Vec<ModelConfig> {
         match self {
             ModelConfig::Popularity(_) => vec![self.clone()],
+            ModelConfig::Text(c) => [2.0, 5.0, 20.0]
+                .into_iter()
+                .map(|half_life| {
+                    ModelConfig::Text(text::Config {
+                        half_life,
+                        ..c.clone()
+                    })
+                })
+                .collect(),
             ModelConfig::Sasrec(c) => [0.2, 0.5]
                 .into_iter()
                 .map(|d| {
@@ -249,6 +266,7 @@ impl ModelConfig {
             ModelConfig::Als(c) => Box::new(als::Als::fit(c, train, pb)?),
             ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::fit(c, train, opts, pb)?),
             ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::fit(c, train, opts, pb)?),
+            ModelConfig::Text(c) => Box::new(text::TextRecommender::fit(c, train, pb)?),
         })
     }
 }
@@ -275,6 +293,7 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
         ModelConfig::Als(c) => Box::new(als::Als::load(&file, c)?),
         ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::load(&file, c)?),
         ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::load(&file, c)?),
+        ModelConfig::Text(c) => Box::new(text::TextRecommender::load(&file, c)?),
     })
 }
 

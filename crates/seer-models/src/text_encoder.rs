@@ -193,7 +193,8 @@ impl TextEncoder {
                 ));
             }
         }
-        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads) {
+        if cfg.num_attention_heads == 0 || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
+        {
             return Err(text_err(
                 &dir.join("config.json"),
                 "hidden_size must be a multiple of num_attention_heads",

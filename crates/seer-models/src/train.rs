@@ -48,6 +48,11 @@ pub struct TrainData {
     /// Vocabulary size of each categorical context column (`matrix.context` holds the codes);
     /// empty when the data has none.
     pub context_sizes: Vec<usize>,
+    /// Text of every item of the catalogue ([`Dataset::item_document`]), including items
+    /// without training events; empty when the data has no item text.
+    pub item_text: Vec<String>,
+    /// Profile text of every user ([`Dataset::user_document`]); empty when there is none.
+    pub user_text: Vec<String>,
 }
 
 impl TrainData {
@@ -66,6 +71,16 @@ impl TrainData {
                 .iter()
                 .map(|c| c.values.len())
                 .collect(),
+            item_text: if data.item_text.is_empty() {
+                Vec::new()
+            } else {
+                (0..n_items as u32).map(|i| data.item_document(i)).collect()
+            },
+            user_text: if data.user_attrs.is_empty() {
+                Vec::new()
+            } else {
+                (0..n_users as u32).map(|u| data.user_document(u)).collect()
+            },
         }
     }
 
@@ -92,6 +107,8 @@ impl TrainData {
             matrix,
             has_timestamps,
             context_sizes,
+            item_text: Vec::new(),
+            user_text: Vec::new(),
         }
     }
 }
