@@ -188,6 +188,9 @@ enum SplitMethod {
     Temporal,
     /// Per-user random holdout (seeded).
     Random,
+    /// Cold items: a seeded random fraction of the items (`--cold-fraction`) loses all its
+    /// events from training; those events are the test targets.
+    ColdItems,
 }
 
 #[derive(Debug, Args)]
@@ -214,9 +217,12 @@ struct SplitParams {
     /// Random holdout: fraction of each user's events held out for validation and for test.
     #[arg(long, default_value_t = 0.1)]
     ratio: f64,
-    /// Random holdout seed.
+    /// Random holdout and cold-item seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Cold items: fraction of the items made cold.
+    #[arg(long, default_value_t = 0.1)]
+    cold_fraction: f64,
 }
 
 impl SplitParams {
@@ -232,6 +238,10 @@ impl SplitParams {
             Some(SplitMethod::Random) => SplitConfig::RandomHoldout {
                 valid_ratio: self.ratio,
                 test_ratio: self.ratio,
+                seed: self.seed,
+            },
+            Some(SplitMethod::ColdItems) => SplitConfig::ColdItems {
+                fraction: self.cold_fraction,
                 seed: self.seed,
             },
         }
@@ -1356,6 +1366,12 @@ fn describe_split(cfg: &SplitConfig) -> String {
             seed,
         } => format!(
             "random per-user holdout (validation {valid_ratio}, test {test_ratio}, seed {seed})"
+        ),
+        SplitConfig::ColdItems { fraction, seed } => format!(
+            "cold items ({:.0}% of the items, seed {seed}, have every event held out of \
+             training and validation; those events are the test targets; validation is each \
+             user's last warm event)",
+            fraction * 100.0
         ),
     }
 }

@@ -56,6 +56,19 @@ pub enum SplitConfig {
         /// RNG seed; the same seed gives the same split.
         seed: u64,
     },
+    /// Cold items: a seeded random `fraction` of the items that have events is made cold, and
+    /// **every** event of a cold item is held out of training and validation; those events are
+    /// the test targets. Validation is each user's last event of a warm item (users with fewer
+    /// than 3 warm events keep them all for training). So no model ever sees a cold item
+    /// interacted with, and the test measures how well it recommends items known only by
+    /// their text or attributes. A cold event is held out whatever its time (the usual
+    /// cold-item protocol), so a user's later warm events may be in their history.
+    ColdItems {
+        /// Fraction of the items with events made cold (default 0.1).
+        fraction: f64,
+        /// RNG seed; the same seed gives the same cold items.
+        seed: u64,
+    },
 }
 
 fn default_min_events() -> usize {
@@ -147,6 +160,9 @@ impl SplitConfig {
                 }
                 Ok(())
             }
+            SplitConfig::ColdItems { fraction, .. } if !(*fraction > 0.0 && *fraction < 1.0) => {
+                bad("split.fraction", format!("{fraction} not in (0, 1)"))
+            }
             _ => Ok(()),
         }
     }
@@ -232,12 +248,47 @@ impl SplitConfig {
                     }
                 }
             }
+            SplitConfig::ColdItems { fraction, seed } => {
+                let cold = cold_items(data, *fraction, *seed);
+                for rows in rows_by_user_in_time_order(data) {
+                    let mut warm = Vec::with_capacity(rows.len());
+                    for &r in &rows {
+                        if cold[inter.item[r] as usize] {
+                            part[r] = Part::Test;
+                        } else {
+                            warm.push(r);
+                        }
+                    }
+                    if warm.len() >= 3 {
+                        part[warm[warm.len() - 1]] = Part::Valid;
+                    }
+                }
+            }
         }
         Ok(Split {
             config: self.clone(),
             part,
         })
     }
+}
+
+/// The cold items of [`SplitConfig::ColdItems`]: `cold[i]` for a seeded random `fraction` of
+/// the items that have at least one event (rounded, at least one).
+pub fn cold_items(data: &Dataset, fraction: f64, seed: u64) -> Vec<bool> {
+    let mut has = vec![false; data.n_items()];
+    for &i in &data.interactions.item {
+        has[i as usize] = true;
+    }
+    let mut items: Vec<usize> = (0..has.len()).filter(|&i| has[i]).collect();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    items.shuffle(&mut rng);
+    let n =
+        ((items.len() as f64 * fraction).round() as usize).clamp(1.min(items.len()), items.len());
+    let mut cold = vec![false; has.len()];
+    for &i in &items[..n] {
+        cold[i] = true;
+    }
+    cold
 }
 
 /// Each user's rows ordered by `(ts, row)`.
@@ -354,6 +405,27 @@ mod tests {
     }
 
     proptest! {
+        /// The cold-item split holds out every event of the cold items (and only those) from
+        /// training and validation, makes about `fraction` of the items cold, and is seeded.
+        #[test]
+        fn cold_items_never_reach_training(rows in rows_strategy(), seed in any::<u64>(), fraction in 0.05f64..0.5) {
+            let d = dataset(&rows, true);
+            let cfg = SplitConfig::ColdItems { fraction, seed };
+            let s = cfg.split(&d).unwrap();
+            let cold = cold_items(&d, fraction, seed);
+            let with_events: std::collections::BTreeSet<u32> = d.interactions.item.iter().copied().collect();
+            if !with_events.is_empty() {
+                let n_cold = cold.iter().filter(|&&c| c).count();
+                prop_assert!(n_cold >= 1);
+                prop_assert!((n_cold as f64 - fraction * with_events.len() as f64).abs() <= 1.0);
+            }
+            for (r, &p) in s.part.iter().enumerate() {
+                let is_cold = cold[d.interactions.item[r] as usize];
+                prop_assert_eq!(is_cold, p == Part::Test, "row {} part {:?}", r, p);
+            }
+            prop_assert_eq!(&cfg.split(&d).unwrap(), &s);
+        }
+
         /// Every row lands in exactly one part, and in time-ordered splits no validation or
         /// test event of a user precedes one of their training events.
         #[test]

@@ -188,6 +188,7 @@ impl Config {
             query_time: false,
             context: Vec::new(),
             query_context: false,
+            text_dim: 0,
         }
     }
 

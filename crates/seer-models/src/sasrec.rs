@@ -114,6 +114,20 @@ pub struct Config {
     /// next one in training; the request's — `--context` — at the last position when
     /// recommending). Needs context columns. Default false.
     pub context: bool,
+    /// Text-enhanced items (UniSRec-style): add a trained projection of each item's frozen
+    /// sentence vector (the `text_model` encoder applied to the item's text) to its id
+    /// embedding, so items are known by their text too; items without training events are
+    /// represented by their text alone. Needs item text. Default false.
+    pub text: bool,
+    /// Sentence encoder for `text`: a sentence-transformers model directory. Default
+    /// `models/all-MiniLM-L6-v2`.
+    pub text_model: String,
+    /// Embedding cache folder for `text`; empty disables it. Default `models/cache`.
+    pub text_cache: String,
+    /// With `text`: probability that an item's id embedding is left out in a training step,
+    /// so the text projection learns to stand for the item alone (as it must for items
+    /// without events). Default 0.2.
+    pub text_id_dropout: f32,
 }
 
 impl Default for Config {
@@ -142,6 +156,10 @@ impl Default for Config {
             time_hour: false,
             time_dow: false,
             context: false,
+            text: false,
+            text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
+            text_cache: "models/cache".to_string(),
+            text_id_dropout: 0.2,
         }
     }
 }
@@ -240,6 +258,7 @@ impl Config {
             query_time: self.time().any(),
             context: Vec::new(),
             query_context: self.context,
+            text_dim: 0,
         }
     }
 
@@ -293,13 +312,41 @@ impl Sasrec {
             }
             net_cfg.context = train.context_sizes.clone();
         }
-        let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
+        let text = if config.text {
+            let (dim, vecs) = crate::text::item_vectors(
+                &config.text_model,
+                &config.text_cache,
+                train,
+                "sasrec.text",
+                pb,
+            )?;
+            net_cfg.text_dim = dim;
+            Some(vecs)
+        } else {
+            None
+        };
+        let mut net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
+        if let Some(v) = &text {
+            net.set_text_vectors(v)?;
+        }
         let mut model = Sasrec {
             config: config.clone(),
             net,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
+        if text.is_some() {
+            // Items without a training event had their id rows pushed down as negatives
+            // only: represent them by their text alone.
+            let mut seen = vec![false; train.n_items];
+            for &i in &train.matrix.indices {
+                seen[i as usize] = true;
+            }
+            let unseen: Vec<u32> = (0..train.n_items as u32)
+                .filter(|&i| !seen[i as usize])
+                .collect();
+            model.net.zero_item_rows(&unseen)?;
+        }
         Ok(model)
     }
 
@@ -431,13 +478,14 @@ impl Sasrec {
                     let next: Vec<&[u32]> = next.iter().map(Vec::as_slice).collect();
                     padded = padded.with_context(&own, k).with_next_context(&next, k);
                 }
+                model_ref.net.drop_item_ids(cfg.text_id_dropout, rng)?;
                 let enc = model_ref.net.encode(&padded, Some(rng))?;
                 let mut hidden = model_ref.net.gather(&enc, &padded.real_positions())?;
                 if use_time {
                     hidden = model_ref.net.add_query(&hidden, &query)?;
                 }
 
-                match cfg.loss {
+                let loss = match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),
                     Loss::Sampled => sampled_softmax(
                         &model_ref.net,
@@ -447,7 +495,10 @@ impl Sasrec {
                         n_items,
                         rng,
                     ),
-                }
+                };
+                // The graph holds the mask; scoring (validation) must not see it.
+                model_ref.net.keep_item_ids();
+                loss
             };
             let validate = opts
                 .validator

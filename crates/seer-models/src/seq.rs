@@ -21,7 +21,7 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use seer_core::UserContext;
 use serde::{Deserialize, Serialize};
@@ -111,6 +111,20 @@ pub struct NetConfig {
     /// in which the predicted item is chosen; the request's at the last position when
     /// recommending), so attention can combine it with the history.
     pub query_context: bool,
+    /// Size of the frozen text vectors (MiniLM's 384) whose trained linear projection is added
+    /// to every item's embedding, UniSRec-style (Hou et al. 2022), so an item is represented
+    /// by its text as well as its id; 0 for none. The vectors themselves are set with
+    /// [`SeqNet::set_text_vectors`] and saved with the weights.
+    pub text_dim: usize,
+}
+
+/// The text part of the item representation: frozen vectors and their trained projection.
+struct TextPart {
+    /// `[V + extra, D]`, centred on the mean of the items that have text (rows of items
+    /// without text and of the extra tokens are zero). Not a parameter.
+    vecs: Tensor,
+    /// `[D, H]`, trained.
+    proj: Tensor,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -130,6 +144,11 @@ pub struct SeqNet {
     context_tables: Vec<Tensor>,
     /// Same for the predicted event's context.
     query_context_tables: Vec<Tensor>,
+    /// Frozen text vectors and their projection, when `cfg.text_dim > 0`.
+    text: Option<TextPart>,
+    /// Training only: `[V + extra, 1]`, 0 for the items whose id embedding is dropped in the
+    /// current step (see [`SeqNet::drop_item_ids`]).
+    id_mask: std::sync::Mutex<Option<Tensor>>,
 }
 
 impl std::fmt::Debug for SeqNet {
@@ -339,6 +358,18 @@ impl SeqNet {
                 )?);
             }
         }
+        let text = if cfg.text_dim > 0 {
+            Some(TextPart {
+                vecs: Tensor::zeros(
+                    (cfg.n_items + cfg.extra_tokens, cfg.text_dim),
+                    candle_core::DType::F32,
+                    device,
+                )?,
+                proj: p.normal(rng, "text.proj", &[cfg.text_dim, h], 0.02)?,
+            })
+        } else {
+            None
+        };
         let encoder = Encoder::new(&mut p, rng, "encoder", &cfg.encoder)?;
         let head = if cfg.head {
             Some((
@@ -361,7 +392,127 @@ impl SeqNet {
             query_tables,
             context_tables,
             query_context_tables,
+            text,
+            id_mask: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Item-id dropout for one training step (DropoutNet, Volkovs et al. 2017): with text,
+    /// each catalogue item's id embedding is left out with probability `p` until
+    /// [`SeqNet::keep_item_ids`], so the text projection must carry the item on its own, as
+    /// it will for items that never had an event. No-op without text or with `p == 0`.
+    pub fn drop_item_ids(&self, p: f32, rng: &mut ChaCha8Rng) -> Result<()> {
+        if self.text.is_none() || p <= 0.0 {
+            return Ok(());
+        }
+        let n = self.cfg.n_items + self.cfg.extra_tokens;
+        let mask: Vec<f32> = (0..n)
+            .map(|i| {
+                if i < self.cfg.n_items && rng.random::<f32>() < p {
+                    0.0
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let t = nn::floats(mask, &[n, 1], self.params.device())?;
+        *self
+            .id_mask
+            .lock()
+            .map_err(|_| Error::Tensor("poisoned id mask".into()))? = Some(t);
+        Ok(())
+    }
+
+    /// Ends [`SeqNet::drop_item_ids`]: every id embedding is used again.
+    pub fn keep_item_ids(&self) {
+        if let Ok(mut m) = self.id_mask.lock() {
+            *m = None;
+        }
+    }
+
+    /// Sets the frozen text vectors, `[n_items, text_dim]` row-major (a zero row for an item
+    /// without text). They are centred on the mean of the items that have text.
+    pub fn set_text_vectors(&mut self, vecs: &[f32]) -> Result<()> {
+        let (n, d) = (self.cfg.n_items, self.cfg.text_dim);
+        if d == 0 || vecs.len() != n * d {
+            return Err(Error::Tensor(format!(
+                "text vectors: {} values for {n} items of {d} dimensions",
+                vecs.len()
+            )));
+        }
+        let has = |r: &[f32]| r.iter().any(|&x| x != 0.0);
+        let mut mean = vec![0f32; d];
+        let mut count = 0usize;
+        for r in vecs.chunks_exact(d).filter(|r| has(r)) {
+            mean.iter_mut().zip(r).for_each(|(m, &x)| *m += x);
+            count += 1;
+        }
+        mean.iter_mut().for_each(|m| *m /= count.max(1) as f32);
+        let mut centred = vec![0f32; (n + self.cfg.extra_tokens) * d];
+        for (o, r) in centred.chunks_exact_mut(d).zip(vecs.chunks_exact(d)) {
+            if has(r) {
+                o.iter_mut()
+                    .zip(r.iter().zip(&mean))
+                    .for_each(|(o, (&x, &m))| *o = x - m);
+            }
+        }
+        self.set_text_tensor(centred)
+    }
+
+    /// Sets the stored (already centred) text vectors, `[n_items + extra, text_dim]`.
+    fn set_text_tensor(&mut self, centred: Vec<f32>) -> Result<()> {
+        let rows = self.cfg.n_items + self.cfg.extra_tokens;
+        let d = self.cfg.text_dim;
+        let dev = self.params.device().clone();
+        match &mut self.text {
+            Some(t) => {
+                t.vecs = nn::floats(centred, &[rows, d], &dev)?;
+                Ok(())
+            }
+            None => Err(Error::Tensor("this network has no text part".into())),
+        }
+    }
+
+    /// Zeroes the id embeddings of `items`, so they are represented by their text alone
+    /// (items without training events: their id rows were only ever pushed down as
+    /// negatives of the softmax).
+    pub fn zero_item_rows(&self, items: &[u32]) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let h = self.cfg.encoder.hidden;
+        let Some((_, var)) = self.params.vars().iter().find(|(n, _)| n == "item_emb") else {
+            return Err(Error::Tensor("no item_emb parameter".into()));
+        };
+        let mut v = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        for &i in items {
+            let i = i as usize;
+            if i < self.cfg.n_items {
+                v[i * h..(i + 1) * h].fill(0.0);
+            }
+        }
+        var.set(&nn::floats(v, var.dims(), self.params.device())?)?;
+        Ok(())
+    }
+
+    /// Every row of the item table, `[V + extra, H]`: the id embeddings plus, with text, the
+    /// projected text vectors.
+    fn item_rows(&self) -> Result<Tensor> {
+        match &self.text {
+            None => Ok(self.item_emb.clone()),
+            Some(t) => {
+                let mask = self
+                    .id_mask
+                    .lock()
+                    .map_err(|_| Error::Tensor("poisoned id mask".into()))?
+                    .clone();
+                let ids = match mask {
+                    Some(m) => self.item_emb.broadcast_mul(&m)?,
+                    None => self.item_emb.clone(),
+                };
+                Ok((ids + t.vecs.matmul(&t.proj)?)?)
+            }
+        }
     }
 
     /// The trainable parameters.
@@ -380,7 +531,10 @@ impl SeqNet {
         let (b, l) = (batch.lens.len(), batch.l);
         let h = self.cfg.encoder.hidden;
         let ids = nn::indices(&batch.ids, &[b * l], dev)?;
-        let mut x = self.item_emb.index_select(&ids, 0)?.reshape((b, l, h))?;
+        let mut x = self
+            .item_rows()?
+            .index_select(&ids, 0)?
+            .reshape((b, l, h))?;
         if self.cfg.scale_embeddings {
             x = (x * (h as f64).sqrt())?;
         }
@@ -442,7 +596,7 @@ impl SeqNet {
 
     /// The catalogue's rows of the item table, `[V, H]`.
     pub fn item_table(&self) -> Result<Tensor> {
-        Ok(self.item_emb.narrow(0, 0, self.cfg.n_items)?)
+        Ok(self.item_rows()?.narrow(0, 0, self.cfg.n_items)?)
     }
 
     /// Full-catalogue cross-entropy of hidden states `[N, H]` against `targets`, through the
@@ -549,10 +703,20 @@ impl SeqNet {
     /// Writes the weights and the model's config into `dir` (see [`crate::io`]).
     pub(crate) fn save(&self, dir: &Path, kind: &str, config: &crate::ModelConfig) -> Result<()> {
         let snap = self.params.snapshot()?;
-        let tensors: Vec<(&str, io::Tensor<'_>)> = snap
+        let mut tensors: Vec<(&str, io::Tensor<'_>)> = snap
             .iter()
             .map(|(n, s, d)| (n.as_str(), io::Tensor::f32(s, d)))
             .collect();
+        let text = match &self.text {
+            Some(t) => Some((
+                t.vecs.dims().to_vec(),
+                t.vecs.flatten_all()?.to_vec1::<f32>()?,
+            )),
+            None => None,
+        };
+        if let Some((shape, v)) = &text {
+            tensors.push(("text_vecs", io::Tensor::f32(shape, v)));
+        }
         io::save(dir, kind, config, &tensors)
     }
 
@@ -573,7 +737,21 @@ impl SeqNet {
                 .push(shape.first().copied().unwrap_or(1).saturating_sub(1));
         }
         cfg.query_context &= !cfg.context.is_empty();
-        let net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
+        let text = if file.has("text_vecs") {
+            let (shape, v) = file.f32("text_vecs", None)?;
+            if shape.len() != 2 || shape[0] != rows {
+                return Err(file.bad(format!("tensor \"text_vecs\": bad shape {shape:?}")));
+            }
+            cfg.text_dim = shape[1];
+            Some(v)
+        } else {
+            cfg.text_dim = 0;
+            None
+        };
+        let mut net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
+        if let Some(v) = text {
+            net.set_text_tensor(v)?;
+        }
         let mut values = Vec::new();
         for (name, _) in net.params.vars() {
             values.push((name.clone(), file.f32(name, None)?));
@@ -596,6 +774,13 @@ impl SeqNet {
     /// in time order, new indices), the items it follows in practice, or at the mean of
     /// all known items when nothing known precedes it. Everything else is copied unchanged.
     pub fn with_catalogue(&self, map: &[Option<u32>], seqs: &seer_data::Csr) -> Result<SeqNet> {
+        if self.text.is_some() {
+            return Err(Error::config(
+                "text",
+                "continual updates of a text-enhanced model are not supported yet (new items \
+                 would need their text embedded); refit it from scratch",
+            ));
+        }
         let old_n = self.cfg.n_items;
         let h = self.cfg.encoder.hidden;
         if map.len() != seqs.n_cols {

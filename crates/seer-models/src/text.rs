@@ -170,6 +170,27 @@ fn embed_or_zero(
     Ok(out)
 }
 
+/// The sentence vectors of every catalogue item of `train` (zero rows for items without
+/// text) with the encoder in `model_dir`, through the cache in `cache_dir`: `(dim, vectors)`.
+/// For models that add text to their item representation; `key` names the setting in errors.
+pub(crate) fn item_vectors(
+    model_dir: &str,
+    cache_dir: &str,
+    train: &TrainData,
+    key: &str,
+    pb: &ProgressBar,
+) -> Result<(usize, Vec<f32>)> {
+    if train.item_text.iter().all(|t| t.trim().is_empty()) {
+        return Err(Error::config(
+            key,
+            "the dataset has no item text (titles, descriptions, categories…) to embed",
+        ));
+    }
+    let enc = TextEncoder::load(Path::new(model_dir))?;
+    let v = embed_or_zero(&enc, &train.item_text, cache_dir, pb)?;
+    Ok((enc.dim(), v))
+}
+
 impl TextRecommender {
     /// Embeds every item's text (and every user's profile text) of `train`.
     pub fn fit(config: &Config, train: &TrainData, pb: &ProgressBar) -> Result<TextRecommender> {
