@@ -191,6 +191,9 @@ enum SplitMethod {
     /// Cold items: a seeded random fraction of the items (`--cold-fraction`) loses all its
     /// events from training; those events are the test targets.
     ColdItems,
+    /// Cold users: a seeded random fraction of the users (`--cold-fraction`) keeps only its
+    /// first 0–2 events for training; their later events are the test targets.
+    ColdUsers,
 }
 
 #[derive(Debug, Args)]
@@ -220,7 +223,7 @@ struct SplitParams {
     /// Random holdout and cold-item seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Cold items: fraction of the items made cold.
+    /// Cold items / cold users: fraction of the items / users made cold.
     #[arg(long, default_value_t = 0.1)]
     cold_fraction: f64,
 }
@@ -242,6 +245,11 @@ impl SplitParams {
             },
             Some(SplitMethod::ColdItems) => SplitConfig::ColdItems {
                 fraction: self.cold_fraction,
+                seed: self.seed,
+            },
+            Some(SplitMethod::ColdUsers) => SplitConfig::ColdUsers {
+                fraction: self.cold_fraction,
+                max_events: 2,
                 seed: self.seed,
             },
         }
@@ -1371,6 +1379,16 @@ fn describe_split(cfg: &SplitConfig) -> String {
             "cold items ({:.0}% of the items, seed {seed}, have every event held out of \
              training and validation; those events are the test targets; validation is each \
              user's last warm event)",
+            fraction * 100.0
+        ),
+        SplitConfig::ColdUsers {
+            fraction,
+            max_events,
+            seed,
+        } => format!(
+            "cold users ({:.0}% of the users, seed {seed}, keep only their first 0–{max_events} \
+             events for training; their later events are the test targets; validation is the \
+             other users' last event)",
             fraction * 100.0
         ),
     }

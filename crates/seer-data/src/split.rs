@@ -5,7 +5,7 @@
 //! popularity or any other statistic, so nothing from validation or test reaches training.
 
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +67,19 @@ pub enum SplitConfig {
         /// Fraction of the items with events made cold (default 0.1).
         fraction: f64,
         /// RNG seed; the same seed gives the same cold items.
+        seed: u64,
+    },
+    /// Cold users: a seeded random `fraction` of the users keep only their first 0, 1 or 2
+    /// events (up to `max_events`, drawn per user) in training; all their later events are
+    /// the test targets. The other users give validation only (their last event), so the
+    /// test measures the cold users alone — new users with a profile and at most a couple of
+    /// events, served through their profile text or those few events.
+    ColdUsers {
+        /// Fraction of the users made cold (default 0.1).
+        fraction: f64,
+        /// Most training events a cold user keeps (default 2).
+        max_events: usize,
+        /// RNG seed; the same seed gives the same cold users.
         seed: u64,
     },
 }
@@ -160,7 +173,9 @@ impl SplitConfig {
                 }
                 Ok(())
             }
-            SplitConfig::ColdItems { fraction, .. } if !(*fraction > 0.0 && *fraction < 1.0) => {
+            SplitConfig::ColdItems { fraction, .. } | SplitConfig::ColdUsers { fraction, .. }
+                if !(*fraction > 0.0 && *fraction < 1.0) =>
+            {
                 bad("split.fraction", format!("{fraction} not in (0, 1)"))
             }
             _ => Ok(()),
@@ -261,6 +276,31 @@ impl SplitConfig {
                     }
                     if warm.len() >= 3 {
                         part[warm[warm.len() - 1]] = Part::Valid;
+                    }
+                }
+            }
+            SplitConfig::ColdUsers {
+                fraction,
+                max_events,
+                seed,
+            } => {
+                let mut rng = ChaCha8Rng::seed_from_u64(*seed);
+                let mut order: Vec<usize> = (0..data.n_users()).collect();
+                order.shuffle(&mut rng);
+                let n_cold = (data.n_users() as f64 * fraction).round() as usize;
+                let mut keep = vec![None; data.n_users()];
+                for &u in &order[..n_cold.min(order.len())] {
+                    keep[u] = Some(rng.random_range(0..=*max_events));
+                }
+                for (u, rows) in rows_by_user_in_time_order(data).into_iter().enumerate() {
+                    match keep[u] {
+                        Some(k) => {
+                            for &r in rows.iter().skip(k) {
+                                part[r] = Part::Test;
+                            }
+                        }
+                        None if rows.len() >= 2 => part[rows[rows.len() - 1]] = Part::Valid,
+                        None => {}
                     }
                 }
             }
@@ -422,6 +462,27 @@ mod tests {
             for (r, &p) in s.part.iter().enumerate() {
                 let is_cold = cold[d.interactions.item[r] as usize];
                 prop_assert_eq!(is_cold, p == Part::Test, "row {} part {:?}", r, p);
+            }
+            prop_assert_eq!(&cfg.split(&d).unwrap(), &s);
+        }
+
+        /// Cold users keep at most `max_events` training events, in time order before their
+        /// test events; nobody else has a test event.
+        #[test]
+        fn cold_users_keep_at_most_their_first_events(rows in rows_strategy(), seed in any::<u64>()) {
+            let d = dataset(&rows, true);
+            let cfg = SplitConfig::ColdUsers { fraction: 0.3, max_events: 2, seed };
+            let s = cfg.split(&d).unwrap();
+            for by_user in rows_by_user_in_time_order(&d) {
+                let parts: Vec<Part> = by_user.iter().map(|&r| s.part[r]).collect();
+                if parts.contains(&Part::Test) {
+                    let first_test = parts.iter().position(|&p| p == Part::Test).unwrap();
+                    prop_assert!(first_test <= 2);
+                    prop_assert!(parts[..first_test].iter().all(|&p| p == Part::Train));
+                    prop_assert!(parts[first_test..].iter().all(|&p| p == Part::Test));
+                } else {
+                    prop_assert!(parts.iter().filter(|&&p| p == Part::Valid).count() <= 1);
+                }
             }
             prop_assert_eq!(&cfg.split(&d).unwrap(), &s);
         }
