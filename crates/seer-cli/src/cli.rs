@@ -467,9 +467,10 @@ struct EmbedArgs {
     /// Also write the texts, one per line (to feed the same texts to another encoder).
     #[arg(long)]
     write_texts: Option<PathBuf>,
-    /// Text encoder: a sentence-transformers model directory.
+    /// Text encoder: a sentence-transformers model directory, or a Hugging Face hub id
+    /// (`sentence-transformers/all-MiniLM-L6-v2`) when no such directory exists.
     #[arg(long, default_value = seer_models::text_encoder::DEFAULT_MODEL_DIR)]
-    text_model: PathBuf,
+    text_model: String,
     /// Write the vectors here, one line of space-separated floats per input line.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -792,7 +793,7 @@ fn embed(a: &EmbedArgs, progress: &Progress) -> Result<ExitCode> {
         fs::write(path, raw.join("\n") + "\n")
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    let enc = TextEncoder::load(&a.text_model)?;
+    let enc = TextEncoder::resolve(&a.text_model)?;
     seer_eval::mem::reset_peak_rss();
     let mut best = f64::INFINITY;
     let mut vectors = Vec::new();

@@ -62,8 +62,9 @@ pub enum UserMode {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Sentence encoder: a sentence-transformers model directory. Default
-    /// `models/all-MiniLM-L6-v2` (where `seer fetch minilm` puts it).
+    /// Sentence encoder: a sentence-transformers model directory, or a Hugging Face hub id
+    /// when no such directory exists. Default `models/all-MiniLM-L6-v2` (where
+    /// `seer fetch minilm` puts it).
     pub text_model: String,
     /// User representation: `history`, `titles` or `profile`. Default `history`.
     pub user: UserMode,
@@ -186,7 +187,7 @@ pub(crate) fn item_vectors(
             "the dataset has no item text (titles, descriptions, categories…) to embed",
         ));
     }
-    let enc = TextEncoder::load(Path::new(model_dir))?;
+    let enc = TextEncoder::resolve(model_dir)?;
     let v = embed_or_zero(&enc, &train.item_text, cache_dir, pb)?;
     Ok((enc.dim(), v))
 }
@@ -206,7 +207,7 @@ impl TextRecommender {
                  import item fields or use another model",
             ));
         }
-        let enc = TextEncoder::load(Path::new(&config.text_model))?;
+        let enc = TextEncoder::resolve(&config.text_model)?;
         let items = embed_or_zero(&enc, &train.item_text, &config.cache, pb)?;
         let profiles = if train.user_text.iter().any(|t| !t.trim().is_empty()) {
             embed_or_zero(&enc, &train.user_text, &config.cache, pb)?
@@ -281,7 +282,7 @@ impl TextRecommender {
     fn encoder(&self) -> Result<&TextEncoder> {
         self.encoder
             .get_or_init(|| {
-                TextEncoder::load(Path::new(&self.config.text_model)).map_err(|e| e.to_string())
+                TextEncoder::resolve(&self.config.text_model).map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(|e| Error::config("text.text_model", e.clone()))

@@ -254,6 +254,46 @@ impl TextEncoder {
         })
     }
 
+    /// Loads `spec`: a local model directory when one exists there, else a Hugging Face hub
+    /// model id (`sentence-transformers/all-MiniLM-L6-v2`), downloaded into the hub cache
+    /// (`HF_HOME`) on first use. Errors say which was tried.
+    pub fn resolve(spec: &str) -> Result<TextEncoder> {
+        let path = Path::new(spec);
+        if path.is_dir() || !looks_like_hub_id(spec) {
+            return Self::load(path);
+        }
+        Self::from_hub(spec)
+    }
+
+    /// Downloads (or finds in the hub cache) the files of hub model `repo` and loads them.
+    pub fn from_hub(repo: &str) -> Result<TextEncoder> {
+        let hub_err = |e: String| {
+            Error::config(
+                "text_model",
+                format!(
+                    "{repo:?} is not a local directory, and fetching it from the Hugging Face \
+                     hub failed ({e}); use a local model directory (`seer fetch minilm` puts \
+                     all-MiniLM-L6-v2 in {DEFAULT_MODEL_DIR})"
+                ),
+            )
+        };
+        let api = hf_hub::api::sync::Api::new().map_err(|e| hub_err(e.to_string()))?;
+        let model = api.model(repo.to_string());
+        let mut dir = None;
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            let p = model
+                .get(file)
+                .map_err(|e| hub_err(format!("{file}: {e}")))?;
+            dir = p.parent().map(Path::to_path_buf);
+        }
+        // Optional files: the sequence length and the pooling mode.
+        for file in ["sentence_bert_config.json", "1_Pooling/config.json"] {
+            let _ = model.get(file);
+        }
+        let dir = dir.ok_or_else(|| hub_err("no files".into()))?;
+        Self::load(&dir)
+    }
+
     /// Vector size (384 for MiniLM-L6).
     pub fn dim(&self) -> usize {
         self.bert.hidden
@@ -371,6 +411,21 @@ impl TextEncoder {
         }
         Ok(out)
     }
+}
+
+/// `org/name` with no other separators and no such local path: a hub model id.
+fn looks_like_hub_id(spec: &str) -> bool {
+    let mut parts = spec.split('/');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty()
+                && p != "."
+                && p != ".."
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none() && !Path::new(spec).exists()
 }
 
 impl Bert {
@@ -798,6 +853,27 @@ mod tests {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f32::max);
         assert!(d < 1e-5, "cached and direct vectors differ by {d}");
+    }
+
+    #[test]
+    fn hub_ids_are_told_from_paths() {
+        assert!(looks_like_hub_id("sentence-transformers/all-MiniLM-L6-v2"));
+        for local in [
+            "models/all-MiniLM-L6-v2/extra",
+            "/abs/path",
+            "./models",
+            "../x",
+            "plain",
+            "a/",
+        ] {
+            assert!(!looks_like_hub_id(local), "{local}");
+        }
+        // A path that exists is local even if it looks like an id.
+        let Some(dir) = crate::testutil::minilm_dir() else {
+            return;
+        };
+        let spec = dir.to_string_lossy().into_owned();
+        assert_eq!(TextEncoder::resolve(&spec).unwrap().dim(), 384);
     }
 
     #[test]
