@@ -1240,7 +1240,6 @@ fn known_context<'a>(
     }
 }
 
-/// Top-`n` lines for user `u` (all of the user's known events as history, seen items masked).
 /// Top `n` items for a free-text query (the `text` model), leaving out `user`'s known items.
 fn query_lines(
     model: &dyn seer_core::Recommender,
@@ -1254,25 +1253,14 @@ fn query_lines(
     }
     let mut scores = vec![0f32; model.n_items()];
     model.score_query(query, &mut scores)?;
-    if let Some(u) = user {
-        for &i in all_events(data).row(u) {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-    }
+    let m = all_events(data);
+    let known = user.map(|u| m.row(u)).unwrap_or(&[]);
     let mut lines = vec![format!("query {query:?}")];
-    for (rank, (i, s)) in topk::top_k(&scores, n).into_iter().enumerate() {
-        lines.push(format!(
-            "{:>3}. {:<60} (id {}, score {s:.4})",
-            rank + 1,
-            data.item_label(i),
-            data.items.id(i).unwrap_or("?")
-        ));
-    }
+    lines.extend(ranked_lines(data, &mut scores, known, n));
     Ok(lines)
 }
 
+/// Top-`n` lines for user `u` (all of the user's known events as history, seen items masked).
 fn recommend_lines(
     model: &dyn seer_core::Recommender,
     data: &Dataset,
@@ -1284,11 +1272,6 @@ fn recommend_lines(
     let ctx = known_context(&m, u, now_context);
     let mut scores = vec![0f32; model.n_items()];
     model.score(&ctx, &mut scores)?;
-    for &i in m.row(u) {
-        if let Some(s) = scores.get_mut(i as usize) {
-            *s = f32::NEG_INFINITY;
-        }
-    }
     let mut lines = vec![format!(
         "user {} — {} known events; last: {}",
         data.users.id(u).unwrap_or("?"),
@@ -1301,15 +1284,30 @@ fn recommend_lines(
             .collect::<Vec<_>>()
             .join("; ")
     )];
-    for (rank, (i, s)) in topk::top_k(&scores, n).into_iter().enumerate() {
-        lines.push(format!(
-            "{:>3}. {:<60} (id {}, score {s:.4})",
-            rank + 1,
-            data.item_label(i),
-            data.items.id(i).unwrap_or("?")
-        ));
-    }
+    lines.extend(ranked_lines(data, &mut scores, m.row(u), n));
     Ok(lines)
+}
+
+/// The top `n` of `scores` with `known` items masked, one numbered line each with the item's
+/// label, id and score.
+fn ranked_lines(data: &Dataset, scores: &mut [f32], known: &[u32], n: usize) -> Vec<String> {
+    for &i in known {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    topk::top_k(scores, n)
+        .into_iter()
+        .enumerate()
+        .map(|(rank, (i, s))| {
+            format!(
+                "{:>3}. {:<60} (id {}, score {s:.4})",
+                rank + 1,
+                data.item_label(i),
+                data.items.id(i).unwrap_or("?")
+            )
+        })
+        .collect()
 }
 
 fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {

@@ -313,15 +313,15 @@ impl Sasrec {
             net_cfg.context = train.context_sizes.clone();
         }
         let text = if config.text {
-            let (dim, vecs) = crate::text::item_vectors(
-                &config.text_model,
+            let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
+            net_cfg.text_dim = enc.dim();
+            Some(crate::text::item_vectors(
+                &enc,
                 &config.text_cache,
                 train,
                 "sasrec.text",
                 pb,
-            )?;
-            net_cfg.text_dim = dim;
-            Some(vecs)
+            )?)
         } else {
             None
         };

@@ -172,24 +172,23 @@ fn embed_or_zero(
 }
 
 /// The sentence vectors of every catalogue item of `train` (zero rows for items without
-/// text) with the encoder in `model_dir`, through the cache in `cache_dir`: `(dim, vectors)`.
-/// For models that add text to their item representation; `key` names the setting in errors.
+/// text) with `enc`, through the cache in `cache_dir`. Used by every model that reads item
+/// text; `key` names the setting in the error for data without item text.
 pub(crate) fn item_vectors(
-    model_dir: &str,
+    enc: &TextEncoder,
     cache_dir: &str,
     train: &TrainData,
     key: &str,
     pb: &ProgressBar,
-) -> Result<(usize, Vec<f32>)> {
+) -> Result<Vec<f32>> {
     if train.item_text.iter().all(|t| t.trim().is_empty()) {
         return Err(Error::config(
             key,
-            "the dataset has no item text (titles, descriptions, categories…) to embed",
+            "the dataset has no item text (titles, descriptions, categories…) to embed; \
+             import item fields or use another model",
         ));
     }
-    let enc = TextEncoder::resolve(model_dir)?;
-    let v = embed_or_zero(&enc, &train.item_text, cache_dir, pb)?;
-    Ok((enc.dim(), v))
+    embed_or_zero(enc, &train.item_text, cache_dir, pb)
 }
 
 impl TextRecommender {
@@ -200,15 +199,8 @@ impl TextRecommender {
             text_model: absolute(&config.text_model),
             ..config.clone()
         };
-        if train.item_text.iter().all(|t| t.trim().is_empty()) {
-            return Err(Error::config(
-                "text",
-                "the dataset has no item text (titles, descriptions, categories…) to embed; \
-                 import item fields or use another model",
-            ));
-        }
         let enc = TextEncoder::resolve(&config.text_model)?;
-        let items = embed_or_zero(&enc, &train.item_text, &config.cache, pb)?;
+        let items = item_vectors(&enc, &config.cache, train, "text", pb)?;
         let profiles = if train.user_text.iter().any(|t| !t.trim().is_empty()) {
             embed_or_zero(&enc, &train.user_text, &config.cache, pb)?
         } else {
