@@ -416,6 +416,11 @@ struct BenchArgs {
     /// `recbole` (RecBole's default: fit on train only, validation items masked at test).
     #[arg(long, value_enum)]
     protocol: Option<ProtocolArg>,
+    /// Few-shot: models fit, tune and stop early on the events of this seeded fraction of the
+    /// users only (seed: `--seed`); every user is still a test subject, the other users'
+    /// earlier events serving as input only.
+    #[arg(long, value_name = "FRACTION")]
+    train_users: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -1339,7 +1344,10 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         };
         // SplitConfig::split itself refuses a temporal split of data without timestamps.
         let split_cfg = a.split.config(&cfg.split);
-        let split = split_cfg.split(&data)?;
+        let mut split = split_cfg.split(&data)?;
+        if let Some(f) = a.train_users {
+            split = split.few_shot(&data, f, a.split.seed)?;
+        }
         let out = a.out.join(&data.name);
         let report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
         let mut resolved = cfg.clone();
@@ -1412,8 +1420,16 @@ fn bench_dataset(
     Ok(BenchReport {
         dataset: data.name.clone(),
         split: format!(
-            "{}; test protocol: {}",
+            "{}{}; test protocol: {}",
             describe_split(&split.config),
+            match &split.learners {
+                Some(l) => format!(
+                    "; few-shot: models learn from {} of the {} users only (all are tested)",
+                    l.iter().filter(|&&x| x).count(),
+                    l.len()
+                ),
+                None => String::new(),
+            },
             match eval.protocol {
                 seer_eval::TestProtocol::Seer =>
                     "seer (models see the validation event: \

@@ -36,7 +36,7 @@ pub fn fit(
     checkpoint: Option<&std::path::Path>,
     pb: &ProgressBar,
 ) -> Result<(Box<dyn Recommender>, Option<TrainLog>)> {
-    let train = TrainData::new(data, &split.rows(parts));
+    let train = TrainData::new(data, &split.fit_rows(data, parts));
     let valid_cfg = EvalConfig {
         ks: vec![10],
         sampled_negatives: None,

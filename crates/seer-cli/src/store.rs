@@ -61,7 +61,11 @@ pub fn load_split(dir: &Path, data: &Dataset) -> Result<Split> {
             ),
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Split { config, part })
+    Ok(Split {
+        config,
+        part,
+        learners: None,
+    })
 }
 
 /// What a model directory says about how the model was made.

@@ -111,6 +111,10 @@ pub struct Split {
     pub config: SplitConfig,
     /// `part[r]` is the part of interaction row `r`.
     pub part: Vec<Part>,
+    /// Few-shot training ([`Split::few_shot`]): `learners[u]` says whether models may learn
+    /// from user `u`'s events; the others' events are only inputs at test time. `None`: every
+    /// user is a learner.
+    pub learners: Option<Vec<bool>>,
 }
 
 impl Split {
@@ -119,6 +123,47 @@ impl Split {
         (0..self.part.len())
             .filter(|&r| parts.contains(&self.part[r]))
             .collect()
+    }
+
+    /// Rows of `parts` that models may fit on: [`Split::rows`] of the learners only.
+    pub fn fit_rows(&self, data: &Dataset, parts: &[Part]) -> Vec<usize> {
+        let user = &data.interactions.user;
+        match &self.learners {
+            None => self.rows(parts),
+            Some(l) => (0..self.part.len())
+                .filter(|&r| parts.contains(&self.part[r]) && l[user[r] as usize])
+                .collect(),
+        }
+    }
+
+    /// Few-shot training: only a seeded random `fraction` of the users (rounded, at least one)
+    /// are learners, whose training and validation events models fit, tune and stop early on;
+    /// every user is still a test subject, the others' earlier events serving as input only.
+    /// The other users' validation events become training rows, so validation measures the
+    /// learners alone while test histories (training + validation rows) stay whole.
+    pub fn few_shot(mut self, data: &Dataset, fraction: f64, seed: u64) -> Result<Split> {
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(Error::Config {
+                key: "split.train_users".into(),
+                message: format!("{fraction} not in (0, 1]"),
+            });
+        }
+        let n = data.n_users();
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let k = ((n as f64 * fraction).round() as usize).clamp(1.min(n), n);
+        let mut learners = vec![false; n];
+        for &u in &order[..k] {
+            learners[u] = true;
+        }
+        let user = &data.interactions.user;
+        for (r, p) in self.part.iter_mut().enumerate() {
+            if *p == Part::Valid && !learners[user[r] as usize] {
+                *p = Part::Train;
+            }
+        }
+        self.learners = Some(learners);
+        Ok(self)
     }
 
     /// Number of rows in `p`.
@@ -308,6 +353,7 @@ impl SplitConfig {
         Ok(Split {
             config: self.clone(),
             part,
+            learners: None,
         })
     }
 }
@@ -464,6 +510,40 @@ mod tests {
                 prop_assert_eq!(is_cold, p == Part::Test, "row {} part {:?}", r, p);
             }
             prop_assert_eq!(&cfg.split(&d).unwrap(), &s);
+        }
+
+        /// Few-shot: about `fraction` of the users are learners; fitting sees only their
+        /// rows, validation only their validation events (the others' become training
+        /// input), and test events and every user's test history are unchanged.
+        #[test]
+        fn few_shot_fits_and_validates_on_the_learners_only(rows in rows_strategy(), seed in any::<u64>(), fraction in 0.05f64..1.0) {
+            let d = dataset(&rows, true);
+            let full = SplitConfig::default().split(&d).unwrap();
+            let s = full.clone().few_shot(&d, fraction, seed).unwrap();
+            let learners = s.learners.clone().unwrap();
+            let n = learners.iter().filter(|&&l| l).count();
+            prop_assert!((n as f64 - fraction * d.n_users() as f64).abs() <= 1.0);
+            prop_assert!(d.n_users() == 0 || n >= 1);
+            let user = &d.interactions.user;
+            for r in 0..s.part.len() {
+                let l = learners[user[r] as usize];
+                match (full.part[r], s.part[r]) {
+                    (Part::Valid, Part::Train) => prop_assert!(!l),
+                    (a, b) => prop_assert_eq!(a, b),
+                }
+            }
+            prop_assert_eq!(s.rows(&[Part::Test]), full.rows(&[Part::Test]));
+            prop_assert_eq!(s.rows(&[Part::Train, Part::Valid]), full.rows(&[Part::Train, Part::Valid]));
+            let fit = s.fit_rows(&d, &[Part::Train, Part::Valid]);
+            prop_assert!(fit.iter().all(|&r| learners[user[r] as usize]));
+            let want: Vec<usize> = full
+                .rows(&[Part::Train, Part::Valid])
+                .into_iter()
+                .filter(|&r| learners[user[r] as usize])
+                .collect();
+            prop_assert_eq!(fit, want);
+            prop_assert_eq!(&full.clone().few_shot(&d, fraction, seed).unwrap(), &s);
+            prop_assert!(full.clone().few_shot(&d, 0.0, seed).is_err());
         }
 
         /// Cold users keep at most `max_events` training events, in time order before their

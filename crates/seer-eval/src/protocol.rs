@@ -1046,6 +1046,7 @@ mod tests {
         let short = Split {
             config: split.config.clone(),
             part: split.part[1..].to_vec(),
+            learners: None,
         };
         let m = Fixed::new(vec![0.0; 6]);
         let e = evaluate(&m, &data, &short, Stage::Test, &cfg(&[1]), false, &pb).unwrap_err();

@@ -301,7 +301,7 @@ impl Bert4rec {
         config.warmup_steps = 0;
         config.validate()?;
         let mut model = Bert4rec {
-            net: self.net.with_catalogue(map, &train.matrix)?,
+            net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };

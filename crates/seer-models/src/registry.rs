@@ -228,7 +228,8 @@ impl ModelConfig {
     pub fn with_fixed_epochs(&self, epochs: usize) -> ModelConfig {
         match self {
             ModelConfig::Sasrec(c) => ModelConfig::Sasrec(sasrec::Config {
-                epochs: epochs.max(1),
+                // A zero-shot transfer (`init`, 0 epochs) stays untrained.
+                epochs: if c.epochs == 0 { 0 } else { epochs.max(1) },
                 patience: 0,
                 ..c.clone()
             }),

@@ -22,6 +22,14 @@
 //! - Training uses every user's training sequence once per epoch (the reference samples users
 //!   with replacement), AdamW with warm-up and gradient clipping, and early stopping on
 //!   validation NDCG@10, keeping the best epoch's weights.
+//! - Text-enhanced items (`text = true`, after UniSRec, Hou et al. KDD 2022): a trained linear
+//!   projection of the frozen sentence vector is added to each id embedding (UniSRec uses a
+//!   whitening mixture-of-experts adapter and no id embeddings in its inductive setting), with
+//!   item-id dropout so the text part can stand for an item alone.
+//! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
+//!   another catalogue, with zero id embeddings for the new items; zero-shot with
+//!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
+//!   its inductive setting; here every weight trains).
 
 use std::path::Path;
 
@@ -128,6 +136,14 @@ pub struct Config {
     /// so the text projection learns to stand for the item alone (as it must for items
     /// without events). Default 0.2.
     pub text_id_dropout: f32,
+    /// Transfer: start from this saved text-enhanced SASRec (a model directory written by
+    /// `seer train`, typically on another dataset) instead of a random network. Its
+    /// Transformer, position and text-projection weights carry over; the new catalogue's
+    /// items start with zero id embeddings, known by their text alone (so `text` is implied,
+    /// with the source's encoder), and the architecture (`hidden`, `layers`, `heads`,
+    /// `inner`, `max_len`, `norm_first`, time and context features) is the source's. With
+    /// `epochs = 0` nothing is trained on the target: zero-shot. Empty (default): no transfer.
+    pub init: String,
 }
 
 impl Default for Config {
@@ -160,6 +176,7 @@ impl Default for Config {
             text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
             text_cache: "models/cache".to_string(),
             text_id_dropout: 0.2,
+            init: String::new(),
         }
     }
 }
@@ -221,6 +238,12 @@ impl Config {
         )?;
         if self.loss == Loss::Sampled && self.negatives == 0 {
             return Err(Error::config("sasrec.negatives", "must be at least 1"));
+        }
+        if self.epochs == 0 && self.init.is_empty() {
+            return Err(Error::config(
+                "sasrec.epochs",
+                "0 trains nothing; only a transferred model (`init`) can be used untrained",
+            ));
         }
         Ok(())
     }
@@ -301,6 +324,9 @@ impl Sasrec {
         pb: &ProgressBar,
     ) -> Result<Sasrec> {
         config.validate()?;
+        if !config.init.is_empty() {
+            return Self::transfer(config, train, opts, pb);
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let mut net_cfg = config.net(train.n_items);
         if config.context {
@@ -336,16 +362,117 @@ impl Sasrec {
         };
         model.train(train, opts, pb)?;
         if text.is_some() {
-            // Items without a training event had their id rows pushed down as negatives
-            // only: represent them by their text alone.
-            let mut seen = vec![false; train.n_items];
-            for &i in &train.matrix.indices {
-                seen[i as usize] = true;
-            }
-            let unseen: Vec<u32> = (0..train.n_items as u32)
-                .filter(|&i| !seen[i as usize])
-                .collect();
-            model.net.zero_item_rows(&unseen)?;
+            model.zero_unseen(train)?;
+        }
+        Ok(model)
+    }
+
+    /// Items without a training event had their id rows pushed down as negatives only:
+    /// represent them by their text alone.
+    fn zero_unseen(&self, train: &TrainData) -> Result<()> {
+        let mut seen = vec![false; train.n_items];
+        for &i in &train.matrix.indices {
+            seen[i as usize] = true;
+        }
+        let unseen: Vec<u32> = (0..train.n_items as u32)
+            .filter(|&i| !seen[i as usize])
+            .collect();
+        self.net.zero_item_rows(&unseen)
+    }
+
+    /// Loads a SASRec model saved in `dir` (by `seer train` or [`Recommender::save`]).
+    pub fn load_dir(dir: &Path) -> Result<Sasrec> {
+        let file = Loaded::read(dir)?;
+        let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
+            .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
+        match cfg {
+            ModelConfig::Sasrec(c) => Sasrec::load(&file, c),
+            other => Err(Error::config(
+                "sasrec.init",
+                format!(
+                    "{} holds a {} model, not sasrec",
+                    dir.display(),
+                    other.name()
+                ),
+            )),
+        }
+    }
+
+    /// [`Sasrec::fit`] from the saved model `config.init` (see [`Config::init`]): the source
+    /// network carried to `train`'s catalogue with zero id embeddings and the new items' text
+    /// vectors, then fine-tuned for `config.epochs` epochs (none: zero-shot).
+    fn transfer(
+        config: &Config,
+        train: &TrainData,
+        opts: &FitOptions<'_>,
+        pb: &ProgressBar,
+    ) -> Result<Sasrec> {
+        let source = Sasrec::load_dir(Path::new(&config.init))
+            .map_err(|e| Error::config("sasrec.init", format!("loading the source model: {e}")))?;
+        let src = &source.config;
+        if !src.text {
+            return Err(Error::config(
+                "sasrec.init",
+                format!(
+                    "{} is a plain SASRec; transfer to another catalogue needs a \
+                     text-enhanced source (train it with sasrec:text=true)",
+                    config.init
+                ),
+            ));
+        }
+        let src_context = &source.net.config().context;
+        if !src_context.is_empty() && *src_context != train.context_sizes {
+            return Err(Error::config(
+                "sasrec.init",
+                format!(
+                    "the source model embeds context columns of sizes {src_context:?}, the \
+                     target data has {:?}",
+                    train.context_sizes
+                ),
+            ));
+        }
+        // The architecture and encoder are the source's; the training settings are ours.
+        let config = Config {
+            hidden: src.hidden,
+            layers: src.layers,
+            heads: src.heads,
+            inner: src.inner,
+            max_len: src.max_len,
+            norm_first: src.norm_first,
+            time_gap: src.time_gap,
+            time_hour: src.time_hour,
+            time_dow: src.time_dow,
+            context: src.context,
+            text: true,
+            text_model: src.text_model.clone(),
+            ..config.clone()
+        };
+        let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
+        if enc.dim() != source.net.config().text_dim {
+            return Err(Error::config(
+                "sasrec.init",
+                format!(
+                    "the source model projects {}-dimensional text vectors, its encoder {} \
+                     gives {}",
+                    source.net.config().text_dim,
+                    config.text_model,
+                    enc.dim()
+                ),
+            ));
+        }
+        let vecs = crate::text::item_vectors(&enc, &config.text_cache, train, "sasrec.text", pb)?;
+        drop(enc);
+        let map = vec![None; train.n_items];
+        let mut model = Sasrec {
+            net: source
+                .net
+                .with_catalogue(&map, &train.matrix, Some(&vecs))?,
+            config,
+            log: TrainLog::default(),
+        };
+        if model.config.epochs > 0 {
+            model.train(train, opts, pb)?;
+            model.zero_unseen(train)?;
         }
         Ok(model)
     }
@@ -370,7 +497,7 @@ impl Sasrec {
         config.warmup_steps = 0;
         config.validate()?;
         let mut model = Sasrec {
-            net: self.net.with_catalogue(map, &train.matrix)?,
+            net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };

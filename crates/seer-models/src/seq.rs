@@ -773,13 +773,33 @@ impl SeqNet {
     /// embedding of the known items that directly precede it in `seqs` (each user's events
     /// in time order, new indices), the items it follows in practice, or at the mean of
     /// all known items when nothing known precedes it. Everything else is copied unchanged.
-    pub fn with_catalogue(&self, map: &[Option<u32>], seqs: &seer_data::Csr) -> Result<SeqNet> {
-        if self.text.is_some() {
-            return Err(Error::config(
-                "text",
-                "continual updates of a text-enhanced model are not supported yet (new items \
-                 would need their text embedded); refit it from scratch",
-            ));
+    ///
+    /// A text-enhanced network needs the new catalogue's frozen text vectors in `text`
+    /// (`[map.len(), text_dim]`, see [`SeqNet::set_text_vectors`]). With every entry of `map`
+    /// `None` this is a transfer to another catalogue: id embeddings start at zero, so items
+    /// are known by their text alone until training says more.
+    pub fn with_catalogue(
+        &self,
+        map: &[Option<u32>],
+        seqs: &seer_data::Csr,
+        text: Option<&[f32]>,
+    ) -> Result<SeqNet> {
+        match (&self.text, text) {
+            (Some(_), None) => {
+                return Err(Error::config(
+                    "text",
+                    "carrying a text-enhanced model to a new catalogue needs the new items' \
+                     text vectors (continual updates of text models are not supported yet; \
+                     refit it from scratch)",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(Error::config(
+                    "text",
+                    "text vectors given for a model without a text part",
+                ))
+            }
+            _ => {}
         }
         let old_n = self.cfg.n_items;
         let h = self.cfg.encoder.hidden;
@@ -859,7 +879,10 @@ impl SeqNet {
             n_items: new_n,
             ..self.cfg.clone()
         };
-        let net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), self.params.device())?;
+        let mut net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), self.params.device())?;
+        if let Some(v) = text {
+            net.set_text_vectors(v)?;
+        }
         let emb_shape = [new_n + self.cfg.extra_tokens, h];
         let bias_shape = [new_n];
         net.params.restore(|name| match name {

@@ -38,6 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
+use crate::text_encoder::finetune::{self, FineTuneConfig};
 use crate::text_encoder::{EmbeddingCache, TextEncoder, DEFAULT_MODEL_DIR};
 use crate::train::TrainData;
 use crate::ModelConfig;
@@ -76,6 +77,26 @@ pub struct Config {
     pub recent: usize,
     /// Embedding cache folder; empty disables it. Default `models/cache`.
     pub cache: String,
+    /// Fine-tune the encoder on the training sequences first (see
+    /// [`crate::text_encoder::finetune`]): this many epochs of contrastive training of its
+    /// top blocks on (history, next item) pairs. 0 (default): use the encoder as it is.
+    pub finetune_epochs: usize,
+    /// Top blocks fine-tuned. Default 2 (of MiniLM's 6).
+    pub finetune_layers: usize,
+    /// Peak learning rate of fine-tuning. Default 1e-4.
+    pub finetune_lr: f64,
+    /// (history, next item) pairs per batch; the other pairs' items are the negatives.
+    /// Default 64.
+    pub finetune_batch: usize,
+    /// Temperature of the contrastive softmax. Default 0.05.
+    pub finetune_temperature: f32,
+    /// At most this many users' sequences (a seeded sample) take part. Default 8192.
+    pub finetune_users: usize,
+    /// Where the fine-tuned encoder (a sentence-transformers model directory) is written; the
+    /// fitted model then reads it as its `text_model`. Default `models/minilm-finetuned`.
+    pub finetune_out: String,
+    /// Seed of fine-tuning. Default 42.
+    pub seed: u64,
 }
 
 impl Default for Config {
@@ -87,6 +108,14 @@ impl Default for Config {
             max_history: 50,
             recent: 5,
             cache: "models/cache".to_string(),
+            finetune_epochs: 0,
+            finetune_layers: 2,
+            finetune_lr: 1e-4,
+            finetune_batch: 64,
+            finetune_temperature: 0.05,
+            finetune_users: 8192,
+            finetune_out: "models/minilm-finetuned".to_string(),
+            seed: 42,
         }
     }
 }
@@ -102,6 +131,26 @@ impl Config {
         }
         if self.recent == 0 {
             return Err(Error::config("text.recent", "must be at least 1"));
+        }
+        if self.finetune_epochs > 0 {
+            if self.finetune_batch < 2 {
+                return Err(Error::config("text.finetune_batch", "must be at least 2"));
+            }
+            if !(self.finetune_lr > 0.0 && self.finetune_lr.is_finite()) {
+                return Err(Error::config("text.finetune_lr", "must be positive"));
+            }
+            if !(self.finetune_temperature.is_finite() && self.finetune_temperature > 0.0) {
+                return Err(Error::config(
+                    "text.finetune_temperature",
+                    "must be positive",
+                ));
+            }
+            if self.finetune_layers == 0 || self.finetune_users == 0 {
+                return Err(Error::config(
+                    "text.finetune_layers/finetune_users",
+                    "must be at least 1",
+                ));
+            }
         }
         if self.text_model.trim().is_empty() {
             return Err(Error::config(
@@ -195,11 +244,39 @@ impl TextRecommender {
     /// Embeds every item's text (and every user's profile text) of `train`.
     pub fn fit(config: &Config, train: &TrainData, pb: &ProgressBar) -> Result<TextRecommender> {
         config.validate()?;
-        let config = &Config {
+        let mut config = Config {
             text_model: absolute(&config.text_model),
             ..config.clone()
         };
-        let enc = TextEncoder::resolve(&config.text_model)?;
+        let mut enc = TextEncoder::resolve(&config.text_model)?;
+        if config.finetune_epochs > 0 {
+            let out = PathBuf::from(absolute(&config.finetune_out));
+            let ft = FineTuneConfig {
+                layers: config.finetune_layers,
+                epochs: config.finetune_epochs,
+                lr: config.finetune_lr,
+                batch_size: config.finetune_batch,
+                temperature: config.finetune_temperature,
+                // The 5 latest carry most of the recency weight at the default half-life.
+                history: config.max_history.min(5),
+                half_life: config.half_life,
+                max_users: config.finetune_users,
+                dropout: 0.1,
+                seed: config.seed,
+            };
+            let log = finetune::fine_tune(&enc, train, &ft, &out, pb)?;
+            tracing::info!(
+                epochs = log.epochs.len(),
+                final_loss = log.epochs.last().map(|e| e.loss),
+                out = %out.display(),
+                "encoder fine-tuned"
+            );
+            enc = TextEncoder::load(&out)?;
+            config.text_model = out.to_string_lossy().into_owned();
+            // A fine-tuned encoder is new each fit: keep its vectors out of the shared cache.
+            config.cache = String::new();
+        }
+        let config = &config;
         let items = item_vectors(&enc, &config.cache, train, "text", pb)?;
         let profiles = if train.user_text.iter().any(|t| !t.trim().is_empty()) {
             embed_or_zero(&enc, &train.user_text, &config.cache, pb)?
@@ -594,5 +671,55 @@ mod tests {
         m.score(&UserContext::from_history(None, &[]), &mut s)
             .unwrap();
         assert!(s.iter().all(|&v| v == 0.0));
+    }
+
+    /// With `finetune_epochs`, the fitted model reads the fine-tuned encoder it wrote (its
+    /// vectors differ from the pretrained ones), queries go through it, and a saved model
+    /// finds it again.
+    #[test]
+    fn a_fine_tuned_model_uses_and_keeps_its_own_encoder() {
+        let Some(dir) = minilm_dir() else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("tuned");
+        let data = train(&BOOKS, false);
+        let plain = TextRecommender::fit(
+            &config(&dir, UserMode::History),
+            &data,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        let cfg = Config {
+            finetune_epochs: 2,
+            finetune_layers: 1,
+            finetune_batch: 2,
+            finetune_out: out.to_string_lossy().into_owned(),
+            ..config(&dir, UserMode::History)
+        };
+        let m = TextRecommender::fit(&cfg, &data, &ProgressBar::hidden()).unwrap();
+        assert_eq!(Path::new(&m.config().text_model), out.as_path());
+        assert!(out.join("model.safetensors").exists());
+        assert_ne!(m.item_vectors(), plain.item_vectors());
+        let mut s = vec![0.0; BOOKS.len()];
+        m.score_query("dark cyberpunk hacker novel", &mut s)
+            .unwrap();
+        assert!(s.iter().all(|v| v.is_finite()) && s.iter().any(|&v| v != 0.0));
+        let saved = tmp.path().join("model");
+        m.save(&saved).unwrap();
+        let back = crate::load(&saved).unwrap();
+        let mut b = vec![0.0; BOOKS.len()];
+        back.score_query("dark cyberpunk hacker novel", &mut b)
+            .unwrap();
+        assert_eq!(s, b);
+        let bad = Config {
+            finetune_batch: 1,
+            ..cfg
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("finetune_batch"));
     }
 }

@@ -39,6 +39,7 @@ use crate::error::{Error, Result};
 use crate::nn::ops::fast_exp;
 
 mod cache;
+pub mod finetune;
 pub use cache::EmbeddingCache;
 
 /// Where `seer fetch minilm` puts the model by default, relative to the working directory.
@@ -386,28 +387,59 @@ impl TextEncoder {
                 )));
             }
         }
-        let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let mut out = vec![0f32; ids.len() * h];
-        let mut start = 0;
-        while start < order.len() {
-            let mut end = start;
-            let mut tokens = 0;
-            while end < order.len()
-                && (end == start || tokens + ids[order[end]].len() <= TOKENS_PER_BATCH)
-            {
-                tokens += ids[order[end]].len();
-                end += 1;
-            }
-            let seqs: Vec<&[u32]> = order[start..end].iter().map(|&i| &ids[i][..]).collect();
-            let pooled = self.bert.embed(&seqs);
-            for (k, &i) in order[start..end].iter().enumerate() {
+        for_batches(ids, |batch, seqs| {
+            let pooled = self.bert.embed(seqs);
+            for (k, &i) in batch.iter().enumerate() {
                 out[i * h..(i + 1) * h].copy_from_slice(&pooled[k * h..(k + 1) * h]);
             }
-            pb.inc((end - start) as u64);
-            start = end;
-        }
+            pb.inc(batch.len() as u64);
+        });
         Ok(out)
+    }
+
+    /// Number of Transformer blocks.
+    pub fn n_layers(&self) -> usize {
+        self.bert.layers.len()
+    }
+
+    /// Token states of each text (`ids`, from [`Self::tokenize`]) after the embeddings and
+    /// the first `upto` blocks, `[len, dim]` row-major per text: the frozen input of
+    /// fine-tuning the blocks above (see [`finetune`]).
+    pub fn token_states(&self, ids: &[Vec<u32>], upto: usize) -> Vec<Vec<f32>> {
+        let h = self.bert.hidden;
+        let mut out = vec![Vec::new(); ids.len()];
+        for_batches(ids, |batch, seqs| {
+            let x = self.bert.states(seqs, upto);
+            let mut off = 0;
+            for &i in batch {
+                let l = ids[i].len();
+                out[i] = x[off * h..(off + l) * h].to_vec();
+                off += l;
+            }
+        });
+        out
+    }
+}
+
+/// Calls `f(batch, seqs)` on batches of about [`TOKENS_PER_BATCH`] tokens, longest texts
+/// first: `batch` holds indices into `ids`, `seqs` their token ids.
+fn for_batches(ids: &[Vec<u32>], mut f: impl FnMut(&[usize], &[&[u32]])) {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start;
+        let mut tokens = 0;
+        while end < order.len()
+            && (end == start || tokens + ids[order[end]].len() <= TOKENS_PER_BATCH)
+        {
+            tokens += ids[order[end]].len();
+            end += 1;
+        }
+        let seqs: Vec<&[u32]> = order[start..end].iter().map(|&i| &ids[i][..]).collect();
+        f(&order[start..end], &seqs);
+        start = end;
     }
 }
 
@@ -534,6 +566,14 @@ impl Bert {
 
     /// Mean-pooled, L2-normalised embeddings of `seqs` (token ids), packed without padding.
     fn embed(&self, seqs: &[&[u32]]) -> Vec<f32> {
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let x = self.states(seqs, self.layers.len());
+        pool(&x, &lens, self.hidden)
+    }
+
+    /// Token states of `seqs` after the embeddings and the first `upto` blocks, packed
+    /// (`[tokens, hidden]`, sequence after sequence).
+    fn states(&self, seqs: &[&[u32]], upto: usize) -> Vec<f32> {
         let h = self.hidden;
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let t: usize = lens.iter().sum();
@@ -556,7 +596,7 @@ impl Bert {
         let mut qkv = vec![0f32; t * 3 * h];
         let mut ctx = vec![0f32; t * h];
         let inner = self.inner;
-        for layer in &self.layers {
+        for layer in &self.layers[..upto.min(self.layers.len())] {
             qkv.par_chunks_mut(ROWS * 3 * h)
                 .zip(x.par_chunks(ROWS * h))
                 .for_each(|(out, xb)| linear(xb, &layer.wqkv, &layer.bqkv, out));
@@ -579,29 +619,33 @@ impl Bert {
                     },
                 );
         }
-        // Mean over each sequence's tokens, then L2 normalisation.
-        let mut out = vec![0f32; seqs.len() * h];
-        let mut offsets = Vec::with_capacity(seqs.len());
-        let mut off = 0;
-        for &l in &lens {
-            offsets.push(off);
-            off += l;
-        }
-        out.par_chunks_mut(h)
-            .zip(offsets.par_iter().zip(&lens))
-            .for_each(|(o, (&off, &l))| {
-                for r in off..off + l {
-                    for (a, &b) in o.iter_mut().zip(&x[r * h..(r + 1) * h]) {
-                        *a += b;
-                    }
-                }
-                let inv = 1.0 / l.max(1) as f32;
-                o.iter_mut().for_each(|v| *v *= inv);
-                let n = o.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
-                o.iter_mut().for_each(|v| *v /= n);
-            });
-        out
+        x
     }
+}
+
+/// Mean over each sequence's tokens of the packed states `x`, then L2 normalisation.
+fn pool(x: &[f32], lens: &[usize], h: usize) -> Vec<f32> {
+    let mut out = vec![0f32; lens.len() * h];
+    let mut offsets = Vec::with_capacity(lens.len());
+    let mut off = 0;
+    for &l in lens {
+        offsets.push(off);
+        off += l;
+    }
+    out.par_chunks_mut(h)
+        .zip(offsets.par_iter().zip(lens))
+        .for_each(|(o, (&off, &l))| {
+            for r in off..off + l {
+                for (a, &b) in o.iter_mut().zip(&x[r * h..(r + 1) * h]) {
+                    *a += b;
+                }
+            }
+            let inv = 1.0 / l.max(1) as f32;
+            o.iter_mut().for_each(|v| *v *= inv);
+            let n = o.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            o.iter_mut().for_each(|v| *v /= n);
+        });
+    out
 }
 
 /// `[rows, cols]` row-major → `[cols, rows]` row-major.

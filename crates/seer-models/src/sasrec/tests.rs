@@ -476,7 +476,7 @@ fn continual_update_keeps_old_items_and_learns_new_ones() -> Result<()> {
 
     // Carried over before any training: every old item keeps its learned embedding under
     // its new index, so an old history scores old items exactly as before.
-    let carried = old.net.with_catalogue(&map, &train.matrix)?;
+    let carried = old.net.with_catalogue(&map, &train.matrix, None)?;
     let carried = Sasrec {
         config: old.config.clone(),
         net: carried,
@@ -688,7 +688,7 @@ fn bert4rec_update_extends_its_table_and_output_bias() -> Result<()> {
         (1, 10, 1),
     ];
     let train = TrainData::from_csr(crate::testutil::csr(11, &events), false);
-    let carried = old.net().with_catalogue(&map, &train.matrix)?;
+    let carried = old.net().with_catalogue(&map, &train.matrix, None)?;
     // The output bias of the new item is the mean of the old ones; old biases are kept.
     let bias = |net: &SeqNet| -> Result<Vec<f32>> {
         let (_, var) = net
@@ -716,6 +716,19 @@ fn bert4rec_update_extends_its_table_and_output_bias() -> Result<()> {
     updated.score(&UserContext::from_history(None, &[8, 9]), &mut s)?;
     assert!(s.iter().all(|x| x.is_finite()));
     Ok(())
+}
+
+fn topic_config(minilm: &std::path::Path) -> Config {
+    Config {
+        text: true,
+        text_model: minilm.to_string_lossy().into_owned(),
+        text_cache: String::new(),
+        epochs: 40,
+        lr: 0.005,
+        dropout: 0.1,
+        attn_dropout: 0.1,
+        ..small()
+    }
 }
 
 /// Issue 5: text-enhanced SASRec. Two topics of items with real text; users read within one
@@ -761,17 +774,12 @@ fn text_enhanced_sasrec_ranks_a_cold_item_of_the_users_topic_first() -> Result<(
     }
     let mut train = TrainData::from_csr(crate::testutil::csr(12, &events), false);
     train.item_text = texts;
-    let cfg = Config {
-        text: true,
-        text_model: dir.to_string_lossy().into_owned(),
-        text_cache: String::new(),
-        epochs: 40,
-        lr: 0.005,
-        dropout: 0.1,
-        attn_dropout: 0.1,
-        ..small()
-    };
-    let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let m = Sasrec::fit(
+        &topic_config(&dir),
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
     let mut s = vec![0.0; 12];
     m.score(&UserContext::from_history(None, &[0, 1, 2, 3]), &mut s)?;
     assert!(
@@ -794,5 +802,133 @@ fn text_enhanced_sasrec_ranks_a_cold_item_of_the_users_topic_first() -> Result<(
     let mut b = vec![0.0; 12];
     back.score(&UserContext::from_history(None, &[6, 7, 8, 9]), &mut b)?;
     assert_eq!(s, b);
+    Ok(())
+}
+
+/// Issue 5, transfer: a text-enhanced SASRec trained on one catalogue (the sci-fi / cooking
+/// books above), saved, and carried to a catalogue with no item in common (films and recipes
+/// on the same two topics). Zero-shot (no target training) it already ranks the target items
+/// of the user's topic first, from their text alone; fine-tuning on the target runs end to
+/// end and moves the scores; a plain source model is refused.
+#[test]
+fn transfer_to_a_new_catalogue_zero_shot_and_fine_tuned() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let tmp = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    // Source: the two-topic book catalogue, users reading within one topic.
+    let books = [
+        "Dune: a desert planet, spice and interstellar empires",
+        "Foundation: the fall of a galactic empire",
+        "Neuromancer: cyberpunk hackers in cyberspace",
+        "Hyperion: pilgrims and time tombs on a distant planet",
+        "The Joy of Cooking: classic American recipes",
+        "Salt Fat Acid Heat: the elements of good cooking",
+        "Mastering the Art of French Cooking",
+        "Baking bread at home: sourdough and rye recipes",
+    ];
+    let topic_events = |n_users: u32, per_topic: u32| {
+        let mut events = Vec::new();
+        for u in 0..n_users {
+            let base = if u % 2 == 0 { 0 } else { per_topic };
+            for t in 0..8u32 {
+                events.push((u, base + (u * 7 + t * 13 + t * t) % per_topic, t as i64));
+            }
+        }
+        events
+    };
+    let mut source = TrainData::from_csr(crate::testutil::csr(8, &topic_events(60, 4)), false);
+    source.item_text = books.iter().map(|s| s.to_string()).collect();
+    let cfg = topic_config(&dir);
+    let src = Sasrec::fit(
+        &cfg,
+        &source,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let src_dir = tmp.path().join("source");
+    src.save(&src_dir)?;
+
+    // Target: other items on the same topics, three per topic.
+    let films = [
+        "Star Wars: rebels against a galactic empire in a space opera",
+        "Blade Runner: replicants in a cyberpunk future city",
+        "Interstellar: astronauts travel through a wormhole to distant planets",
+        "Julie & Julia: a young cook works through Julia Child's French recipes",
+        "Chef: a cook starts a food truck with Cuban sandwiches",
+        "The Great British Bake Off: amateur bakers make cakes and bread",
+    ];
+    let mut target = TrainData::from_csr(crate::testutil::csr(6, &topic_events(40, 3)), false);
+    target.item_text = films.iter().map(|s| s.to_string()).collect();
+    let zero = Config {
+        init: src_dir.to_string_lossy().into_owned(),
+        text_cache: String::new(),
+        epochs: 0,
+        // Ignored: the architecture is the source's.
+        hidden: 8,
+        ..Config::default()
+    };
+    let z = Sasrec::fit(
+        &zero,
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert_eq!(z.n_items(), 6);
+    assert_eq!(z.net().config().encoder.hidden, cfg.hidden);
+    assert!(z.log().epochs.is_empty(), "zero-shot trains nothing");
+    let mut s = vec![0.0; 6];
+    // A film watcher who saw Star Wars and Blade Runner: Interstellar over every recipe film.
+    z.score(&UserContext::from_history(None, &[0, 1]), &mut s)?;
+    assert!(s[2] > s[3].max(s[4]).max(s[5]), "sci-fi history: {s:?}");
+    z.score(&UserContext::from_history(None, &[3, 4]), &mut s)?;
+    assert!(s[5] > s[0].max(s[1]).max(s[2]), "cooking history: {s:?}");
+
+    // Fine-tuning on the target: trains, and its scores differ from zero-shot.
+    let tune = Config {
+        epochs: 3,
+        ..zero.clone()
+    };
+    let f = Sasrec::fit(
+        &tune,
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert_eq!(f.log().epochs.len(), 3);
+    let mut fs = vec![0.0; 6];
+    f.score(&UserContext::from_history(None, &[3, 4]), &mut fs)?;
+    assert_ne!(fs, s);
+
+    // A plain source cannot be carried to another catalogue; untrained needs `init`.
+    let plain = Sasrec::fit(
+        &Config {
+            epochs: 1,
+            ..small()
+        },
+        &source,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let plain_dir = tmp.path().join("plain");
+    plain.save(&plain_dir)?;
+    let e = Sasrec::fit(
+        &Config {
+            init: plain_dir.to_string_lossy().into_owned(),
+            ..zero.clone()
+        },
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("text-enhanced source"), "{e}");
+    let e = Config {
+        epochs: 0,
+        ..Config::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("sasrec.epochs"), "{e}");
     Ok(())
 }
