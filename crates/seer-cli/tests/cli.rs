@@ -49,6 +49,23 @@ fn import_and_split_demo(dir: &Path) -> (PathBuf, String) {
     (ds, split)
 }
 
+/// `seer bench` of `models` on the imported demo `ds` (plus `extra` flags); its bench.json.
+fn bench_demo(dir: &Path, ds: &Path, models: &str, extra: &[&str]) -> serde_json::Value {
+    let bench_dir = dir.join("bench");
+    let mut args = vec![
+        "bench",
+        "--data",
+        ds.to_str().unwrap(),
+        "--models",
+        models,
+        "--out",
+        bench_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args, dir);
+    serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap()
+}
+
 fn metric(bench: &serde_json::Value, model: &str, key: &str) -> f64 {
     bench["models"]
         .as_array()
@@ -97,26 +114,13 @@ fn r3_demo_pipeline_knn_and_ease_beat_popularity() {
         "{split}"
     );
 
-    let bench_dir = tmp.path().join("bench");
-    ok(
-        &[
-            "bench",
-            "--data",
-            ds.to_str().unwrap(),
-            "--models",
-            "pop,itemknn,ease",
-            "--out",
-            bench_dir.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    let bench: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap();
+    let bench = bench_demo(tmp.path(), &ds, "pop,itemknn,ease", &[]);
     let pop = metric(&bench, "pop", "ndcg@10");
     let knn = metric(&bench, "itemknn", "ndcg@10");
     let ease = metric(&bench, "ease", "ndcg@10");
     assert!(knn > pop * 1.5, "itemknn {knn} vs pop {pop}");
     assert!(ease > pop * 1.5, "ease {ease} vs pop {pop}");
+    let bench_dir = tmp.path().join("bench");
     assert!(bench_dir.join("demo/bench.html").exists());
     let md = std::fs::read_to_string(bench_dir.join("demo/bench.md")).unwrap();
     assert!(md.contains("| ease |"), "{md}");
@@ -997,21 +1001,7 @@ fn r5_text_model_bench_query_and_embedding_cache() {
         model_dir.display(),
         cache.display()
     );
-    let bench_dir = tmp.path().join("bench");
-    ok(
-        &[
-            "bench",
-            "--data",
-            ds.to_str().unwrap(),
-            "--models",
-            &format!("pop,{spec}"),
-            "--out",
-            bench_dir.to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    let bench: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap();
+    let bench = bench_demo(tmp.path(), &ds, &format!("pop,{spec}"), &[]);
     let pop = metric(&bench, "pop", "ndcg@10");
     let text = metric(&bench, &spec, "ndcg@10");
     assert!(text > pop * 1.2, "text {text} vs pop {pop}");
@@ -1143,23 +1133,12 @@ fn r5_transfer_zero_shot_and_few_shot_bench() {
     );
     let zero = format!("sasrec:init={},epochs=0", src.display());
     let tuned = format!("sasrec:init={},epochs=2,eval_every=1", src.display());
-    let bench_dir = tmp.path().join("bench");
-    ok(
-        &[
-            "bench",
-            "--data",
-            ds.to_str().unwrap(),
-            "--models",
-            &format!("pop,{zero},{tuned}"),
-            "--train-users",
-            "0.2",
-            "--out",
-            bench_dir.to_str().unwrap(),
-        ],
+    let bench = bench_demo(
         tmp.path(),
+        &ds,
+        &format!("pop,{zero},{tuned}"),
+        &["--train-users", "0.2"],
     );
-    let bench: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bench_dir.join("demo/bench.json")).unwrap()).unwrap();
     let split = bench["split"].as_str().unwrap();
     assert!(
         split.contains("few-shot: models learn from 300 of the 1500 users"),
