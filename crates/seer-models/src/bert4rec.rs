@@ -189,6 +189,7 @@ impl Config {
             context: Vec::new(),
             query_context: false,
             text_dim: 0,
+            text_skip: false,
         }
     }
 

@@ -144,6 +144,10 @@ pub struct Config {
     /// `inner`, `max_len`, `norm_first`, time and context features) is the source's. With
     /// `epochs = 0` nothing is trained on the target: zero-shot. Empty (default): no transfer.
     pub init: String,
+    /// With `text`: also score items by the raw similarity of their text to the history's
+    /// (the `text` model's score) with a trained weight, next to the learned score (see
+    /// [`crate::seq::NetConfig::text_skip`]). Default false.
+    pub text_skip: bool,
 }
 
 impl Default for Config {
@@ -177,6 +181,7 @@ impl Default for Config {
             text_cache: "models/cache".to_string(),
             text_id_dropout: 0.2,
             init: String::new(),
+            text_skip: false,
         }
     }
 }
@@ -282,6 +287,7 @@ impl Config {
             context: Vec::new(),
             query_context: self.context,
             text_dim: 0,
+            text_skip: false,
         }
     }
 
@@ -341,6 +347,7 @@ impl Sasrec {
         let text = if config.text {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
             net_cfg.text_dim = enc.dim();
+            net_cfg.text_skip = config.text_skip;
             Some(crate::text::item_vectors(
                 &enc,
                 &config.text_cache,
@@ -444,6 +451,7 @@ impl Sasrec {
             time_dow: src.time_dow,
             context: src.context,
             text: true,
+            text_skip: src.text_skip,
             text_model: src.text_model.clone(),
             ..config.clone()
         };
@@ -611,6 +619,10 @@ impl Sasrec {
                 if use_time {
                     hidden = model_ref.net.add_query(&hidden, &query)?;
                 }
+                let hidden =
+                    model_ref
+                        .net
+                        .add_text_skip(&hidden, &padded, &padded.real_positions())?;
 
                 let loss = match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),

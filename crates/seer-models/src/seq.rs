@@ -116,7 +116,16 @@ pub struct NetConfig {
     /// by its text as well as its id; 0 for none. The vectors themselves are set with
     /// [`SeqNet::set_text_vectors`] and saved with the weights.
     pub text_dim: usize,
+    /// With text: also score each item by the similarity of its frozen text vector to the
+    /// recency-weighted mean of the text vectors read so far (half-life 5 events), times a
+    /// trained weight (parameter `text.skip`): the language-model recommender's score, kept
+    /// whole next to the learned one, so that what the encoder knows is not lost in the
+    /// projection (see [`SeqNet::add_text_skip`]).
+    pub text_skip: bool,
 }
+
+/// Recency half-life, in events, of the text-skip user vector (the `text` model's default).
+const SKIP_HALF_LIFE: f32 = 5.0;
 
 /// The text part of the item representation: frozen vectors and their trained projection.
 struct TextPart {
@@ -125,6 +134,8 @@ struct TextPart {
     vecs: Tensor,
     /// `[D, H]`, trained.
     proj: Tensor,
+    /// `[1]`, trained weight of the raw text similarity (with `text_skip`).
+    skip: Option<Tensor>,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -366,6 +377,11 @@ impl SeqNet {
                     device,
                 )?,
                 proj: p.normal(rng, "text.proj", &[cfg.text_dim, h], 0.02)?,
+                skip: if cfg.text_skip {
+                    Some(p.constant("text.skip", &[1], 1.0)?)
+                } else {
+                    None
+                },
             })
         } else {
             None
@@ -594,9 +610,58 @@ impl SeqNet {
         }
     }
 
-    /// The catalogue's rows of the item table, `[V, H]`.
+    /// The catalogue's rows of the item table, `[V, H]`; with the text skip `[V, H + D]`, the
+    /// frozen text vectors side by side with the learned rows (the output states then carry
+    /// the weighted history text vector in their last `D` columns, see
+    /// [`SeqNet::add_text_skip`]).
     pub fn item_table(&self) -> Result<Tensor> {
-        Ok(self.item_rows()?.narrow(0, 0, self.cfg.n_items)?)
+        let rows = self.item_rows()?.narrow(0, 0, self.cfg.n_items)?;
+        match &self.text {
+            Some(t) if t.skip.is_some() => {
+                let v = t.vecs.narrow(0, 0, self.cfg.n_items)?;
+                Ok(Tensor::cat(&[&rows, &v], 1)?)
+            }
+            _ => Ok(rows),
+        }
+    }
+
+    /// With the text skip: output states `[N, H]` at flat positions `rows` of `batch`
+    /// extended to `[N, H + D]` by `skip × u`, `u` the L2-normalised recency-weighted mean of
+    /// the text vectors of the items up to that position (weights `0.5^(age / 5)`); so that
+    /// a logit is the learned score plus `skip` × the similarity of the item's text to the
+    /// history's. Unchanged without it.
+    pub fn add_text_skip(&self, hidden: &Tensor, batch: &Padded, rows: &[u32]) -> Result<Tensor> {
+        let Some(TextPart {
+            vecs,
+            skip: Some(skip),
+            ..
+        }) = &self.text
+        else {
+            return Ok(hidden.clone());
+        };
+        let d = self.cfg.text_dim;
+        let l = batch.l;
+        let table = vecs.flatten_all()?.to_vec1::<f32>()?;
+        let decay = 0.5f32.powf(1.0 / SKIP_HALF_LIFE);
+        let mut u = vec![0f32; rows.len() * d];
+        for (n, &r) in rows.iter().enumerate() {
+            let (b, j) = (r as usize / l, r as usize % l);
+            let out = &mut u[n * d..(n + 1) * d];
+            let mut w = 1.0f32;
+            // Left-padded: the row's items sit at positions ≤ j, newest at j.
+            for q in (l - batch.lens[b]..=j).rev() {
+                let item = batch.ids[b * l + q] as usize;
+                let v = &table[item * d..(item + 1) * d];
+                out.iter_mut().zip(v).for_each(|(o, x)| *o += w * x);
+                w *= decay;
+            }
+            let norm = out.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                out.iter_mut().for_each(|x| *x /= norm);
+            }
+        }
+        let u = nn::floats(u, &[rows.len(), d], self.params.device())?.broadcast_mul(skip)?;
+        Ok(Tensor::cat(&[hidden, &u], 1)?)
     }
 
     /// Full-catalogue cross-entropy of hidden states `[N, H]` against `targets`, through the
@@ -693,6 +758,7 @@ impl SeqNet {
         if let Some(q) = query {
             hidden = self.add_query(&hidden, q)?;
         }
+        let hidden = self.add_text_skip(&hidden, batch, &rows)?;
 
         let logits = self.logits(&hidden)?;
         let v = logits.flatten_all()?.to_vec1::<f32>()?;
@@ -743,9 +809,11 @@ impl SeqNet {
                 return Err(file.bad(format!("tensor \"text_vecs\": bad shape {shape:?}")));
             }
             cfg.text_dim = shape[1];
+            cfg.text_skip = file.has("text.skip");
             Some(v)
         } else {
             cfg.text_dim = 0;
+            cfg.text_skip = false;
             None
         };
         let mut net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;

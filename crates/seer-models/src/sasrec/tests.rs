@@ -172,6 +172,14 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
                 ..small().net(30)
             },
         ),
+        (
+            "sasrec+text+skip",
+            NetConfig {
+                text_dim: 8,
+                text_skip: true,
+                ..small().net(30)
+            },
+        ),
     ] {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut net = SeqNet::new(net, &mut rng, &candle_core::Device::Cpu)?;
@@ -191,7 +199,8 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
         }
         let enc = net.encode(&batch, Some(&mut rng))?;
         let rows = batch.real_positions();
-        let logits = net.logits(&net.gather(&enc, &rows)?)?;
+        let hidden = net.add_text_skip(&net.gather(&enc, &rows)?, &batch, &rows)?;
+        let logits = net.logits(&hidden)?;
         let loss = ops::softmax_cross_entropy(&logits, &[2, 3, 4, 5, 7, 8])?;
         let grads = loss.backward()?;
         for (pname, var) in net.params.vars() {
@@ -930,5 +939,57 @@ fn transfer_to_a_new_catalogue_zero_shot_and_fine_tuned() -> Result<()> {
     .validate()
     .unwrap_err();
     assert!(e.to_string().contains("sasrec.epochs"), "{e}");
+    Ok(())
+}
+
+/// The text skip (raw text similarity next to the learned score) is a parameter of the
+/// saved model: it trains, changes the scores, and survives a save/load round trip.
+#[test]
+fn text_skip_trains_and_round_trips() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let texts = [
+        "Dune: a desert planet, spice and interstellar empires",
+        "Foundation: the fall of a galactic empire",
+        "Neuromancer: cyberpunk hackers in cyberspace",
+        "The Joy of Cooking: classic American recipes",
+        "Salt Fat Acid Heat: the elements of good cooking",
+        "Mastering the Art of French Cooking",
+    ];
+    let mut events = Vec::new();
+    for u in 0..20u32 {
+        let base = if u % 2 == 0 { 0 } else { 3 };
+        for t in 0..6u32 {
+            events.push((u, base + (u + t * t) % 3, t as i64));
+        }
+    }
+    let mut train = TrainData::from_csr(crate::testutil::csr(6, &events), false);
+    train.item_text = texts.iter().map(|s| s.to_string()).collect();
+    let fit = |skip: bool| {
+        Sasrec::fit(
+            &Config {
+                text_skip: skip,
+                epochs: 3,
+                ..topic_config(&dir)
+            },
+            &train,
+            &FitOptions::default(),
+            &ProgressBar::hidden(),
+        )
+    };
+    let (plain, skip) = (fit(false)?, fit(true)?);
+    assert!(skip.net().config().text_skip && !plain.net().config().text_skip);
+    let user = UserContext::from_history(None, &[0, 1]);
+    let (mut a, mut b) = (vec![0.0; 6], vec![0.0; 6]);
+    plain.score(&user, &mut a)?;
+    skip.score(&user, &mut b)?;
+    assert_ne!(a, b);
+    let tmp = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    skip.save(tmp.path())?;
+    let back = crate::load(tmp.path())?;
+    let mut c = vec![0.0; 6];
+    back.score(&user, &mut c)?;
+    assert_eq!(b, c);
     Ok(())
 }
