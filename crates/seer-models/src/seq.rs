@@ -136,6 +136,8 @@ struct TextPart {
     proj: Tensor,
     /// `[1]`, trained weight of the raw text similarity (with `text_skip`).
     skip: Option<Tensor>,
+    /// With `text_skip`: `vecs` on the host, row-major (empty otherwise).
+    host: Vec<f32>,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -382,6 +384,7 @@ impl SeqNet {
                 } else {
                     None
                 },
+                host: Vec::new(),
             })
         } else {
             None
@@ -482,6 +485,10 @@ impl SeqNet {
         let dev = self.params.device().clone();
         match &mut self.text {
             Some(t) => {
+                if t.skip.is_some() {
+                    // The text skip reads history vectors on the host every batch.
+                    t.host = centred.clone();
+                }
                 t.vecs = nn::floats(centred, &[rows, d], &dev)?;
                 Ok(())
             }
@@ -632,8 +639,8 @@ impl SeqNet {
     /// history's. Unchanged without it.
     pub fn add_text_skip(&self, hidden: &Tensor, batch: &Padded, rows: &[u32]) -> Result<Tensor> {
         let Some(TextPart {
-            vecs,
             skip: Some(skip),
+            host: table,
             ..
         }) = &self.text
         else {
@@ -641,7 +648,6 @@ impl SeqNet {
         };
         let d = self.cfg.text_dim;
         let l = batch.l;
-        let table = vecs.flatten_all()?.to_vec1::<f32>()?;
         let decay = 0.5f32.powf(1.0 / SKIP_HALF_LIFE);
         let mut u = vec![0f32; rows.len() * d];
         for (n, &r) in rows.iter().enumerate() {

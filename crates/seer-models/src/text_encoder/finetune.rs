@@ -71,6 +71,8 @@ pub struct TopBlocks {
     encoder: Encoder,
     /// Index of the first trained block.
     first: usize,
+    /// Number of trained blocks.
+    layers: usize,
     hidden: usize,
 }
 
@@ -162,6 +164,7 @@ impl TopBlocks {
             params,
             encoder,
             first,
+            layers,
             hidden: h,
         })
     }
@@ -273,7 +276,7 @@ impl TopBlocks {
         };
         let snap = self.params.snapshot()?;
         let mut replaced: HashMap<String, Vec<u8>> = HashMap::new();
-        for (j, _) in (self.first..self.first + self.encoder_layers()).enumerate() {
+        for j in 0..self.layers {
             for (ours, theirs, transposed) in NAMES {
                 let name = format!("encoder.{j}.{ours}");
                 let (_, shape, data) = snap
@@ -311,14 +314,6 @@ impl TopBlocks {
         safetensors::serialize_to_file(views, None, &out_w)
             .map_err(|e| text_err(&out_w, e.to_string()))?;
         Ok(())
-    }
-
-    fn encoder_layers(&self) -> usize {
-        self.params
-            .vars()
-            .iter()
-            .filter(|(n, _)| n.ends_with(".attn.q.weight"))
-            .count()
     }
 }
 
