@@ -272,14 +272,19 @@ impl ModelConfig {
     }
 }
 
+/// The model config recorded in a saved model's header.
+pub(crate) fn header_config(file: &Loaded) -> Result<ModelConfig> {
+    serde_json::from_str(file.meta("config")?)
+        .map_err(|e| file.bad(format!("header entry \"config\": {e}")))
+}
+
 /// Loads a model saved by [`Recommender::save`] from directory `dir`, dispatching on the kind
 /// recorded in its header. Fails on another format version ("model written by format 2, this
 /// seer reads 1"), a missing tensor or a shape that does not match the config.
 pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
     let file = Loaded::read(dir)?;
     let kind = file.meta("model")?;
-    let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
-        .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
+    let cfg = header_config(&file)?;
     if cfg.name() != kind {
         return Err(file.bad(format!(
             "header says model {kind:?} but its config is for {:?}",
@@ -312,8 +317,7 @@ pub fn update(
     pb: &ProgressBar,
 ) -> Result<Box<dyn Recommender>> {
     let file = Loaded::read(dir)?;
-    let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
-        .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
+    let cfg = header_config(&file)?;
     let _span = tracing::info_span!("update", model = cfg.name()).entered();
     Ok(match cfg {
         ModelConfig::Sasrec(c) => {

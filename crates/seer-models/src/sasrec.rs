@@ -390,9 +390,7 @@ impl Sasrec {
     /// Loads a SASRec model saved in `dir` (by `seer train` or [`Recommender::save`]).
     pub fn load_dir(dir: &Path) -> Result<Sasrec> {
         let file = Loaded::read(dir)?;
-        let cfg: ModelConfig = serde_json::from_str(file.meta("config")?)
-            .map_err(|e| file.bad(format!("header entry \"config\": {e}")))?;
-        match cfg {
+        match crate::registry::header_config(&file)? {
             ModelConfig::Sasrec(c) => Sasrec::load(&file, c),
             other => Err(Error::config(
                 "sasrec.init",
