@@ -421,6 +421,11 @@ struct BenchArgs {
     /// earlier events serving as input only.
     #[arg(long, value_name = "FRACTION")]
     train_users: Option<f64>,
+    /// Put another tool's results on the same split beside seer's: JSON files written by
+    /// `benches/recbole/run_recbole.py` (comma separated; each goes to the dataset it names).
+    /// Differences in dataset, protocol or split sizes are reported as warnings.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    compare: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -1329,6 +1334,12 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         None => {}
     }
     eval_cfg.validate()?;
+    let references = a
+        .compare
+        .iter()
+        .map(|p| seer_eval::Reference::read_recbole(p))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut placed = vec![false; references.len()];
     for path in &a.data {
         let data = if path.join("manifest.json").exists() {
             load_dataset(path)?
@@ -1349,13 +1360,45 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
             split = split.few_shot(&data, f, a.split.seed)?;
         }
         let out = a.out.join(&data.name);
-        let report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
+        let mut report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
+        // A reference goes to the dataset it names; with one dataset, every reference does
+        // (a name mismatch then shows as a warning).
+        for (i, r) in references.iter().enumerate() {
+            if r.dataset == data.name || a.data.len() == 1 {
+                placed[i] = true;
+                let mut r = r.clone();
+                let protocol = match eval_cfg.protocol {
+                    seer_eval::TestProtocol::Seer => "seer",
+                    seer_eval::TestProtocol::Recbole => "recbole",
+                };
+                r.check(
+                    &data.name,
+                    protocol,
+                    &[
+                        ("train", split.count(Part::Train)),
+                        ("valid", split.count(Part::Valid)),
+                        ("test", split.count(Part::Test)),
+                    ],
+                );
+                for w in &r.warnings {
+                    tracing::warn!("--compare {}: {w}", r.source);
+                }
+                report.references.push(r);
+            }
+        }
         let mut resolved = cfg.clone();
         resolved.eval = eval_cfg.clone();
         resolved.split = split.config.clone();
         write_bench(&report, &resolved, &out)?;
         println!("{}", report.to_markdown());
         println!("bench for {} → {}", data.name, out.display());
+    }
+    for (r, _) in references.iter().zip(&placed).filter(|(_, p)| !**p) {
+        tracing::warn!(
+            "--compare {}: its dataset `{}` is none of the benched datasets; left out",
+            r.source,
+            r.dataset
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1445,6 +1488,7 @@ fn bench_dataset(
         users_evaluated,
         sampled: eval.sampled_negatives.is_some(),
         models: rows,
+        references: Vec::new(),
     })
 }
 

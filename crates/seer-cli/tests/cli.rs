@@ -524,6 +524,75 @@ fn r9_export_recbole_with_split() {
     );
 }
 
+/// `seer bench --compare FILE` puts a RecBole runner's results beside seer's: matched by model
+/// kind in bench.md and bench.json, with warnings when the reference ran under another
+/// protocol or on other split sizes.
+#[test]
+fn r9_bench_compare_puts_recbole_beside_seer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, _) = import_and_split_demo(tmp.path());
+    // What benches/recbole/run_recbole.py writes (trimmed to the fields seer reads and a few
+    // it ignores); the numbers are made up, the split sizes are the demo's.
+    let reference = tmp.path().join("rb.json");
+    std::fs::write(
+        &reference,
+        r#"{"dataset": "demo", "protocol": "recbole", "recbole_version": "1.2.1",
+            "torch_version": "2.12.1", "n_users": 1500, "n_items": 998,
+            "n_interactions": {"train": 35260, "valid": 1500, "test": 1500},
+            "models": [
+              {"name": "ease", "recbole_model": "EASE", "patched": null,
+               "config": {"reg_weight": 250.0}, "metrics": {"ndcg@10": 0.05, "hr@10": 0.1},
+               "valid_metrics": {}, "users_evaluated": 1500, "load_seconds": 1.0,
+               "fit_seconds": 9.0, "eval_seconds": 1.0},
+              {"name": "bpr", "recbole_model": "BPR", "patched": null, "config": null,
+               "metrics": {"ndcg@10": 0.04, "hr@10": 0.08}, "valid_metrics": {},
+               "users_evaluated": 1500, "load_seconds": 1.0, "fit_seconds": 30.0,
+               "eval_seconds": 1.0}]}"#,
+    )
+    .unwrap();
+    let r = reference.to_str().unwrap();
+    let bench = bench_demo(
+        tmp.path(),
+        &ds,
+        "pop,ease:lambda=250",
+        &["--protocol", "recbole", "--compare", r],
+    );
+    let refs = bench["references"].as_array().unwrap();
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0]["tool"], "RecBole 1.2.1");
+    assert_eq!(refs[0]["warnings"].as_array().unwrap().len(), 0, "{bench}");
+    let md = std::fs::read_to_string(tmp.path().join("bench/demo/bench.md")).unwrap();
+    let ease = metric(&bench, "ease:lambda=250", "ndcg@10");
+    assert!(
+        md.contains(&format!("| ease:lambda=250 | EASE | {ease:.4} | 0.0500 |")),
+        "{md}"
+    );
+    assert!(md.contains("| — | BPR | — | 0.0400 |"), "{md}");
+    let html = std::fs::read_to_string(tmp.path().join("bench/demo/bench.html")).unwrap();
+    assert!(html.contains("NDCG@10: seer and RecBole"));
+
+    // Under seer's protocol the same file is flagged, not silently compared.
+    let bench = bench_demo(tmp.path(), &ds, "ease:lambda=250", &["--compare", r]);
+    let w = bench["references"][0]["warnings"][0].as_str().unwrap();
+    assert!(w.contains("`recbole` protocol"), "{w}");
+    // A file that is not a runner's JSON is an error naming it.
+    std::fs::write(&reference, "{}").unwrap();
+    let out = seer(
+        &[
+            "bench",
+            "--data",
+            ds.to_str().unwrap(),
+            "--models",
+            "pop",
+            "--compare",
+            r,
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rb.json"));
+}
+
 /// SASRec and BERT4Rec through the CLI on the demo data: `seer train` early-stops on
 /// validation and leaves no training state behind, the saved checkpoint reloads for `seer
 /// eval` (same NDCG as the bench run of the same config) and `seer recommend`, and both

@@ -10,9 +10,12 @@
 //!   exist only on request and are always labelled `sampled{n}_…`.
 //! - [`report`] collects the results of several models into a [`BenchReport`] and writes it as
 //!   JSON, a Markdown table, or a self-contained HTML page with SVG plots.
+//! - [`compare`] reads another tool's results on the same split (RecBole, through
+//!   `benches/recbole/run_recbole.py`) and puts them beside seer's in every report.
 //! - [`mem`] measures peak resident memory so benchmarks can report it per model.
 #![warn(missing_docs)]
 
+pub mod compare;
 mod error;
 mod generation;
 pub mod mem;
@@ -20,6 +23,7 @@ pub mod metrics;
 mod protocol;
 pub mod report;
 
+pub use compare::Reference;
 pub use error::{Error, Result};
 pub use generation::{evaluate_generation, sequence_metrics, GenerationReport};
 pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, TestProtocol, UserRecs};

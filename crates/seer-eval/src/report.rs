@@ -15,6 +15,7 @@ use plotters::coord::ranged1d::SegmentValue;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::compare::Reference;
 use crate::error::{Error, Result};
 
 /// The results of one benchmark run: one dataset, one split, several models.
@@ -36,6 +37,9 @@ pub struct BenchReport {
     pub sampled: bool,
     /// One entry per model, in the order they were run.
     pub models: Vec<ModelResult>,
+    /// Other tools' results on the same split (`seer bench --compare FILE`); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<Reference>,
 }
 
 /// One model's results in a [`BenchReport`].
@@ -269,6 +273,27 @@ impl BenchReport {
                 .collect();
             let _ = writeln!(s, "| {} |", cells.join(" | "));
         }
+        if let Some(k) = self.headline_k() {
+            for r in &self.references {
+                let _ = writeln!(s, "\n### {}\n", r.title());
+                for w in &r.warnings {
+                    let _ = writeln!(s, "> **⚠ {w}**\n");
+                }
+                let (headers, rows) = r.table(&self.models, k);
+                let _ = writeln!(s, "| {} |", headers.join(" | "));
+                let align: Vec<&str> = (0..headers.len())
+                    .map(|i| if i < 2 { ":--" } else { "--:" })
+                    .collect();
+                let _ = writeln!(s, "| {} |", align.join(" | "));
+                for row in rows {
+                    let cells: Vec<String> = row
+                        .into_iter()
+                        .map(|c| c.replace('|', "\\|").replace('<', "&lt;"))
+                        .collect();
+                    let _ = writeln!(s, "| {} |", cells.join(" | "));
+                }
+            }
+        }
         s
     }
 
@@ -371,7 +396,57 @@ impl BenchReport {
                 &bars(format!("pop@{k}")),
             )?);
         }
-        h.push_str("</div>\n</body>\n</html>\n");
+        h.push_str("</div>\n");
+        if let Some(k) = self.headline_k() {
+            for r in &self.references {
+                let _ = writeln!(h, "<h2>{}</h2>", esc(&r.title()));
+                for w in &r.warnings {
+                    let _ = writeln!(h, "<p class=\"sampled\">⚠ {}</p>", esc(w));
+                }
+                let (headers, rows) = r.table(&self.models, k);
+                h.push_str("<table>\n<tr>");
+                for c in &headers {
+                    let _ = write!(h, "<th>{}</th>", esc(c));
+                }
+                h.push_str("</tr>\n");
+                for row in rows {
+                    h.push_str("<tr>");
+                    for c in row {
+                        let _ = write!(h, "<td>{}</td>", esc(&c));
+                    }
+                    h.push_str("</tr>\n");
+                }
+                h.push_str("</table>\n<div class=\"plots\">\n");
+                let tool = r.tool.split(' ').next().unwrap_or("reference");
+                for (key, label) in [("ndcg", "NDCG"), ("hr", "HR")] {
+                    let key = format!("{key}@{k}");
+                    // seer's bar, then the reference's, per model with a counterpart.
+                    let mut bars = Vec::new();
+                    for m in &self.models {
+                        if let Some(rm) = r.model_for(m) {
+                            bars.push((
+                                format!("{} seer", m.name),
+                                m.metrics.get(&key).copied().unwrap_or(0.0),
+                                0,
+                            ));
+                            bars.push((
+                                format!("{} {tool}", rm.name),
+                                rm.metrics.get(&key).copied().unwrap_or(0.0),
+                                1,
+                            ));
+                        }
+                    }
+                    if !bars.is_empty() {
+                        h.push_str(&paired_bar_chart(
+                            &format!("{label}@{k}: seer and {tool}"),
+                            &bars,
+                        )?);
+                    }
+                }
+                h.push_str("</div>\n");
+            }
+        }
+        h.push_str("</body>\n</html>\n");
         Ok(h)
     }
 
@@ -455,11 +530,27 @@ fn line_chart(title: &str, y_desc: &str, series: &[(String, Vec<(usize, f64)>)])
     Ok(svg)
 }
 
-/// An SVG bar chart with one bar per `(label, value)`.
+/// An SVG bar chart with one bar per `(label, value)`, each its own colour.
 fn bar_chart(title: &str, bars: &[(String, f64)]) -> Result<String> {
+    let bars: Vec<(String, f64, usize)> = bars
+        .iter()
+        .enumerate()
+        .map(|(i, (l, v))| (l.clone(), *v, i))
+        .collect();
+    coloured_bar_chart(title, &bars, 560)
+}
+
+/// Bars of two tools side by side: `(label, value, 0 for seer | 1 for the reference)`; the
+/// chart widens with the number of bars so the labels stay legible.
+fn paired_bar_chart(title: &str, bars: &[(String, f64, usize)]) -> Result<String> {
+    coloured_bar_chart(title, bars, (bars.len() as u32 * 110).max(560))
+}
+
+/// An SVG bar chart with one bar per `(label, value, colour index)`.
+fn coloured_bar_chart(title: &str, bars: &[(String, f64, usize)], width: u32) -> Result<String> {
     let mut svg = String::new();
     let draw = |svg: &mut String| -> PlotResult {
-        let root = SVGBackend::with_string(svg, (560, 360)).into_drawing_area();
+        let root = SVGBackend::with_string(svg, (width, 360)).into_drawing_area();
         root.fill(&WHITE)?;
         let v_max = bars.iter().map(|b| b.1).fold(0.0, f64::max);
         let n = bars.len().max(1) as u32;
@@ -491,7 +582,7 @@ fn bar_chart(title: &str, bars: &[(String, f64)]) -> Result<String> {
                         SegmentValue::Exact(i) | SegmentValue::CenterOf(i) => *i as usize,
                         SegmentValue::Last => 0,
                     };
-                    Palette99::pick(i).filled()
+                    Palette99::pick(bars.get(i).map_or(0, |b| b.2)).filled()
                 })
                 .data(bars.iter().enumerate().map(|(i, b)| (i as u32, b.1))),
         )?;
@@ -538,6 +629,7 @@ mod tests {
             users_evaluated: 9,
             sampled: false,
             models: vec![model("pop", 0.5), model("<ease>", 1.0)],
+            references: Vec::new(),
         }
     }
 
@@ -622,6 +714,55 @@ mod tests {
         ] {
             assert!(html.contains(t), "{t}");
         }
+    }
+
+    #[test]
+    fn references_sit_beside_seer_in_every_output() {
+        let mut r = report();
+        let mut reference = Reference {
+            tool: "RecBole 1.2.1".into(),
+            source: "rb.json".into(),
+            dataset: "demo".into(),
+            protocol: "recbole".into(),
+            n_interactions: [("train".to_string(), 80)].into(),
+            models: vec![crate::compare::ReferenceModel {
+                name: "pop".into(),
+                label: "Pop".into(),
+                config: serde_json::Value::Null,
+                metrics: [("ndcg@10".to_string(), 0.1), ("hr@10".to_string(), 0.2)].into(),
+                fit_seconds: 2.0,
+                eval_seconds: 1.75,
+            }],
+            warnings: Vec::new(),
+        };
+        reference.check("demo", "seer", &[("train", 81)]);
+        assert_eq!(reference.warnings.len(), 2);
+        r.references.push(reference);
+        let md = r.to_markdown();
+        assert!(md.contains("### Side by side: RecBole 1.2.1"), "{md}");
+        assert!(md.contains("| NDCG@10 seer | NDCG@10 RecBole |"), "{md}");
+        // seer pop: ndcg@10 = 0.5 · 10 / 40 = 0.125 against 0.1: +25%; 3.75 s against 1.75 s.
+        assert!(
+            md.contains("| pop | Pop | 0.1250 | 0.1000 | +25.0% |"),
+            "{md}"
+        );
+        assert!(md.contains("| 1.75 | 3.75 | 2.1x |"), "{md}");
+        assert!(
+            md.contains("⚠ the reference ran under the `recbole` protocol"),
+            "{md}"
+        );
+        let html = r.to_html().unwrap();
+        assert!(html.contains("<th>HR@10 RecBole</th>"));
+        assert!(html.contains("NDCG@10: seer and RecBole"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.json");
+        r.write_json(&path).unwrap();
+        assert_eq!(BenchReport::read_json(&path).unwrap(), r);
+        // Without references the key is absent, so older readers see the same schema.
+        report().write_json(&path).unwrap();
+        assert!(!std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("references"));
     }
 
     #[test]

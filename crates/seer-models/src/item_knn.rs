@@ -17,8 +17,10 @@
 //! (`ComputeSimilarity`), whose defaults `k = 100`, `shrink = 0` we take.
 //!
 //! **Deviations.** RecBole keeps the top `k` neighbours per *target* item (`score(j)` sums over
-//! `j`'s neighbours found in the history); we keep them per *history* item, as Deshpande &
-//! Karypis do, so scoring adds one sparse row per history item. We do not normalise rows
+//! `j`'s neighbours found in the history); by default we keep them per *history* item, as
+//! Deshpande & Karypis do (`neighbours = "history"`). `neighbours = "target"` keeps RecBole's
+//! choice (the same top-`k` lists, transposed), for like-for-like comparisons with RecBole.
+//! Either way scoring adds one sparse row per history item. We do not normalise rows
 //! (Deshpande & Karypis's optional step). The history is used as a set: repeats count once.
 //! Users with a single item contribute nothing (no co-occurrence); items never seen in
 //! training have no neighbours and score 0.
@@ -48,6 +50,22 @@ pub struct Config {
     /// Shrinkage added to the cosine denominator (≥ 0); larger values trust co-occurrences
     /// seen by few users less. RecBole's default 0.
     pub shrink: f64,
+    /// Whose `k` nearest neighbours are kept: each history item's (default, Deshpande &
+    /// Karypis) or each target item's (RecBole's `ComputeSimilarity`).
+    pub neighbours: Neighbours,
+}
+
+/// Which side of the item × item similarity is cut to its top `k`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Neighbours {
+    /// Each history item `h` keeps its `k` most similar items; `score(j)` sums `sim(h, j)` over
+    /// the history items `h` that have `j` among their neighbours.
+    #[default]
+    History,
+    /// Each candidate item `j` keeps its `k` most similar items; `score(j)` sums `sim(h, j)` over
+    /// `j`'s neighbours `h` found in the history (RecBole's ItemKNN).
+    Target,
 }
 
 impl Default for Config {
@@ -55,6 +73,7 @@ impl Default for Config {
         Config {
             k: 100,
             shrink: 0.0,
+            neighbours: Neighbours::History,
         }
     }
 }
@@ -133,6 +152,10 @@ impl ItemKnn {
             .flatten_iter()
             .collect();
         pb.finish_and_clear();
+        let rows = match config.neighbours {
+            Neighbours::History => rows,
+            Neighbours::Target => transpose_rows(rows, n),
+        };
 
         let mut indptr = Vec::with_capacity(n + 1);
         indptr.push(0);
@@ -220,6 +243,21 @@ fn similarity_row(
     }
     s.cand.sort_unstable_by(cmp);
     s.cand.clone()
+}
+
+/// `rows[j]` lists `j`'s top neighbours `h`; returns, for every `h`, the items `j` whose lists
+/// hold `h` (the similarity is symmetric, so `sim(h, j)` is the same number), most similar
+/// first.
+fn transpose_rows(rows: Vec<Vec<(ItemIdx, f32)>>, n: usize) -> Vec<Vec<(ItemIdx, f32)>> {
+    let mut out: Vec<Vec<(ItemIdx, f32)>> = vec![Vec::new(); n];
+    for (j, row) in rows.into_iter().enumerate() {
+        for (h, s) in row {
+            out[h as usize].push((j as ItemIdx, s));
+        }
+    }
+    out.par_iter_mut()
+        .for_each(|r| r.sort_unstable_by(|a, b| seer_core::topk::rank_cmp(*a, *b)));
+    out
 }
 
 impl Recommender for ItemKnn {
@@ -320,6 +358,7 @@ mod tests {
                 &Config {
                     k: 100,
                     shrink: shrink as f64,
+                    ..Config::default()
                 },
                 &t,
                 &ProgressBar::hidden(),
@@ -341,7 +380,11 @@ mod tests {
         }
         // k = 1: item 1 co-occurs with 0 (2 users), 2 (2 users), 3 (1 user); sim(1,0) = 2/sqrt(6),
         // sim(1,2) = 2/sqrt(6): tie broken by the lower index.
-        let m = ItemKnn::fit(&Config { k: 1, shrink: 0.0 }, &t, &ProgressBar::hidden()).unwrap();
+        let k1 = Config {
+            k: 1,
+            ..Config::default()
+        };
+        let m = ItemKnn::fit(&k1, &t, &ProgressBar::hidden()).unwrap();
         assert_eq!(m.neighbours(1).0, &[0]);
         assert!(m.neighbours(4).0.is_empty());
     }
@@ -363,10 +406,63 @@ mod tests {
             .is_err());
     }
 
+    /// RecBole's rule: `score(j) = Σ_{h ∈ history ∩ topk(j)} sim(h, j)`, with `topk(j)` the `k`
+    /// items most similar to the candidate `j`.
+    #[test]
+    fn target_neighbours_follow_recbole() {
+        let t = train();
+        let full = brute(&t, 0.0);
+        let k = 1;
+        let cfg = Config {
+            k,
+            neighbours: Neighbours::Target,
+            ..Config::default()
+        };
+        let m = ItemKnn::fit(&cfg, &t, &ProgressBar::hidden()).unwrap();
+        // top-1 of each candidate j, ties to the lower index (as in `similarity_row`).
+        let top1 = |j: usize| -> Option<usize> {
+            (0..5)
+                .filter(|&h| full[j][h] > 0.0)
+                .max_by(|&a, &b| full[j][a].total_cmp(&full[j][b]).then(b.cmp(&a)))
+        };
+        for history in [&[0u32, 2][..], &[1], &[3], &[0, 1, 2, 3]] {
+            let mut out = vec![0.0; 5];
+            m.score(&UserContext::from_history(None, history), &mut out)
+                .unwrap();
+            for j in 0..5 {
+                let want = match top1(j) {
+                    Some(h) if history.contains(&(h as u32)) => full[j][h],
+                    _ => 0.0,
+                };
+                assert!((out[j] - want).abs() < 1e-6, "history {history:?} item {j}");
+            }
+        }
+        // The history-side cut differs here: from the history {2} it scores item 1 (2's own
+        // top-1), the target-side cut item 3 (whose top-1 is 2).
+        let hist = ItemKnn::fit(
+            &Config {
+                k,
+                ..Config::default()
+            },
+            &t,
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        let (mut a, mut b) = (vec![0.0; 5], vec![0.0; 5]);
+        let u = UserContext::from_history(None, &[2]);
+        m.score(&u, &mut a).unwrap();
+        hist.score(&u, &mut b).unwrap();
+        assert_ne!(a, b);
+    }
+
     #[test]
     fn round_trip() {
         crate::testutil::assert_round_trip(
-            &ModelConfig::ItemKnn(Config { k: 2, shrink: 1.0 }),
+            &ModelConfig::ItemKnn(Config {
+                k: 2,
+                shrink: 1.0,
+                neighbours: Neighbours::Target,
+            }),
             &train(),
         );
     }

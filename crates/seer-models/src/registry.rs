@@ -190,7 +190,13 @@ impl ModelConfig {
             ModelConfig::ItemKnn(_) => [50, 200, 500, 1000]
                 .into_iter()
                 .flat_map(|k| {
-                    [0.0, 10.0].map(|shrink| ModelConfig::ItemKnn(item_knn::Config { k, shrink }))
+                    [0.0, 10.0].map(|shrink| {
+                        ModelConfig::ItemKnn(item_knn::Config {
+                            k,
+                            shrink,
+                            ..Default::default()
+                        })
+                    })
                 })
                 .collect(),
             ModelConfig::Ease(_) => [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0]
