@@ -260,7 +260,7 @@ pub fn model_kind(m: &ModelResult) -> String {
 fn relative(seer: Option<f64>, reference: Option<f64>) -> String {
     match (seer, reference) {
         (Some(s), Some(r)) if r != 0.0 => format!("{:+.1}%", (s - r) / r * 100.0),
-        (Some(s), Some(_)) if s == 0.0 => "0%".into(),
+        (Some(0.0), Some(_)) => "0%".into(),
         _ => "—".into(),
     }
 }
