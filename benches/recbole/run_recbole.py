@@ -83,7 +83,19 @@ os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
 PARTS = ("train", "valid", "test")
 
 # seer name -> RecBole model class name.
-KNOWN_MODELS = {"pop": "Pop", "itemknn": "ItemKNN", "ease": "EASE"}
+KNOWN_MODELS = {
+    "pop": "Pop",
+    "itemknn": "ItemKNN",
+    "ease": "EASE",
+    "bpr": "BPR",
+    "sasrec": "SASRec",
+    "bert4rec": "BERT4Rec",
+}
+
+# Models trained by gradient descent for many epochs (early-stopped on the valid file under the
+# recbole protocol), and among them the sequential ones, which read pre-augmented files.
+LEARNED = {"BPR", "SASRec", "BERT4Rec"}
+SEQUENTIAL = {"SASRec", "BERT4Rec"}
 
 # RecBole 1.2.1's defaults (recbole/properties/model/<Model>.yaml), written out so the JSON records
 # exactly what ran.
@@ -91,6 +103,12 @@ DEFAULT_PARAMS = {
     "Pop": {},
     "ItemKNN": {"k": 100, "shrink": 0.0},
     "EASE": {"reg_weight": 250.0},
+    # embedding_size 64, learning_rate 0.001, train_batch_size 2048, one uniform negative.
+    "BPR": {},
+    # 2 layers, 2 heads, hidden 64, inner 256, dropout 0.5, loss CE over the catalogue,
+    # MAX_ITEM_LIST_LENGTH 50.
+    "SASRec": {},
+    "BERT4Rec": {},
 }
 
 METRICS = ["Hit", "NDCG", "MRR", "Recall", "Precision"]
@@ -129,6 +147,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "the JSON marks the model as patched",
     )
     p.add_argument("--quiet", action="store_true", help="RecBole logging at WARNING only")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epoch cap for BPR/SASRec/BERT4Rec (default: RecBole's 300, early stopping after "
+        "10 epochs without a better valid NDCG@10); the JSON records the epochs run",
+    )
     return p.parse_args(argv)
 
 
@@ -189,6 +214,66 @@ def stage(data: Path, protocol: str, work: Path) -> tuple[str, dict[str, int]]:
     return token, rows
 
 
+def read_part(path: Path) -> list[tuple[str, str, float]]:
+    """(user, item, timestamp) rows of one part file, in file order."""
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        cols = f.readline().rstrip("\n").split("\t")
+        iu, ii, it = (
+            cols.index("user_id:token"),
+            cols.index("item_id:token"),
+            cols.index("timestamp:float"),
+        )
+        for line in f:
+            v = line.rstrip("\n").split("\t")
+            rows.append((v[iu], v[ii], float(v[it])))
+    return rows
+
+
+def stage_sequential(data: Path, work: Path, max_len: int = 50) -> tuple[str, dict[str, int]]:
+    """Writes RecBole's pre-augmented sequential files for seer's split.
+
+    With `benchmark_filename`, RecBole's `SequentialDataset` does **not** augment the data
+    itself (`_change_feat_format` returns early): every row must already carry its input
+    sequence as `item_id_list:token_seq`. This builds the rows RecBole's own
+    `data_augmentation` would: per user, events in time order (ties in file order: the part
+    files list each user's events in seer's order); each training event after the user's first
+    becomes (previous <= 50 training events -> event); the valid event gets the user's training
+    events as input; the test event gets training + valid events. So the model trains on train
+    prefixes, early-stops on valid, and sees the valid event as input at test time - seer's
+    protocol for sequence models (seer also refits on train + valid for the best epoch count;
+    RecBole does not).
+    """
+    name = data.resolve().name
+    parts = {part: read_part(data / f"{name}.{part}.inter") for part in PARTS}
+    token = f"seer_{name}_seq"
+    dst = work / token
+    dst.mkdir(parents=True)
+    history: dict[str, list[tuple[float, int, str]]] = {}
+    order = 0
+    rows = {}
+    for part in PARTS:
+        out_rows = []
+        # within a part, each user's events in time order, ties in file order
+        by_user: dict[str, list[tuple[float, int, str]]] = {}
+        for u, i, t in parts[part]:
+            by_user.setdefault(u, []).append((t, order, i))
+            order += 1
+        for u in by_user:
+            by_user[u].sort()
+        for u, events in by_user.items():
+            h = history.setdefault(u, [])
+            for t, o, i in events:
+                if h:
+                    seq = " ".join(x[2] for x in h[-max_len:])
+                    out_rows.append(f"{u}\t{seq}\t{i}\t{t}\n")
+                h.append((t, o, i))
+        header = "user_id:token\titem_id_list:token_seq\titem_id:token\ttimestamp:float\n"
+        (dst / f"{token}.{part}.inter").write_text(header + "".join(out_rows), encoding="utf-8")
+        rows[part] = len(out_rows)
+    return token, rows
+
+
 def metric_key(key: str) -> str:
     """RecBole's `hit@10` -> seer's `hr@10`; the others are already seer's names."""
     name, _, k = key.partition("@")
@@ -224,13 +309,37 @@ def patch_pop_counting() -> None:
 
 
 def run_model(
-    model: str, token: str, work: Path, protocol: str, seed: int, quiet: bool, fix_pop: bool
+    model: str,
+    token: str,
+    work: Path,
+    protocol: str,
+    seed: int,
+    quiet: bool,
+    fix_pop: bool,
+    epochs: int | None = None,
 ) -> dict:
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import get_model, get_trainer, init_logger, init_seed
 
     params = dict(DEFAULT_PARAMS.get(model, {}))
+    learned, sequential = model in LEARNED, model in SEQUENTIAL
+    extra: dict = {}
+    if learned:
+        extra["saved"] = True  # checkpoint the best epoch so the test uses it
+        if epochs is not None:
+            extra["epochs"] = epochs
+    if sequential:
+        extra["load_col"] = {"inter": ["user_id", "item_id_list", "item_id", "timestamp"]}
+        extra["MAX_ITEM_LIST_LENGTH"] = 50
+    if model == "BPR":
+        extra["train_neg_sample_args"] = {
+            "distribution": "uniform",
+            "sample_num": 1,
+            "alpha": 1.0,
+            "dynamic": False,
+            "candidate_num": 0,
+        }
     config_dict = {
         # data
         "data_path": str(work),
@@ -260,6 +369,7 @@ def run_model(
         "state": "WARNING" if quiet else "INFO",
         **params,
     }
+    config_dict.update({k: v for k, v in extra.items() if k != "saved"})
 
     # RecBole's Config also reads `--key=value` from sys.argv; keep this script's own options
     # (e.g. `--seed=1`, `--protocol=seer`) out of RecBole's configuration.
@@ -279,15 +389,34 @@ def run_model(
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    # No valid_data: no early stopping and no validation pass inside the timed fit.
-    trainer.fit(train_data, valid_data=None, saved=False, show_progress=False)
+    epoch_seconds: list[float] = []
+    inner = trainer._train_epoch
+
+    def timed_epoch(*a, **kw):
+        t = time.perf_counter()
+        out = inner(*a, **kw)
+        epoch_seconds.append(time.perf_counter() - t)
+        return out
+
+    trainer._train_epoch = timed_epoch
+    # Learned models early-stop on the valid file (RecBole's default, evaluated every epoch)
+    # and keep their best checkpoint - except BPR under the seer protocol, whose training file
+    # already holds the valid events: it runs a fixed number of epochs (`--epochs`). The
+    # traditional models get no valid_data: no validation pass inside the timed fit.
+    early_stop = learned and (sequential or protocol == "recbole")
+    trainer.fit(
+        train_data,
+        valid_data=valid_data if early_stop else None,
+        saved=early_stop,
+        show_progress=False,
+    )
     t2 = time.perf_counter()
 
-    test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+    test_result = trainer.evaluate(test_data, load_best_model=early_stop, show_progress=False)
     t3 = time.perf_counter()
 
     valid_metrics = None
-    if protocol == "recbole":
+    if protocol == "recbole" or sequential:
         valid_metrics = to_float_dict(
             trainer.evaluate(valid_data, load_best_model=False, show_progress=False)
         )
@@ -299,10 +428,19 @@ def run_model(
         "config": {k: config[k] for k in params} or None,
         "metrics": to_float_dict(test_result),
         "valid_metrics": valid_metrics,
-        "users_evaluated": int(len(test_data.uid_list)),
+        # general models' full-sort loader lists its users; the sequential one has a row each
+        "users_evaluated": int(
+            len(test_data.uid_list) if hasattr(test_data, "uid_list") else len(test_data._dataset)
+        ),
         "load_seconds": round(t1 - t0, 4),
         "fit_seconds": round(t2 - t1, 4),
         "eval_seconds": round(t3 - t2, 4),
+        "epochs_run": len(epoch_seconds) if learned else None,
+        # RecBole's trainer counts the epochs since the best one in `cur_step`.
+        "best_epoch": len(epoch_seconds) - int(trainer.cur_step) if early_stop else None,
+        "seconds_per_epoch": (
+            round(sum(epoch_seconds) / len(epoch_seconds), 3) if learned and epoch_seconds else None
+        ),
         "_n_users": int(dataset.user_num - 1),  # minus RecBole's [PAD]
         "_n_items": int(dataset.item_num - 1),
     }
@@ -329,8 +467,22 @@ def main(argv: list[str] | None = None) -> int:
         os.chdir(work)
         if args.fix_pop:
             patch_pop_counting()
+        seq_token = None
+        if any(m in SEQUENTIAL for m in models):
+            seq_token, _ = stage_sequential(args.data, work)
+        if args.protocol == "seer" and "BPR" in models and args.epochs is None:
+            sys.exit("BPR under --protocol seer trains on train + valid: give --epochs")
         results = [
-            run_model(m, token, work, args.protocol, args.seed, args.quiet, args.fix_pop)
+            run_model(
+                m,
+                seq_token if m in SEQUENTIAL else token,
+                work,
+                args.protocol,
+                args.seed,
+                args.quiet,
+                args.fix_pop,
+                args.epochs,
+            )
             for m in models
         ]
     finally:

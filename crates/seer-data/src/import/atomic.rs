@@ -102,32 +102,55 @@ pub(crate) fn find_inter(dir: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Parses the `name:type` header line.
+/// RecBole's atomic field types.
+const TYPES: [&str; 4] = ["token", "token_seq", "float", "float_seq"];
+
+/// Parses the `name:type` header line: every field `name:type` with a known type, no name twice.
 fn header(path: &Path, buf: &[u8]) -> Result<Vec<Column>> {
     let (_, line) = Lines::new(buf).next().unwrap_or((1, b""));
     let mut fields = Vec::new();
     split_on(line, b"\t", &mut fields);
-    fields
-        .iter()
-        .map(|f| {
-            let text = std::str::from_utf8(f).ok().map(str::trim);
-            match text.and_then(|t| t.split_once(':')) {
-                Some((name, kind)) if !name.is_empty() => Ok(Column {
-                    name: name.to_owned(),
-                    kind: kind.to_owned(),
-                }),
-                _ => Err(Error::BadFile {
-                    path: path.into(),
-                    line: 1,
-                    message: format!(
-                        "header field {:?} is not `name:type` (RecBole atomic header, e.g. \
-                         `user_id:token`)",
-                        show(f)
-                    ),
-                }),
+    let bad = |message: String| Error::BadFile {
+        path: path.into(),
+        line: 1,
+        message,
+    };
+    let mut cols: Vec<Column> = Vec::with_capacity(fields.len());
+    for f in &fields {
+        let text = std::str::from_utf8(f).ok().map(str::trim);
+        let col = match text.and_then(|t| t.split_once(':')) {
+            Some((name, kind)) if !name.is_empty() => Column {
+                name: name.to_owned(),
+                kind: kind.to_owned(),
+            },
+            _ => {
+                return Err(bad(format!(
+                    "header field {:?} is not `name:type` (RecBole atomic header, e.g. \
+                     `user_id:token`)",
+                    show(f)
+                )))
             }
-        })
-        .collect()
+        };
+        if !TYPES.contains(&col.kind.as_str()) {
+            return Err(bad(format!(
+                "header field `{}:{}`: unknown type `{}` (RecBole atomic types: {})",
+                col.name,
+                col.kind,
+                col.kind,
+                TYPES.join(", ")
+            )));
+        }
+        if cols.iter().any(|c| c.name == col.name) {
+            return Err(bad(format!(
+                "header field `{}` appears twice (field {} and {})",
+                col.name,
+                cols.iter().position(|c| c.name == col.name).unwrap_or(0) + 1,
+                cols.len() + 1
+            )));
+        }
+        cols.push(col);
+    }
+    Ok(cols)
 }
 
 fn position(path: &Path, cols: &[Column], name: &str) -> Result<usize> {
@@ -389,6 +412,85 @@ mod tests {
         let c = &d.interactions.context[0];
         assert_eq!(c.name, "device");
         assert_eq!(c.codes, vec![0, u32::MAX, 1]);
+    }
+
+    /// Every atomic type in one file set: `float` and `float_seq` columns, empty `token_seq`
+    /// fields, and text with quotes and commas (kept as written: atomic files are not CSV).
+    #[test]
+    fn every_atomic_type_parses() {
+        let mut b = inter(
+            b"user_id:token\titem_id:token\trating:float\ttimestamp:float\tscenario:token\tweights:float_seq\tlabels:token_seq\n\
+              1\ta\t4.5\t881250949\thome\t0.1 0.2\tx y\n\
+              1\tb\t3\t881250950\t\t\t\n",
+        )
+        .unwrap();
+        parse_side(
+            &mut b,
+            Path::new("t.item"),
+            b"item_id:token\tmovie_title:token_seq\tclass:token_seq\tprice:float\tvec:float_seq\n\
+              a\t\"Quoted, with comma\" and 'single'\tComedy Drama\t9.5\t1 2 3\n\
+              b\t\t\t\t\n",
+            Side::Item,
+        )
+        .unwrap();
+        let (d, rep) = b.finish();
+        assert_eq!(d.interactions.len(), 2);
+        assert_eq!(rep.count(BAD_ROW), 0);
+        assert_eq!(d.interactions.rating, vec![4.5, 3.0]);
+        // `token` context becomes a categorical column; the empty value is "missing".
+        assert_eq!(d.interactions.context[0].name, "scenario");
+        assert_eq!(d.interactions.context[0].codes, vec![0, u32::MAX]);
+        assert_eq!(
+            d.item_field(0, "title"),
+            Some("\"Quoted, with comma\" and 'single'")
+        );
+        assert_eq!(d.item_field(0, "genres"), Some("Comedy | Drama"));
+        assert_eq!(d.item_field(0, "price"), Some("9.5"));
+        assert_eq!(d.item_field(0, "vec"), Some("1 2 3"));
+        // Empty token_seq / float fields are empty text, not errors.
+        assert_eq!(d.item_field(1, "genres").unwrap_or(""), "");
+        assert_eq!(d.item_field(1, "title").unwrap_or(""), "");
+    }
+
+    #[test]
+    fn malformed_headers_name_file_line_and_field() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"user_id:token\titem_id:int\n1\t2\n",
+                "header field `item_id:int`: unknown type `int`",
+            ),
+            (
+                b"user_id:token\titem_id\n1\t2\n",
+                "header field \"item_id\" is not `name:type`",
+            ),
+            (
+                b"user_id:token\titem_id:token\tuser_id:float\n1\t2\t3\n",
+                "header field `user_id` appears twice (field 1 and 3)",
+            ),
+            (
+                b"user_id:token\trating:float\n1\t2\n",
+                "header has no column \"item_id\"",
+            ),
+        ];
+        for (buf, want) in cases {
+            let e = inter(buf).err().unwrap().to_string();
+            assert!(e.starts_with("t.inter:1"), "{e}");
+            assert!(e.contains(want), "{e}");
+        }
+        let mut b = inter(INTER).unwrap();
+        let e = parse_side(
+            &mut b,
+            Path::new("t.item"),
+            b"item_id:token\ttitle:text\n242\tx\n",
+            Side::Item,
+        )
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.starts_with("t.item:1") && e.contains("`title:text`: unknown type"),
+            "{e}"
+        );
     }
 
     #[test]
