@@ -49,6 +49,16 @@ Protocols (`--protocol`)
   (RecBole needs three files) but it is not evaluated, and the test masking is unchanged (train +
   valid items). `valid_metrics` is null for this protocol.
 
+Learned models
+--------------
+BPR, SASRec and BERT4Rec (RecBole's default hyper-parameters) train for up to `--epochs` epochs
+(default RecBole's 300), validated every epoch on the valid file and early-stopped after 10
+epochs without a better NDCG@10; the best checkpoint is restored for the test. BPR under
+`--protocol seer` (its training file holds the valid events) trains a fixed `--epochs`. SASRec and
+BERT4Rec read pre-augmented files written by `stage_sequential` (RecBole does not augment
+benchmark files itself): train prefixes, the valid event after the training events, the test
+event after training + valid events.
+
 Output
 ------
 One JSON object, printed and (with `--out`) written to a file:
@@ -448,6 +458,7 @@ def run_model(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.data = args.data.resolve()  # the runner changes directory before staging
     models = []
     for raw in args.models.split(","):
         raw = raw.strip()
