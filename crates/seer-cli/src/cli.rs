@@ -93,6 +93,10 @@ struct ImportArgs {
     /// k-core filter: drop users and items with fewer events than this, to a fixed point.
     #[arg(long)]
     k_core: Option<usize>,
+    /// Input format: `auto` detects it; `recbole` reads RecBole atomic files (PATH: a folder with
+    /// one NAME.inter, or the .inter file) and fails on anything else.
+    #[arg(long, value_enum)]
+    format: Option<crate::config::ImportFormat>,
     #[command(flatten)]
     columns: ColumnFlags,
 }
@@ -596,6 +600,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(k) = a.k_core {
                 cfg.import.cleaning.k_core_users = k;
                 cfg.import.cleaning.k_core_items = k;
+            }
+            if let Some(f) = a.format {
+                cfg.import.format = f;
             }
             let mut path = a.path.clone();
             if a.columns.apply(&mut cfg.import)? && cfg.import.interactions.is_none() {

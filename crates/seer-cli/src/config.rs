@@ -30,6 +30,10 @@ pub struct SeerConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ImportSection {
+    /// Input format: `auto` (detected from the folder's or file's contents) or `recbole`
+    /// (RecBole atomic files `NAME.inter` + optional `.item` / `.user`; anything else is an
+    /// error). `seer import --format` sets it.
+    pub format: ImportFormat,
     /// Interactions file for the generic CSV/TSV/JSONL importer, relative to the folder being
     /// imported. When unset, the format is detected from the folder's contents.
     pub interactions: Option<PathBuf>,
@@ -43,11 +47,24 @@ pub struct ImportSection {
     pub cleaning: CleaningConfig,
 }
 
+/// `[import] format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ImportFormat {
+    /// Detect the format from the folder's or file's contents.
+    #[default]
+    Auto,
+    /// RecBole atomic files: `NAME.inter` (+ `NAME.item`, `NAME.user`).
+    Recbole,
+}
+
 /// The documented default configuration; a test checks it equals `SeerConfig::default()`.
 pub const DEFAULT_TOML: &str = r#"# seer.toml — every key is optional; shown here with its default.
 # Precedence: built-in defaults < this file < SEER_SECTION__KEY env vars < command-line flags.
 
 [import]
+format = "auto"             # auto = detect (MovieLens, RecBole, sequences, Beauty, seer.toml mapping);
+                            # recbole = RecBole atomic files only (NAME.inter + .item/.user)
 # interactions = "interactions.csv"   # generic CSV/TSV/JSONL file, relative to the imported folder;
 #                                      # unset = detect the format (MovieLens, RecBole, sequences, Beauty)
 
@@ -167,8 +184,18 @@ pub fn import_with(
         // Cleaning flags given for this run (e.g. --strict) still apply.
         section.cleaning.strict |= cfg.import.cleaning.strict;
     }
-    let (mut data, report) = match &section.interactions {
-        Some(file) => {
+    // A format given for this run wins over the folder's own seer.toml.
+    let format = match cfg.import.format {
+        ImportFormat::Auto => section.format,
+        f => f,
+    };
+    if format == ImportFormat::Recbole {
+        // Atomic files only: no generic mapping, no detection.
+        section.interactions = None;
+    }
+    let (mut data, report) = match (&section.interactions, format) {
+        (_, ImportFormat::Recbole) => seer_data::import_atomic(path, &section.cleaning, pb)?,
+        (Some(file), ImportFormat::Auto) => {
             let resolve = |s: &Option<SideFile>| {
                 s.clone().map(|mut s| {
                     s.path = path.join(&s.path);
@@ -185,7 +212,7 @@ pub fn import_with(
                 pb,
             )?
         }
-        None => seer_data::import_path(path, &section.cleaning, pb)?,
+        (None, ImportFormat::Auto) => seer_data::import_path(path, &section.cleaning, pb)?,
     };
     if section.interactions.is_some() {
         if let Some(name) = path.file_name().and_then(|n| n.to_str()) {

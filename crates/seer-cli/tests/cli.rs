@@ -507,21 +507,40 @@ fn r9_export_recbole_with_split() {
     assert!(header.starts_with(
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\tdevice:token\n"
     ));
-    // Re-importing the exported folder gives the same dataset size.
-    let back = tmp.path().join("back");
-    let text = ok(
+    // Re-importing the exported folder gives the same dataset size, detected or asked for.
+    for format in ["auto", "recbole"] {
+        let back = tmp.path().join(format!("back-{format}"));
+        let text = ok(
+            &[
+                "import",
+                out.join("demo").to_str().unwrap(),
+                "--format",
+                format,
+                "--out",
+                back.to_str().unwrap(),
+            ],
+            tmp.path(),
+        );
+        assert!(
+            text.contains("1500 users, 998 items, 38260 interactions"),
+            "{text}"
+        );
+    }
+    // `--format recbole` on a folder without atomic files says what it looked for.
+    let bad = seer(
         &[
             "import",
-            out.join("demo").to_str().unwrap(),
+            demo_dir().to_str().unwrap(),
+            "--format",
+            "recbole",
             "--out",
-            back.to_str().unwrap(),
+            tmp.path().join("nope").to_str().unwrap(),
         ],
         tmp.path(),
     );
-    assert!(
-        text.contains("1500 users, 998 items, 38260 interactions"),
-        "{text}"
-    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("*.inter"), "{err}");
 }
 
 /// `seer bench --compare FILE` puts a RecBole runner's results beside seer's: matched by model

@@ -26,7 +26,7 @@ pub mod store;
 pub use clean::{CleaningConfig, CleaningReport, Repeats};
 pub use dataset::{CategoricalColumn, Dataset, Interactions, TextColumn};
 pub use error::{Error, Result};
-pub use import::{import_path, ColumnMapping};
+pub use import::{import_atomic, import_path, ColumnMapping};
 pub use matrix::Csr;
 pub use split::{Part, Split, SplitConfig, TimePoint};
 pub use store::Manifest;
