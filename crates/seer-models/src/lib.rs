@@ -46,6 +46,7 @@ pub mod io;
 pub mod item_knn;
 pub mod nn;
 pub mod popularity;
+pub mod ranker;
 mod registry;
 pub mod sasrec;
 pub mod seq;

@@ -134,7 +134,7 @@ impl Params {
 }
 
 /// A standard normal draw, redrawn until it falls within ±2.
-fn truncated_normal(rng: &mut ChaCha8Rng) -> f32 {
+pub(crate) fn truncated_normal(rng: &mut ChaCha8Rng) -> f32 {
     loop {
         // Box–Muller.
         let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
