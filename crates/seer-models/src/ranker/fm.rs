@@ -225,10 +225,10 @@ impl Fm {
             let g = d * x + 2.0 * rw * self.w[i];
             let step = adam(&mut self.mw[i], &mut self.vw[i], g, t);
             self.w[i] -= step;
-            for f in 0..k {
+            for (f, &sf) in s.iter().enumerate() {
                 let j = i * k + f;
                 let vif = self.v[j];
-                let g = d * x * (s[f] - vif * x) + 2.0 * rv * vif;
+                let g = d * x * (sf - vif * x) + 2.0 * rv * vif;
                 let step = adam(&mut self.mv[j], &mut self.vv[j], g, t);
                 self.v[j] -= step;
             }
@@ -349,9 +349,9 @@ mod tests {
             minus.w[i] -= h;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h as f64);
             assert!((numeric - (d * x) as f64).abs() < 1e-3, "w{i}");
-            for f in 0..3 {
+            for (f, &sf) in s.iter().enumerate() {
                 let j = i * 3 + f;
-                let analytic = d * x * (s[f] - m.v[j] * x);
+                let analytic = d * x * (sf - m.v[j] * x);
                 let mut plus = m.clone();
                 plus.v[j] += h;
                 let mut minus = m.clone();
