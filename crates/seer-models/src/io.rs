@@ -231,6 +231,11 @@ impl Loaded {
     }
 
     /// Whether the file holds a tensor called `name`.
+    /// The model directory the file was read from.
+    pub(crate) fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     pub(crate) fn has(&self, name: &str) -> bool {
         SafeTensors::deserialize(&self.bytes).is_ok_and(|st| st.tensor(name).is_ok())
     }

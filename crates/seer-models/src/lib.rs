@@ -55,6 +55,7 @@ mod testutil;
 pub mod text;
 pub mod text_encoder;
 mod train;
+pub mod two_stage;
 
 pub use error::{Error, Result};
 pub use registry::{load, update, ModelConfig, MODEL_NAMES};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
 use crate::train::{FitOptions, TrainData};
-use crate::{als, bert4rec, ease, item_knn, popularity, sasrec, text};
+use crate::{als, bert4rec, ease, item_knn, popularity, sasrec, text, two_stage};
 
 /// Which model to fit, with its hyperparameters.
 ///
@@ -35,6 +35,10 @@ pub enum ModelConfig {
     Bert4rec(bert4rec::Config),
     /// The language-model recommender: cosine of sentence-encoder vectors ([`text`]).
     Text(text::Config),
+    /// A candidate generator followed by a feature-based ranker ([`two_stage`]); spec
+    /// `GENERATOR+lr` or `GENERATOR+fm`.
+    #[serde(rename = "two_stage")]
+    TwoStage(two_stage::Config),
 }
 
 /// Names accepted by [`ModelConfig::from_spec`] and written into model files.
@@ -54,6 +58,7 @@ impl ModelConfig {
             ModelConfig::Sasrec(_) => sasrec::KIND,
             ModelConfig::Bert4rec(_) => bert4rec::KIND,
             ModelConfig::Text(_) => text::KIND,
+            ModelConfig::TwoStage(_) => two_stage::KIND,
         }
     }
 
@@ -68,6 +73,7 @@ impl ModelConfig {
             "sasrec" => ModelConfig::Sasrec(Default::default()),
             "bert4rec" => ModelConfig::Bert4rec(Default::default()),
             "text" => ModelConfig::Text(Default::default()),
+            "two_stage" => ModelConfig::TwoStage(Default::default()),
             _ => {
                 return Err(Error::UnknownModel {
                     name: name.to_string(),
@@ -85,6 +91,9 @@ impl ModelConfig {
     /// listing the valid ones; the result is validated.
     pub fn from_spec(spec: &str) -> Result<ModelConfig> {
         let spec = spec.trim();
+        if let Some((generator, ranker)) = spec.split_once('+') {
+            return Self::two_stage_spec(generator, ranker);
+        }
         let (name, params) = match spec.split_once(':') {
             Some((n, p)) => (n.trim(), p),
             None => (spec, ""),
@@ -130,6 +139,76 @@ impl ModelConfig {
         Ok(cfg)
     }
 
+    /// `GENERATOR+RANKER[:key=value,…]`: the generator is any spec; the ranker is `lr` or `fm`,
+    /// its keys those of the ranker, of the two-stage model (`candidates`, `negatives`,
+    /// `max_users`, `seed`) and of its features (`bits`, `ids`, `crosses`, …).
+    fn two_stage_spec(generator: &str, ranker: &str) -> Result<ModelConfig> {
+        let generator = ModelConfig::from_spec(generator)?;
+        let (name, params) = match ranker.trim().split_once(':') {
+            Some((n, p)) => (n.trim(), p),
+            None => (ranker.trim(), ""),
+        };
+        let mut rk = serde_json::Map::new();
+        rk.insert(
+            "kind".into(),
+            match name {
+                "lr" | "fm" => name.into(),
+                other => {
+                    return Err(Error::Spec {
+                        model: two_stage::KIND,
+                        message: format!("ranker {other:?}: expected lr or fm"),
+                    })
+                }
+            },
+        );
+        let (mut top, mut feats) = (serde_json::Map::new(), serde_json::Map::new());
+        let feature_keys = serde_json::to_value(crate::ranker::features::Config::default())
+            .ok()
+            .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
+            .unwrap_or_default();
+        for kv in params.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let Some((key, raw)) = kv.split_once('=') else {
+                return Err(Error::Spec {
+                    model: two_stage::KIND,
+                    message: format!("{kv:?}: expected key=value"),
+                });
+            };
+            let (key, raw) = (key.trim(), raw.trim());
+            let value = serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .filter(|v| !v.is_object() && !v.is_array())
+                .unwrap_or_else(|| serde_json::Value::String(raw.to_string()));
+            match key {
+                "candidates" | "negatives" | "max_users" | "seed" => {
+                    top.insert(key.into(), value);
+                }
+                k if feature_keys.iter().any(|f| f == k) => {
+                    feats.insert(key.into(), value);
+                }
+                _ => {
+                    rk.insert(key.into(), value);
+                }
+            }
+        }
+        top.insert("model".into(), two_stage::KIND.into());
+        top.insert(
+            "generator".into(),
+            serde_json::to_value(&generator).map_err(|e| Error::Spec {
+                model: two_stage::KIND,
+                message: e.to_string(),
+            })?,
+        );
+        top.insert("ranker".into(), serde_json::Value::Object(rk));
+        top.insert("features".into(), serde_json::Value::Object(feats));
+        let cfg: ModelConfig =
+            serde_json::from_value(serde_json::Value::Object(top)).map_err(|e| Error::Spec {
+                model: two_stage::KIND,
+                message: e.to_string(),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks every hyperparameter's range; errors name the key (`ease.lambda`).
     pub fn validate(&self) -> Result<()> {
         match self {
@@ -140,6 +219,7 @@ impl ModelConfig {
             ModelConfig::Sasrec(c) => c.validate(),
             ModelConfig::Bert4rec(c) => c.validate(),
             ModelConfig::Text(c) => c.validate(),
+            ModelConfig::TwoStage(c) => c.validate(),
         }
     }
 
@@ -157,7 +237,7 @@ impl ModelConfig {
     /// - `text`: the recency half-life `half_life` ∈ {2, 5, 20} events.
     pub fn tuning_grid(&self) -> Vec<ModelConfig> {
         match self {
-            ModelConfig::Popularity(_) => vec![self.clone()],
+            ModelConfig::Popularity(_) | ModelConfig::TwoStage(_) => vec![self.clone()],
             ModelConfig::Text(c) => [2.0, 5.0, 20.0]
                 .into_iter()
                 .map(|half_life| {
@@ -274,6 +354,7 @@ impl ModelConfig {
             ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::fit(c, train, opts, pb)?),
             ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::fit(c, train, opts, pb)?),
             ModelConfig::Text(c) => Box::new(text::TextRecommender::fit(c, train, pb)?),
+            ModelConfig::TwoStage(c) => Box::new(two_stage::TwoStage::fit(c, train, pb)?),
         })
     }
 }
@@ -306,6 +387,7 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
         ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::load(&file, c)?),
         ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::load(&file, c)?),
         ModelConfig::Text(c) => Box::new(text::TextRecommender::load(&file, c)?),
+        ModelConfig::TwoStage(c) => Box::new(two_stage::TwoStage::load(&file, c)?),
     })
 }
 

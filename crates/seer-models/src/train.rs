@@ -53,6 +53,13 @@ pub struct TrainData {
     pub item_text: Vec<String>,
     /// Profile text of every user ([`Dataset::user_document`]); empty when there is none.
     pub user_text: Vec<String>,
+    /// The dataset's item fields (name, value per item; lists joined with `" | "`), for
+    /// feature-based rankers; empty when there are none.
+    pub item_fields: Vec<(String, Vec<String>)>,
+    /// The dataset's user attributes (name, value per user).
+    pub user_fields: Vec<(String, Vec<String>)>,
+    /// Names of the categorical context columns (`matrix.context` holds their codes).
+    pub context_names: Vec<String>,
 }
 
 impl TrainData {
@@ -81,6 +88,22 @@ impl TrainData {
             } else {
                 (0..n_users as u32).map(|u| data.user_document(u)).collect()
             },
+            item_fields: data
+                .item_text
+                .iter()
+                .map(|c| (c.name.clone(), c.values.clone()))
+                .collect(),
+            user_fields: data
+                .user_attrs
+                .iter()
+                .map(|c| (c.name.clone(), c.values.clone()))
+                .collect(),
+            context_names: data
+                .interactions
+                .context
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
         }
     }
 
@@ -109,7 +132,54 @@ impl TrainData {
             context_sizes,
             item_text: Vec::new(),
             user_text: Vec::new(),
+            item_fields: Vec::new(),
+            user_fields: Vec::new(),
+            context_names: (0..k).map(|j| format!("context{j}")).collect(),
         }
+    }
+
+    /// The same data with each user's latest event (of users with at least two) held out:
+    /// the training part of the inner split a two-stage model learns its ranker on, and the
+    /// held-out event's row position in `self.matrix` per user (`None`: nothing held out).
+    pub fn without_last_events(&self) -> (TrainData, Vec<Option<usize>>) {
+        let m = &self.matrix;
+        let nc = m.n_context;
+        let mut out = Csr {
+            n_rows: m.n_rows,
+            n_cols: m.n_cols,
+            indptr: Vec::with_capacity(m.n_rows + 1),
+            indices: Vec::with_capacity(m.indices.len()),
+            weights: Vec::with_capacity(m.indices.len()),
+            ts: Vec::with_capacity(m.indices.len()),
+            context: Vec::with_capacity(m.context.len()),
+            n_context: nc,
+        };
+        out.indptr.push(0);
+        let mut held = vec![None; m.n_rows];
+        for (u, h) in held.iter_mut().enumerate() {
+            let (s, e) = (m.indptr[u], m.indptr[u + 1]);
+            let keep_to = if e - s >= 2 {
+                *h = Some(e - 1);
+                e - 1
+            } else {
+                e
+            };
+            out.indices.extend_from_slice(&m.indices[s..keep_to]);
+            out.weights.extend_from_slice(&m.weights[s..keep_to]);
+            out.ts.extend_from_slice(&m.ts[s..keep_to]);
+            if nc > 0 && !m.context.is_empty() {
+                out.context
+                    .extend_from_slice(&m.context[s * nc..keep_to * nc]);
+            }
+            out.indptr.push(out.indices.len());
+        }
+        (
+            TrainData {
+                matrix: out,
+                ..self.clone()
+            },
+            held,
+        )
     }
 }
 

@@ -1,0 +1,784 @@
+//! Two-stage recommending: a candidate generator proposes, a feature-based ranker orders.
+//!
+//! Follows the candidate-generation + ranking architecture of Covington, Adams & Sargin, "Deep
+//! Neural Networks for YouTube Recommendations", RecSys 2016: any seer model (EASE, item-kNN,
+//! SASRec, …) returns its top `candidates` items for the user (seen items excluded), and a
+//! pointwise ranker — logistic regression with FTRL ([`crate::ranker::lr`]) or a factorization
+//! machine ([`crate::ranker::fm`]) — re-orders them by `P(engage | user, item, context)` from
+//! the hashed features of [`crate::ranker::features`], the generator's own score among them.
+//!
+//! **Training without leakage.** The ranker must learn from events its generator did not see.
+//! Each user's latest training event (users with at least two) is held out; a generator fitted
+//! on the rest proposes candidates for that moment (the held-out event's time and context
+//! are the request's); the held-out item is the positive when the generator found it, and
+//! `negatives` other candidates, drawn uniformly from the list, are the negatives ("hard"
+//! negatives: what the ranker will actually have to separate at serving time). Item counts for
+//! these examples come from the inner training part too. Then the generator is refit on all of
+//! the training data for serving, and the counts are updated to it. No statistic ever reads
+//! validation or test events: the model only receives [`TrainData`].
+//!
+//! **Deviations.** Users whose held-out item the generator missed give no example (the ranker
+//! cannot change what it is not offered); the share of such users is logged as the generator's
+//! recall. Items outside the candidate list keep the generator's order below every candidate.
+
+use std::path::Path;
+
+use indicatif::ProgressBar;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::io::{self, Loaded, Tensor};
+use crate::ranker::features::{self, Candidate, FeatureSpace};
+use crate::ranker::{self, fm, lr, Examples};
+use crate::train::TrainData;
+use crate::ModelConfig;
+
+/// Model kind in files and reports.
+pub const KIND: &str = "two_stage";
+
+/// Which ranker, with its hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RankerConfig {
+    /// Logistic regression, FTRL-Proximal.
+    Lr(lr::Config),
+    /// Factorization machine.
+    Fm(fm::Config),
+}
+
+/// Two-stage hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The candidate generator. Default `pop`.
+    pub generator: Box<ModelConfig>,
+    /// The ranker. Default logistic regression.
+    pub ranker: RankerConfig,
+    /// Candidates the generator proposes per user (≥ 1). Default 200.
+    pub candidates: usize,
+    /// Negatives per training user, drawn from the candidates (≥ 1). Default 20.
+    pub negatives: usize,
+    /// Users the ranker learns from, a seeded sample (0 = all). Default 0.
+    pub max_users: usize,
+    /// Seed of the negative sampling and the user sample. Default 42.
+    pub seed: u64,
+    /// Feature groups and hashed space.
+    pub features: features::Config,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            generator: Box::new(ModelConfig::Popularity(Default::default())),
+            ranker: RankerConfig::Lr(Default::default()),
+            candidates: 200,
+            negatives: 20,
+            max_users: 0,
+            seed: 42,
+            features: Default::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks ranges; errors name the key.
+    pub fn validate(&self) -> Result<()> {
+        if matches!(*self.generator, ModelConfig::TwoStage(_)) {
+            return Err(Error::config(
+                "two_stage.generator",
+                "a two-stage model cannot generate candidates for another",
+            ));
+        }
+        self.generator.validate()?;
+        match &self.ranker {
+            RankerConfig::Lr(c) => c.validate()?,
+            RankerConfig::Fm(c) => c.validate()?,
+        }
+        if self.candidates == 0 {
+            return Err(Error::config("two_stage.candidates", "must be at least 1"));
+        }
+        if self.negatives == 0 {
+            return Err(Error::config("two_stage.negatives", "must be at least 1"));
+        }
+        self.features.validate("two_stage.features")
+    }
+
+    /// `GENERATOR+RANKER`, e.g. `ease+lr`.
+    pub fn short_name(&self) -> String {
+        let r = match self.ranker {
+            RankerConfig::Lr(_) => "lr",
+            RankerConfig::Fm(_) => "fm",
+        };
+        format!("{}+{r}", self.generator.name())
+    }
+}
+
+/// A fitted ranker.
+#[derive(Debug, Clone)]
+enum Fitted {
+    Lr(lr::Ftrl),
+    Fm(fm::Fm),
+}
+
+impl Fitted {
+    fn predict(&self, idx: &[u32], val: &[f32]) -> f32 {
+        match self {
+            Fitted::Lr(m) => m.predict(idx, val),
+            Fitted::Fm(m) => m.predict(idx, val),
+        }
+    }
+
+    fn contributions(&self, idx: &[u32], val: &[f32]) -> Vec<(u32, f32)> {
+        match self {
+            Fitted::Lr(m) => m.contributions(idx, val),
+            Fitted::Fm(m) => m.contributions(idx, val),
+        }
+    }
+}
+
+/// How the ranker did on its own training examples (the inner split), logged at fit time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitReport {
+    /// Training examples.
+    pub examples: usize,
+    /// Users whose held-out item was among the generator's candidates.
+    pub users_with_positive: usize,
+    /// Users with a held-out event.
+    pub users: usize,
+    /// AUC of the ranker on its training examples after training.
+    pub train_auc: f64,
+    /// Log loss on the training examples after training.
+    pub train_log_loss: f64,
+    /// Expected calibration error (10 bins) on the training examples.
+    pub calibration_error: f64,
+    /// Share of distinct static feature keys sharing a hashed slot.
+    pub collision_rate: f64,
+}
+
+/// A fitted two-stage model.
+pub struct TwoStage {
+    config: Config,
+    generator: Box<dyn Recommender>,
+    ranker: Fitted,
+    space: FeatureSpace,
+    n_items: usize,
+    report: FitReport,
+}
+
+impl std::fmt::Debug for TwoStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwoStage")
+            .field("config", &self.config)
+            .field("n_items", &self.n_items)
+            .field("report", &self.report)
+            .finish()
+    }
+}
+
+/// The request of a user at a row of a training matrix: its events before `end`, the time and
+/// context of the event at `end`.
+fn context_at(train: &TrainData, u: usize, end: usize) -> (usize, Option<i64>, Option<Vec<u32>>) {
+    let m = &train.matrix;
+    let nc = m.n_context;
+    let now = train.has_timestamps.then(|| m.ts[end]);
+    let ctx =
+        (nc > 0 && !m.context.is_empty()).then(|| m.context[end * nc..(end + 1) * nc].to_vec());
+    (u, now, ctx)
+}
+
+impl TwoStage {
+    /// Fits the ranker on an inner hold-out of `train`, then the generator on all of `train`.
+    pub fn fit(config: &Config, train: &TrainData, pb: &ProgressBar) -> Result<TwoStage> {
+        config.validate()?;
+        let hidden = ProgressBar::hidden();
+        let (inner, held) = train.without_last_events();
+        pb.set_message(format!("{}: inner generator", config.short_name()));
+        let gen_inner = config.generator.fit(&inner, &hidden)?;
+
+        let mut users: Vec<(usize, usize)> = held
+            .iter()
+            .enumerate()
+            .filter_map(|(u, h)| h.map(|r| (u, r)))
+            .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        if config.max_users > 0 && users.len() > config.max_users {
+            users.shuffle(&mut rng);
+            users.truncate(config.max_users);
+            users.sort_unstable();
+        }
+        let n_users = users.len();
+
+        // Candidates for each training user, as the inner generator sees them.
+        pb.set_message(format!("{}: candidates", config.short_name()));
+        pb.set_length(n_users as u64);
+        let n = train.n_items;
+        let k = config.candidates;
+        let lists: Vec<(usize, usize, Vec<Candidate>)> = users
+            .par_iter()
+            .map_init(
+                || (vec![0.0f32; n], Vec::new()),
+                |(scores, buf), &(u, row)| -> Result<(usize, usize, Vec<Candidate>)> {
+                    let m = &inner.matrix;
+                    let (s, e) = (m.indptr[u], m.indptr[u + 1]);
+                    let (_, now, ctx) = context_at(train, u, row);
+                    let ts = inner.has_timestamps.then(|| &m.ts[s..e]);
+                    let nc = m.n_context;
+                    let hctx =
+                        (nc > 0 && !m.context.is_empty()).then(|| &m.context[s * nc..e * nc]);
+                    let uc = UserContext {
+                        user: Some(u as u32),
+                        history: &m.indices[s..e],
+                        timestamps: ts,
+                        now,
+                        context: hctx,
+                        now_context: ctx.as_deref(),
+                    };
+                    gen_inner.score(&uc, scores)?;
+                    for &h in uc.history {
+                        scores[h as usize] = f32::NEG_INFINITY;
+                    }
+                    seer_core::topk::top_k_into(scores, k, buf);
+                    pb.inc(1);
+                    Ok((
+                        u,
+                        row,
+                        buf.iter()
+                            .enumerate()
+                            .map(|(rank, &(item, score))| Candidate { item, score, rank })
+                            .collect(),
+                    ))
+                },
+            )
+            .collect::<Result<_>>()?;
+        drop(gen_inner);
+
+        // Feature statistics from the inner part only.
+        let mut space = FeatureSpace::fit(
+            &config.features,
+            &inner,
+            &train.item_fields,
+            &train.user_fields,
+            &train.context_names,
+        );
+        let all_scores: Vec<f32> = lists
+            .iter()
+            .flat_map(|(_, _, c)| c.iter().map(|c| c.score))
+            .filter(|s| s.is_finite())
+            .collect();
+        space.set_score_stats(&all_scores);
+
+        // Examples: the held-out item when offered, plus sampled candidate negatives.
+        pb.set_message(format!("{}: features", config.short_name()));
+        let mut examples = Examples::new();
+        let mut with_pos = 0usize;
+        let mut x = Vec::with_capacity(64);
+        for (u, row, cands) in &lists {
+            let target = train.matrix.indices[*row];
+            let Some(pos) = cands.iter().find(|c| c.item == target) else {
+                continue;
+            };
+            with_pos += 1;
+            let m = &inner.matrix;
+            let (s, e) = (m.indptr[*u], m.indptr[*u + 1]);
+            let (_, now, ctx) = context_at(train, *u, *row);
+            let uc = UserContext {
+                user: Some(*u as u32),
+                history: &m.indices[s..e],
+                timestamps: inner.has_timestamps.then(|| &m.ts[s..e]),
+                now,
+                context: None,
+                now_context: ctx.as_deref(),
+            };
+            let ht = space.history_tokens(uc.history);
+            x.clear();
+            space.hashed(&uc, *pos, &ht, &mut x);
+            examples.push(&x, 1.0);
+            let negs: Vec<&Candidate> = cands.iter().filter(|c| c.item != target).collect();
+            for c in negs.choose_multiple(&mut rng, config.negatives) {
+                x.clear();
+                space.hashed(&uc, **c, &ht, &mut x);
+                examples.push(&x, 0.0);
+            }
+        }
+        if with_pos == 0 {
+            return Err(Error::config(
+                "two_stage",
+                format!(
+                    "the generator {} never proposed a held-out item among its {} candidates: \
+                     nothing to train the ranker on (more candidates, or another generator)",
+                    config.generator.name(),
+                    k
+                ),
+            ));
+        }
+
+        pb.set_message(format!("{}: ranker", config.short_name()));
+        let mut ranker = match &config.ranker {
+            RankerConfig::Lr(c) => Fitted::Lr(lr::Ftrl::new(c, space.dim())?),
+            RankerConfig::Fm(c) => Fitted::Fm(fm::Fm::new(c, space.dim())?),
+        };
+        let log = |epoch: usize, loss: f64| {
+            tracing::info!(epoch, loss, "two-stage ranker epoch");
+        };
+        match &mut ranker {
+            Fitted::Lr(m) => m.fit(&examples, log),
+            Fitted::Fm(m) => m.fit(&examples, log),
+        }
+        let p: Vec<f32> = (0..examples.len())
+            .map(|r| {
+                let (i, v) = examples.row(r);
+                ranker.predict(i, v)
+            })
+            .collect();
+        let keys = space.static_keys(train.n_users);
+        let report = FitReport {
+            examples: examples.len(),
+            users_with_positive: with_pos,
+            users: n_users,
+            train_auc: ranker::auc(&p, &examples.y).unwrap_or(0.5),
+            train_log_loss: ranker::log_loss(&p, &examples.y),
+            calibration_error: ranker::calibration_error(&p, &examples.y, 10),
+            collision_rate: space.collision_rate(keys.iter().map(String::as_str)),
+        };
+        tracing::info!(
+            model = %config.short_name(),
+            examples = report.examples,
+            generator_recall = with_pos as f64 / n_users.max(1) as f64,
+            train_auc = report.train_auc,
+            train_log_loss = report.train_log_loss,
+            calibration_error = report.calibration_error,
+            collision_rate = report.collision_rate,
+            "two-stage ranker fitted"
+        );
+
+        // Serving: the generator on all of the training data, counts from it.
+        pb.set_message(format!("{}: generator", config.short_name()));
+        let generator = config.generator.fit(train, &hidden)?;
+        let full = FeatureSpace::fit(
+            &config.features,
+            train,
+            &train.item_fields,
+            &train.user_fields,
+            &train.context_names,
+        );
+        space.item_counts = full.item_counts;
+        pb.finish_and_clear();
+        Ok(TwoStage {
+            config: config.clone(),
+            generator,
+            ranker,
+            space,
+            n_items: n,
+            report,
+        })
+    }
+
+    /// The fit-time report of the ranker.
+    pub fn report(&self) -> &FitReport {
+        &self.report
+    }
+
+    /// The generator's candidates for `user` (seen items excluded).
+    fn candidates(&self, user: &UserContext<'_>, scores: &mut [f32]) -> Result<Vec<Candidate>> {
+        self.generator.score(user, scores)?;
+        let mut masked = scores.to_vec();
+        for &h in user.history {
+            if let Some(s) = masked.get_mut(h as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        Ok(seer_core::topk::top_k(&masked, self.config.candidates)
+            .into_iter()
+            .enumerate()
+            .map(|(rank, (item, score))| Candidate { item, score, rank })
+            .collect())
+    }
+
+    /// Why `item` for `user`: the ranker's largest positive feature contributions, in words,
+    /// with the probability. `None` when the generator did not propose the item.
+    pub fn explain(
+        &self,
+        user: &UserContext<'_>,
+        item: ItemIdx,
+        item_name: &dyn Fn(ItemIdx) -> String,
+    ) -> Result<Option<(f32, Vec<String>)>> {
+        let mut scores = vec![0.0; self.n_items];
+        let cands = self.candidates(user, &mut scores)?;
+        let Some(c) = cands.iter().find(|c| c.item == item) else {
+            return Ok(None);
+        };
+        let ht = self.space.history_tokens(user.history);
+        let keyed = self.space.keyed(user, *c, &ht);
+        let mut hashed = Vec::new();
+        self.space.hashed(user, *c, &ht, &mut hashed);
+        let (idx, val): (Vec<u32>, Vec<f32>) = hashed.iter().copied().unzip();
+        let p = self.ranker.predict(&idx, &val);
+        let contrib = self.ranker.contributions(&idx, &val);
+        let mut words = Vec::new();
+        for (slot, w) in contrib.into_iter().filter(|c| c.1 > 0.0).take(3) {
+            let Some(pos) = idx.iter().position(|&i| i == slot) else {
+                continue;
+            };
+            words.push(describe(
+                &keyed[pos].0,
+                &self.space,
+                &ht,
+                item,
+                user,
+                item_name,
+                w,
+            ));
+        }
+        Ok(Some((p, words)))
+    }
+}
+
+/// A feature key in plain words.
+fn describe(
+    key: &str,
+    space: &FeatureSpace,
+    ht: &features::HistoryTokens,
+    item: ItemIdx,
+    user: &UserContext<'_>,
+    item_name: &dyn Fn(ItemIdx) -> String,
+    weight: f32,
+) -> String {
+    let (group, rest) = key.split_once(':').unwrap_or((key, ""));
+    let text = match group {
+        "hs" => {
+            let fi = space.item_fields.iter().position(|f| f.name == rest);
+            let fav = fi.and_then(|fi| {
+                let toks = space.item_fields[fi].tokens.get(item as usize)?;
+                ht.favourite(fi, toks).map(|(t, s)| (t.to_string(), s))
+            });
+            match fav {
+                Some((t, s)) => format!(
+                    "matches your favourite {rest} {t} ({:.0}% of your history)",
+                    s * 100.0
+                ),
+                None => format!("matches the {rest} of your history"),
+            }
+        }
+        "it" => {
+            let (f, v) = rest.split_once('=').unwrap_or((rest, ""));
+            format!("{f}: {v}")
+        }
+        "ua" => {
+            let (f, v) = rest.split_once('=').unwrap_or((rest, ""));
+            format!("liked by users with {f} {v}")
+        }
+        "x" => format!("popular with users like you ({})", rest.replace('&', ", ")),
+        "ipop" => "popular".to_string(),
+        "gs" | "grank" => match user.history.last() {
+            Some(&h) => format!("close to what you engaged with, e.g. {}", item_name(h)),
+            None => "a strong candidate".to_string(),
+        },
+        "rec" => "fits how recently you were active".to_string(),
+        "hour" | "dow" => "fits this time of day or week".to_string(),
+        "ctx" => format!("fits the current context ({rest})"),
+        "i" => "liked by many users".to_string(),
+        "u" => "fits your personal taste".to_string(),
+        "uact" => "fits how active you are".to_string(),
+        _ => key.to_string(),
+    };
+    format!("{text} [+{weight:.2}]")
+}
+
+impl Recommender for TwoStage {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    fn n_items(&self) -> usize {
+        self.n_items
+    }
+
+    fn score(&self, user: &UserContext<'_>, out: &mut [f32]) -> seer_core::Result<()> {
+        check_score_len(self.n_items, out.len())?;
+        let cands = self.candidates(user, out)?;
+        // Everything outside the list keeps the generator's order, below every candidate.
+        let (mean, std) = (self.space.score_mean, self.space.score_std);
+        for s in out.iter_mut() {
+            *s = if s.is_finite() {
+                -2.0 + ranker::sigmoid((*s - mean) / std)
+            } else {
+                -2.0
+            };
+        }
+        let ht = self.space.history_tokens(user.history);
+        let mut x = Vec::with_capacity(64);
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        for c in cands {
+            x.clear();
+            self.space.hashed(user, c, &ht, &mut x);
+            idx.clear();
+            val.clear();
+            for &(i, v) in &x {
+                idx.push(i);
+                val.push(v);
+            }
+            out[c.item as usize] = self.ranker.predict(&idx, &val);
+        }
+        Ok(())
+    }
+
+    fn save(&self, dir: &Path) -> seer_core::Result<()> {
+        let gen_dir = dir.join("generator");
+        self.generator.save(&gen_dir)?;
+        let space = serde_json::to_vec(&self.space)
+            .map_err(|e| Error::config("two_stage.features", e.to_string()))?;
+        let report = serde_json::to_vec(&self.report)
+            .map_err(|e| Error::config("two_stage.report", e.to_string()))?;
+        let cfg = ModelConfig::TwoStage(self.config.clone());
+        let tensors = match &self.ranker {
+            Fitted::Lr(m) => {
+                let (z, n) = m.state();
+                vec![
+                    ("lr.z", Tensor::f32(&[z.len()], z)),
+                    ("lr.n", Tensor::f32(&[n.len()], n)),
+                    ("two_stage.features", Tensor::bytes(&space)),
+                    ("two_stage.report", Tensor::bytes(&report)),
+                ]
+            }
+            Fitted::Fm(m) => {
+                let (w, v) = m.weights();
+                vec![
+                    ("fm.w", Tensor::f32(&[w.len()], w)),
+                    ("fm.v", Tensor::f32(&[v.len()], v)),
+                    ("two_stage.features", Tensor::bytes(&space)),
+                    ("two_stage.report", Tensor::bytes(&report)),
+                ]
+            }
+        };
+        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+    }
+}
+
+impl TwoStage {
+    pub(crate) fn load(file: &Loaded, config: Config) -> Result<TwoStage> {
+        let generator = crate::load(&file.dir().join("generator"))?;
+        let space: FeatureSpace = serde_json::from_slice(file.bytes("two_stage.features")?)
+            .map_err(|e| file.bad(format!("two_stage.features: {e}")))?;
+        let report: FitReport = serde_json::from_slice(file.bytes("two_stage.report")?)
+            .map_err(|e| file.bad(format!("two_stage.report: {e}")))?;
+        let dim = space.dim();
+        let ranker = match &config.ranker {
+            RankerConfig::Lr(c) => {
+                let (_, z) = file.f32("lr.z", Some(&[dim + 1]))?;
+                let (_, n) = file.f32("lr.n", Some(&[dim + 1]))?;
+                Fitted::Lr(lr::Ftrl::from_state(c, z, n)?)
+            }
+            RankerConfig::Fm(c) => {
+                let (_, w) = file.f32("fm.w", Some(&[dim + 1]))?;
+                let (_, v) = file.f32("fm.v", Some(&[dim * c.factors]))?;
+                Fitted::Fm(fm::Fm::from_weights(c, w, v)?)
+            }
+        };
+        let n_items = generator.n_items();
+        Ok(TwoStage {
+            config,
+            generator,
+            ranker,
+            space,
+            n_items,
+            report,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::csr;
+    use rand::Rng;
+
+    /// 80 users, 40 items: items 0–19 are genre A, 20–39 genre B, lower indices more popular
+    /// within each genre; even users take 90% of their items from A, odd users from B.
+    /// Returns the training data (9 events per user) and each user's next item.
+    fn genres() -> (TrainData, Vec<u32>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut events = Vec::new();
+        let mut next = Vec::new();
+        for u in 0..80u32 {
+            let mut seen = Vec::new();
+            for t in 0..10 {
+                let own = rng.random::<f32>() < 0.9;
+                let a = (u % 2 == 0) == own;
+                let item = loop {
+                    // popularity skew: squares favour small offsets
+                    let off = ((rng.random::<f32>().powi(2)) * 20.0) as u32;
+                    let i = if a { off } else { 20 + off };
+                    if !seen.contains(&i) {
+                        break i;
+                    }
+                };
+                seen.push(item);
+                if t < 9 {
+                    events.push((u, item, t as i64));
+                } else {
+                    next.push(item);
+                }
+            }
+        }
+        let mut train = TrainData::from_csr(csr(40, &events), false);
+        train.item_fields = vec![(
+            "genre".into(),
+            (0..40)
+                .map(|i| if i < 20 { "A" } else { "B" }.to_string())
+                .collect(),
+        )];
+        (train, next)
+    }
+
+    fn hits_at_5(model: &dyn Recommender, train: &TrainData, next: &[u32]) -> usize {
+        let mut s = vec![0.0; 40];
+        (0..80u32)
+            .filter(|&u| {
+                let h = train.matrix.row(u);
+                model
+                    .score(&UserContext::from_history(Some(u), h), &mut s)
+                    .unwrap();
+                for &i in h {
+                    s[i as usize] = f32::NEG_INFINITY;
+                }
+                seer_core::topk::top_k(&s, 5)
+                    .iter()
+                    .any(|&(i, _)| i == next[u as usize])
+            })
+            .count()
+    }
+
+    /// Popularity ignores taste; the ranker learns from the inner hold-out that items of the
+    /// user's favourite genre are taken, and lifts them within pop's candidates.
+    #[test]
+    fn ranker_beats_its_generator_on_taste_it_can_see() {
+        let (train, next) = genres();
+        let pop = ModelConfig::from_spec("pop")
+            .unwrap()
+            .fit(&train, &ProgressBar::hidden())
+            .unwrap();
+        let base = hits_at_5(pop.as_ref(), &train, &next);
+        for spec in ["pop+lr:alpha=0.5,epochs=5", "pop+fm:epochs=5"] {
+            let cfg = ModelConfig::from_spec(spec).unwrap();
+            let ModelConfig::TwoStage(c) = &cfg else {
+                panic!("{spec}")
+            };
+            let m = TwoStage::fit(c, &train, &ProgressBar::hidden()).unwrap();
+            let r = m.report();
+            assert_eq!(r.users, 80);
+            assert!(r.train_auc > 0.6, "{spec}: {r:?}");
+            let two = hits_at_5(&m, &train, &next);
+            eprintln!("{spec}: {two} hits vs pop {base}");
+            assert!(two >= base + 6, "{spec}: {two} hits vs pop {base}");
+            // The explanation names the genre match.
+            let u = 0u32;
+            let h = train.matrix.row(u);
+            let mut s = vec![0.0; 40];
+            m.score(&UserContext::from_history(Some(u), h), &mut s)
+                .unwrap();
+            for &i in h {
+                s[i as usize] = f32::NEG_INFINITY;
+            }
+            let top = seer_core::topk::top_k(&s, 1)[0].0;
+            let (p, why) = m
+                .explain(&UserContext::from_history(Some(u), h), top, &|i| {
+                    format!("item {i}")
+                })
+                .unwrap()
+                .unwrap();
+            assert!(p > 0.0 && p < 1.0);
+            assert!(
+                why.iter().any(|w| w.contains("favourite genre")),
+                "{spec}: {why:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn round_trip_and_spec_errors() {
+        let (train, _) = genres();
+        crate::testutil::assert_round_trip(
+            &ModelConfig::from_spec("itemknn:k=10+lr:bits=12,candidates=15").unwrap(),
+            &train,
+        );
+        crate::testutil::assert_round_trip(
+            &ModelConfig::from_spec("pop+fm:factors=4,bits=12,negatives=3").unwrap(),
+            &train,
+        );
+        let ModelConfig::TwoStage(c) =
+            ModelConfig::from_spec("ease:lambda=10+fm:factors=8,candidates=50,crosses=false")
+                .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(c.candidates, 50);
+        assert!(!c.features.crosses);
+        assert!(matches!(*c.generator, ModelConfig::Ease(ref e) if e.lambda == 10.0));
+        assert!(matches!(c.ranker, RankerConfig::Fm(ref f) if f.factors == 8));
+        assert_eq!(c.short_name(), "ease+fm");
+        let e = ModelConfig::from_spec("pop+svm").unwrap_err().to_string();
+        assert!(e.contains("expected lr or fm"), "{e}");
+        let e = ModelConfig::from_spec("pop+lr:nope=1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+        let e = ModelConfig::from_spec("pop+lr:candidates=0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("two_stage.candidates"), "{e}");
+    }
+
+    /// Statistics come from the training rows only: an item whose every event is in the test
+    /// part has count 0 in the fitted feature space, and its popularity feature says so.
+    #[test]
+    fn test_only_events_never_reach_features() {
+        let mut data = seer_data::Dataset::default();
+        for u in 0..6 {
+            data.users.get_or_insert(&format!("u{u}"));
+        }
+        for i in 0..5 {
+            data.items.get_or_insert(&format!("i{i}"));
+        }
+        // item 4 appears only in rows 12.. (the "test" rows)
+        let mut inter = seer_data::Interactions::default();
+        for u in 0..6u32 {
+            for (t, i) in [(0, u % 4), (1, (u + 1) % 4)] {
+                inter.user.push(u);
+                inter.item.push(i);
+                inter.ts.push(t);
+                inter.rating.push(1.0);
+            }
+        }
+        for u in 0..6u32 {
+            inter.user.push(u);
+            inter.item.push(4);
+            inter.ts.push(2);
+            inter.rating.push(1.0);
+        }
+        data.interactions = inter;
+        let train_rows: Vec<usize> = (0..12).collect();
+        let train = TrainData::new(&data, &train_rows);
+        let ModelConfig::TwoStage(c) = ModelConfig::from_spec("pop+lr:bits=12").unwrap() else {
+            panic!()
+        };
+        let m = TwoStage::fit(&c, &train, &ProgressBar::hidden()).unwrap();
+        assert_eq!(m.space.item_counts[4], 0);
+        assert_eq!(m.space.item_counts.iter().sum::<u32>(), 12);
+        let ht = m.space.history_tokens(&[]);
+        let keys = m.space.keyed(
+            &UserContext::from_history(Some(0), &[0]),
+            Candidate {
+                item: 4,
+                score: 0.0,
+                rank: 0,
+            },
+            &ht,
+        );
+        assert!(keys.iter().any(|(k, _)| k == "ipop:0"), "{keys:?}");
+    }
+}
