@@ -612,6 +612,66 @@ fn r9_bench_compare_puts_recbole_beside_seer() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("rb.json"));
 }
 
+/// Two-stage models through the CLI: `seer bench` reports the generator alone and
+/// generator + ranker side by side, the ranker's AUC and log loss on the evaluation events in
+/// bench.json; `seer train` saves the two-stage model and `seer recommend` loads it.
+#[test]
+fn r6_two_stage_bench_train_recommend() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, _) = import_and_split_demo(tmp.path());
+    let bench = bench_demo(tmp.path(), &ds, "ease,ease+lr,ease+fm", &[]);
+    for name in ["ease+lr", "ease+fm"] {
+        let auc = metric(&bench, name, "ranker_auc");
+        let loss = metric(&bench, name, "ranker_logloss");
+        assert!(auc > 0.5 && auc <= 1.0, "{name}: ranker auc {auc}");
+        assert!(loss > 0.0 && loss.is_finite(), "{name}: log loss {loss}");
+        assert!(metric(&bench, name, "ndcg@10") > 0.0);
+    }
+    let ease = bench["models"][0]["metrics"].as_object().unwrap();
+    assert!(!ease.contains_key("ranker_auc"));
+    let md = std::fs::read_to_string(tmp.path().join("bench/demo/bench.md")).unwrap();
+    assert!(md.contains("Ranker AUC"), "{md}");
+
+    let model = tmp.path().join("ts-model");
+    ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "itemknn+lr:candidates=50",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(model
+        .join("generator")
+        .join("weights.safetensors")
+        .is_file());
+    let rec = ok(
+        &[
+            "recommend",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--user",
+            "u2",
+            "-n",
+            "5",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(
+        rec.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .count(),
+        5,
+        "{rec}"
+    );
+}
+
 /// SASRec and BERT4Rec through the CLI on the demo data: `seer train` early-stops on
 /// validation and leaves no training state behind, the saved checkpoint reloads for `seer
 /// eval` (same NDCG as the bench run of the same config) and `seer recommend`, and both

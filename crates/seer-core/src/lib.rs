@@ -16,6 +16,7 @@
 mod error;
 pub mod generate;
 mod ids;
+pub mod prob;
 mod recommender;
 pub mod topk;
 

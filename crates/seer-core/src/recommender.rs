@@ -77,6 +77,18 @@ pub trait Recommender: Send + Sync {
     /// Writes the fitted model into directory `dir` (created if missing).
     fn save(&self, dir: &Path) -> Result<()>;
 
+    /// For models whose last stage predicts a probability for each item it proposes
+    /// (two-stage rankers): the proposed items with `P(engage)`, so the evaluation can report
+    /// the ranker's AUC, log loss and calibration on the evaluation events. `None` (the
+    /// default) for every other model.
+    fn candidate_probabilities(
+        &self,
+        user: &UserContext<'_>,
+    ) -> Result<Option<Vec<(ItemIdx, f32)>>> {
+        let _ = user;
+        Ok(None)
+    }
+
     /// Scores every catalogue item for a free-text query ("dark sci-fi thriller"). Only
     /// models that read text support it; the others return [`crate::Error::Unsupported`].
     fn score_query(&self, query: &str, out: &mut [f32]) -> Result<()> {

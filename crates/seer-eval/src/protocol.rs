@@ -281,6 +281,9 @@ struct ChunkOut {
     tops: Vec<(UserIdx, Vec<(ItemIdx, f32)>)>,
     skipped: usize,
     dropped: usize,
+    /// `(probability, label)` of every proposed candidate of models that predict
+    /// probabilities ([`Recommender::candidate_probabilities`]).
+    pointwise: Vec<(f32, f32)>,
 }
 
 /// Shared, read-only inputs of the per-chunk work.
@@ -406,6 +409,20 @@ pub fn evaluate(
         .filter(|(_, (_, &c))| c > 0)
         .map(|(name, (&s, &c))| (name.clone(), s / c as f64))
         .collect();
+    let (p, y): (Vec<f32>, Vec<f32>) = chunks
+        .iter()
+        .flat_map(|c| c.pointwise.iter().copied())
+        .unzip();
+    if !p.is_empty() {
+        if let Some(a) = seer_core::prob::auc(&p, &y) {
+            metrics.insert("ranker_auc".into(), a);
+        }
+        metrics.insert("ranker_logloss".into(), seer_core::prob::log_loss(&p, &y));
+        metrics.insert(
+            "ranker_calibration_error".into(),
+            seer_core::prob::calibration_error(&p, &y, 10),
+        );
+    }
     let max_pop = popularity.iter().copied().max().unwrap_or(0);
     for &k in &layout.ks {
         if evaluated == 0 {
@@ -492,7 +509,17 @@ fn eval_chunk(inp: &Inputs<'_>, users: &[UserIdx], s: &mut Scratch) -> Result<Ch
         tops: Vec::new(),
         skipped: 0,
         dropped: 0,
+        pointwise: Vec::new(),
     };
+    for (ctx, &u) in ctxs.iter().zip(users) {
+        if let Some(cands) = inp.model.candidate_probabilities(ctx)? {
+            let targets = inp.targets.row(u);
+            for (i, p) in cands {
+                out.pointwise
+                    .push((p, if targets.contains(&i) { 1.0 } else { 0.0 }));
+            }
+        }
+    }
     for (&u, row) in users.iter().zip(scores.chunks_exact_mut(n.max(1))) {
         eval_user(inp, u, row, s, &mut out);
     }

@@ -174,6 +174,19 @@ impl BenchReport {
                 cols.push(metric(format!("{p}HR@{k}"), format!("{p}hr@{k}"), true));
             }
         }
+        if self
+            .models
+            .iter()
+            .any(|m| m.metrics.contains_key("ranker_auc"))
+        {
+            cols.push(metric("Ranker AUC".into(), "ranker_auc".into(), true));
+            cols.push(Column {
+                header: "Ranker log loss".into(),
+                source: Source::Metric("ranker_logloss".into()),
+                highlight: false,
+                decimals: 4,
+            });
+        }
         let plain = |header: &str, f: fn(&ModelResult) -> f64, decimals| Column {
             header: header.into(),
             source: Source::Field(f),

@@ -237,7 +237,38 @@ impl ModelConfig {
     /// - `text`: the recency half-life `half_life` ∈ {2, 5, 20} events.
     pub fn tuning_grid(&self) -> Vec<ModelConfig> {
         match self {
-            ModelConfig::Popularity(_) | ModelConfig::TwoStage(_) => vec![self.clone()],
+            ModelConfig::Popularity(_) => vec![self.clone()],
+            // The ranker's step sizes (the generator stays as given: tune it on its own).
+            ModelConfig::TwoStage(c) => match &c.ranker {
+                two_stage::RankerConfig::Lr(l) => [0.02, 0.05, 0.2, 0.5]
+                    .into_iter()
+                    .map(|alpha| {
+                        ModelConfig::TwoStage(two_stage::Config {
+                            ranker: two_stage::RankerConfig::Lr(crate::ranker::lr::Config {
+                                alpha,
+                                ..l.clone()
+                            }),
+                            ..c.clone()
+                        })
+                    })
+                    .collect(),
+                two_stage::RankerConfig::Fm(f) => {
+                    let mut out = Vec::new();
+                    for lr in [0.0005, 0.001, 0.005] {
+                        for factors in [4, 16] {
+                            out.push(ModelConfig::TwoStage(two_stage::Config {
+                                ranker: two_stage::RankerConfig::Fm(crate::ranker::fm::Config {
+                                    lr,
+                                    factors,
+                                    ..f.clone()
+                                }),
+                                ..c.clone()
+                            }));
+                        }
+                    }
+                    out
+                }
+            },
             ModelConfig::Text(c) => [2.0, 5.0, 20.0]
                 .into_iter()
                 .map(|half_life| {

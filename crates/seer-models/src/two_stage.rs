@@ -399,6 +399,33 @@ impl TwoStage {
             .collect())
     }
 
+    /// The ranker's `P(engage)` for each of the generator's candidates, best generator
+    /// candidate first; `scores` is left holding the generator's scores.
+    fn probabilities(
+        &self,
+        user: &UserContext<'_>,
+        scores: &mut [f32],
+    ) -> Result<Vec<(ItemIdx, f32)>> {
+        let cands = self.candidates(user, scores)?;
+        let ht = self.space.history_tokens(user.history);
+        let mut x = Vec::with_capacity(64);
+        let (mut idx, mut val) = (Vec::new(), Vec::new());
+        Ok(cands
+            .into_iter()
+            .map(|c| {
+                x.clear();
+                self.space.hashed(user, c, &ht, &mut x);
+                idx.clear();
+                val.clear();
+                for &(i, v) in &x {
+                    idx.push(i);
+                    val.push(v);
+                }
+                (c.item, self.ranker.predict(&idx, &val))
+            })
+            .collect())
+    }
+
     /// Why `item` for `user`: the ranker's largest positive feature contributions, in words,
     /// with the probability. `None` when the generator did not propose the item.
     pub fn explain(
@@ -500,7 +527,7 @@ impl Recommender for TwoStage {
 
     fn score(&self, user: &UserContext<'_>, out: &mut [f32]) -> seer_core::Result<()> {
         check_score_len(self.n_items, out.len())?;
-        let cands = self.candidates(user, out)?;
+        let probs = self.probabilities(user, out)?;
         // Everything outside the list keeps the generator's order, below every candidate.
         let (mean, std) = (self.space.score_mean, self.space.score_std);
         for s in out.iter_mut() {
@@ -510,21 +537,18 @@ impl Recommender for TwoStage {
                 -2.0
             };
         }
-        let ht = self.space.history_tokens(user.history);
-        let mut x = Vec::with_capacity(64);
-        let (mut idx, mut val) = (Vec::new(), Vec::new());
-        for c in cands {
-            x.clear();
-            self.space.hashed(user, c, &ht, &mut x);
-            idx.clear();
-            val.clear();
-            for &(i, v) in &x {
-                idx.push(i);
-                val.push(v);
-            }
-            out[c.item as usize] = self.ranker.predict(&idx, &val);
+        for (i, p) in probs {
+            out[i as usize] = p;
         }
         Ok(())
+    }
+
+    fn candidate_probabilities(
+        &self,
+        user: &UserContext<'_>,
+    ) -> seer_core::Result<Option<Vec<(ItemIdx, f32)>>> {
+        let mut scores = vec![0.0; self.n_items];
+        Ok(Some(self.probabilities(user, &mut scores)?))
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {

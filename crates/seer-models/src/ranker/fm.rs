@@ -27,7 +27,8 @@ use crate::error::{Error, Result};
 pub struct Config {
     /// Latent factors per feature (≥ 1). Default 16.
     pub factors: usize,
-    /// Adam learning rate (> 0). Default 0.01.
+    /// Adam learning rate (> 0). Default 0.001 (on ml-100k's validation part 0.01 let the
+    /// factors of rare ids and crosses overfit: NDCG@10 of `ease+fm` 0.049 against 0.082).
     pub lr: f64,
     /// L2 on linear weights (≥ 0). Default 1e-5.
     pub reg_w: f64,
@@ -35,7 +36,9 @@ pub struct Config {
     pub reg_v: f64,
     /// Passes over the examples, shuffled each pass (≥ 1). Default 3.
     pub epochs: usize,
-    /// Standard deviation of the initial factors (> 0). Default 0.01.
+    /// Standard deviation of the initial factors (> 0). Default 0.001: interactions start
+    /// near zero, so the model begins as a logistic regression and grows factors where the
+    /// data supports them.
     pub init_std: f64,
     /// Seed of the initial factors and the shuffling. Default 42.
     pub seed: u64,
@@ -45,11 +48,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             factors: 16,
-            lr: 0.01,
+            lr: 0.001,
             reg_w: 1e-5,
             reg_v: 1e-5,
             epochs: 3,
-            init_std: 0.01,
+            init_std: 0.001,
             seed: 42,
         }
     }
