@@ -101,6 +101,8 @@ pub struct Fm {
     mv: Vec<f32>,
     vv: Vec<f32>,
     steps: Vec<u32>,
+    /// Scratch: the factor sums of the example being updated.
+    s: Vec<f32>,
 }
 
 impl Fm {
@@ -124,6 +126,7 @@ impl Fm {
             mv: vec![0.0; dim * k],
             vv: vec![0.0; dim * k],
             steps: vec![0; dim + 1],
+            s: vec![0.0; k],
         })
     }
 
@@ -153,6 +156,7 @@ impl Fm {
             mv: vec![0.0; dim * k],
             vv: vec![0.0; dim * k],
             steps: vec![0; dim + 1],
+            s: vec![0.0; k],
             w,
             v,
         })
@@ -202,7 +206,7 @@ impl Fm {
     /// One Adam step on example `(x, y)`; returns the prediction made before the step.
     pub fn update(&mut self, idx: &[u32], val: &[f32], y: f32) -> f32 {
         let k = self.k;
-        let mut s = vec![0.0; k];
+        let mut s = std::mem::take(&mut self.s);
         let p = sigmoid(self.forward(idx, val, &mut s));
         let d = p - y; // ∂loss/∂ŷ
         let lr = self.config.lr as f32;
@@ -236,6 +240,7 @@ impl Fm {
                 self.v[j] -= step;
             }
         }
+        self.s = s;
         p
     }
 

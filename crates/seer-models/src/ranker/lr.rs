@@ -82,7 +82,7 @@ impl Config {
 }
 
 /// An FTRL-Proximal logistic regression over `dim` hashed features.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Ftrl {
     config: Config,
     dim: usize,
@@ -90,6 +90,18 @@ pub struct Ftrl {
     z: Vec<f32>,
     /// `[dim + 1]` sums of squared gradients.
     n: Vec<f32>,
+    /// Scratch: the weights of the example being updated.
+    ws: Vec<f32>,
+}
+
+/// Equal when the configuration and the learned state are (scratch space aside).
+impl PartialEq for Ftrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+            && self.dim == other.dim
+            && self.z == other.z
+            && self.n == other.n
+    }
 }
 
 impl Ftrl {
@@ -101,6 +113,7 @@ impl Ftrl {
             dim,
             z: vec![0.0; dim + 1],
             n: vec![0.0; dim + 1],
+            ws: Vec::new(),
         })
     }
 
@@ -118,6 +131,7 @@ impl Ftrl {
             dim: z.len() - 1,
             z,
             n,
+            ws: Vec::new(),
         })
     }
 
@@ -164,11 +178,17 @@ impl Ftrl {
 
     /// One online step on example `(x, y)`; returns the prediction made before the step.
     pub fn update(&mut self, idx: &[u32], val: &[f32], y: f32) -> f32 {
-        let p = self.predict(idx, val);
-        let alpha = self.config.alpha as f32;
-        // Weights are read before any coordinate of this example changes.
+        // Weights are read once, before any coordinate of this example changes.
+        let mut ws = std::mem::take(&mut self.ws);
+        ws.clear();
+        ws.extend(idx.iter().map(|&i| self.weight(i as usize)));
         let bias_w = self.weight(self.dim);
-        let ws: Vec<f32> = idx.iter().map(|&i| self.weight(i as usize)).collect();
+        let mut logit = bias_w;
+        for (w, &v) in ws.iter().zip(val) {
+            logit += w * v;
+        }
+        let p = sigmoid(logit);
+        let alpha = self.config.alpha as f32;
         let (z, n) = (&mut self.z, &mut self.n);
         let mut step = |i: usize, x: f32, w: f32| {
             let g = (p - y) * x;
@@ -178,9 +198,10 @@ impl Ftrl {
             n[i] = ni + g * g;
         };
         step(self.dim, 1.0, bias_w);
-        for ((&i, &x), w) in idx.iter().zip(val).zip(ws) {
+        for ((&i, &x), &w) in idx.iter().zip(val).zip(&ws) {
             step(i as usize, x, w);
         }
+        self.ws = ws;
         p
     }
 
