@@ -559,6 +559,10 @@ impl Recommender for TwoStage {
         let report = serde_json::to_vec(&self.report)
             .map_err(|e| Error::config("two_stage.report", e.to_string()))?;
         let cfg = ModelConfig::TwoStage(self.config.clone());
+        let (fm_w, fm_v) = match &self.ranker {
+            Fitted::Fm(m) => m.weights(),
+            Fitted::Lr(_) => (Vec::new(), Vec::new()),
+        };
         let tensors = match &self.ranker {
             Fitted::Lr(m) => {
                 let (z, n) = m.state();
@@ -569,11 +573,10 @@ impl Recommender for TwoStage {
                     ("two_stage.report", Tensor::bytes(&report)),
                 ]
             }
-            Fitted::Fm(m) => {
-                let (w, v) = m.weights();
+            Fitted::Fm(_) => {
                 vec![
-                    ("fm.w", Tensor::f32(&[w.len()], w)),
-                    ("fm.v", Tensor::f32(&[v.len()], v)),
+                    ("fm.w", Tensor::f32(&[fm_w.len()], &fm_w)),
+                    ("fm.v", Tensor::f32(&[fm_v.len()], &fm_v)),
                     ("two_stage.features", Tensor::bytes(&space)),
                     ("two_stage.report", Tensor::bytes(&report)),
                 ]

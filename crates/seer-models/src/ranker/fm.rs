@@ -91,16 +91,13 @@ pub struct Fm {
     config: Config,
     dim: usize,
     k: usize,
-    /// `[dim + 1]`: linear weights, the global bias `w0` last.
-    w: Vec<f32>,
-    /// `[dim × k]` factors.
-    v: Vec<f32>,
-    // Adam state: first and second moments of w and v, steps per feature (and w0 last).
-    mw: Vec<f32>,
-    vw: Vec<f32>,
-    mv: Vec<f32>,
-    vv: Vec<f32>,
-    steps: Vec<u32>,
+    /// `[(dim + 1) × 4]`, per feature (the global bias `w0` last): the linear weight, its two
+    /// Adam moments and the feature's step count (stored as the bits of a `u32`). One feature's
+    /// state is adjacent in memory: an update touches one cache line here and one block in
+    /// `fac`, not seven arrays.
+    lin: Vec<f32>,
+    /// `[dim × 3k]`, per feature: its `k` factors, then their first and second Adam moments.
+    fac: Vec<f32>,
     /// Scratch: the factor sums of the example being updated.
     s: Vec<f32>,
 }
@@ -112,22 +109,31 @@ impl Fm {
         let k = config.factors;
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let std = config.init_std as f32;
-        let v = (0..dim * k)
+        let v: Vec<f32> = (0..dim * k)
             .map(|_| crate::nn::truncated_normal(&mut rng) * std)
             .collect();
-        Ok(Fm {
+        Ok(Fm::assemble(config, dim, &vec![0.0; dim + 1], &v))
+    }
+
+    /// Lays out `w` (`dim + 1`) and `v` (`dim × k`) with fresh optimiser state.
+    fn assemble(config: &Config, dim: usize, w: &[f32], v: &[f32]) -> Fm {
+        let k = config.factors;
+        let mut lin = vec![0.0; (dim + 1) * 4];
+        for (i, &wi) in w.iter().enumerate() {
+            lin[i * 4] = wi;
+        }
+        let mut fac = vec![0.0; dim * 3 * k];
+        for i in 0..dim {
+            fac[i * 3 * k..i * 3 * k + k].copy_from_slice(&v[i * k..(i + 1) * k]);
+        }
+        Fm {
             config: config.clone(),
             dim,
             k,
-            w: vec![0.0; dim + 1],
-            v,
-            mw: vec![0.0; dim + 1],
-            vw: vec![0.0; dim + 1],
-            mv: vec![0.0; dim * k],
-            vv: vec![0.0; dim * k],
-            steps: vec![0; dim + 1],
+            lin,
+            fac,
             s: vec![0.0; k],
-        })
+        }
     }
 
     /// Rebuilds a trained model for prediction from `w` (`dim + 1`, bias last) and `v`
@@ -146,25 +152,18 @@ impl Fm {
                 ),
             ));
         }
-        let k = config.factors;
-        Ok(Fm {
-            config: config.clone(),
-            dim,
-            k,
-            mw: vec![0.0; dim + 1],
-            vw: vec![0.0; dim + 1],
-            mv: vec![0.0; dim * k],
-            vv: vec![0.0; dim * k],
-            steps: vec![0; dim + 1],
-            s: vec![0.0; k],
-            w,
-            v,
-        })
+        Ok(Fm::assemble(config, dim, &w, &v))
     }
 
-    /// `(w, v)`: linear weights (bias last) and factors.
-    pub fn weights(&self) -> (&[f32], &[f32]) {
-        (&self.w, &self.v)
+    /// `(w, v)`: linear weights (bias last, `dim + 1`) and factors (`dim × factors`).
+    pub fn weights(&self) -> (Vec<f32>, Vec<f32>) {
+        let k = self.k;
+        let w = (0..=self.dim).map(|i| self.lin[i * 4]).collect();
+        let mut v = Vec::with_capacity(self.dim * k);
+        for i in 0..self.dim {
+            v.extend_from_slice(&self.fac[i * 3 * k..i * 3 * k + k]);
+        }
+        (w, v)
     }
 
     /// Feature space size.
@@ -172,19 +171,28 @@ impl Fm {
         self.dim
     }
 
+    /// Linear weight of feature `i` (`i == dim`: the bias).
+    fn w(&self, i: usize) -> f32 {
+        self.lin[i * 4]
+    }
+
+    /// Factors of feature `i`.
+    fn v(&self, i: usize) -> &[f32] {
+        let k = self.k;
+        &self.fac[i * 3 * k..i * 3 * k + k]
+    }
+
     /// `ŷ(x)` and the factor sums `s_f` (written into `s`, `k` long).
     fn forward(&self, idx: &[u32], val: &[f32], s: &mut [f32]) -> f32 {
-        let k = self.k;
         s.fill(0.0);
         let mut sq = 0.0f32;
-        let mut y = self.w[self.dim];
+        let mut y = self.w(self.dim);
         for (&i, &x) in idx.iter().zip(val) {
             let i = i as usize;
-            y += self.w[i] * x;
-            let vi = &self.v[i * k..(i + 1) * k];
-            for f in 0..k {
-                let t = vi[f] * x;
-                s[f] += t;
+            y += self.w(i) * x;
+            for (sf, &vif) in s.iter_mut().zip(self.v(i)) {
+                let t = vif * x;
+                *sf += t;
                 sq += t * t;
             }
         }
@@ -211,33 +219,47 @@ impl Fm {
         let d = p - y; // ∂loss/∂ŷ
         let lr = self.config.lr as f32;
         let (rw, rv) = (self.config.reg_w as f32, self.config.reg_v as f32);
-        let adam = |m: &mut f32, v: &mut f32, g: f32, t: u32| -> f32 {
+        // Adam with the bias corrections folded into the step size: one `powi` pair per
+        // feature, not per coordinate.
+        let adam = |m: &mut f32, v: &mut f32, g: f32, (a, c2): (f32, f32)| -> f32 {
             *m = B1 * *m + (1.0 - B1) * g;
             *v = B2 * *v + (1.0 - B2) * g * g;
-            let mh = *m / (1.0 - B1.powi(t as i32));
-            let vh = *v / (1.0 - B2.powi(t as i32));
-            lr * mh / (vh.sqrt() + EPS)
+            a * *m / ((*v / c2).sqrt() + EPS)
+        };
+        let corr = |t: u32| -> (f32, f32) {
+            let c1 = 1.0 - B1.powi(t as i32);
+            (lr / c1, 1.0 - B2.powi(t as i32))
+        };
+        // Adam on [weight, m, v, steps]: the moments live next to the weight.
+        let adam_split = |l: &mut [f32], g: f32, c: (f32, f32)| -> f32 {
+            let (m, rest) = l[1..3].split_at_mut(1);
+            adam(&mut m[0], &mut rest[0], g, c)
+        };
+        // Linear part: weight, moments and step count of one feature, adjacent.
+        let lin_step = |l: &mut [f32], g: f32| -> (f32, f32) {
+            let t = f32::to_bits(l[3]) + 1;
+            l[3] = f32::from_bits(t);
+            let c = corr(t);
+            let step = adam_split(l, g, c);
+            l[0] -= step;
+            c
         };
         // bias
         let b = self.dim;
-        self.steps[b] += 1;
-        let t = self.steps[b];
-        let step = adam(&mut self.mw[b], &mut self.vw[b], d, t);
-        self.w[b] -= step;
+        lin_step(&mut self.lin[b * 4..b * 4 + 4], d);
         // Gradients use the parameters before this step (s computed above).
         for (&i, &x) in idx.iter().zip(val) {
             let i = i as usize;
-            self.steps[i] += 1;
-            let t = self.steps[i];
-            let g = d * x + 2.0 * rw * self.w[i];
-            let step = adam(&mut self.mw[i], &mut self.vw[i], g, t);
-            self.w[i] -= step;
-            for (f, &sf) in s.iter().enumerate() {
-                let j = i * k + f;
-                let vif = self.v[j];
-                let g = d * x * (sf - vif * x) + 2.0 * rv * vif;
-                let step = adam(&mut self.mv[j], &mut self.vv[j], g, t);
-                self.v[j] -= step;
+            let l = &mut self.lin[i * 4..i * 4 + 4];
+            let g = d * x + 2.0 * rw * l[0];
+            let c = lin_step(l, g);
+            let block = &mut self.fac[i * 3 * k..(i + 1) * 3 * k];
+            let (v, moments) = block.split_at_mut(k);
+            let (mv, vv) = moments.split_at_mut(k);
+            for f in 0..k {
+                let vif = v[f];
+                let g = d * x * (s[f] - vif * x) + 2.0 * rv * vif;
+                v[f] -= adam(&mut mv[f], &mut vv[f], g, c);
             }
         }
         self.s = s;
@@ -272,9 +294,9 @@ impl Fm {
             .iter()
             .zip(val)
             .map(|(&i, &x)| {
-                let vi = &self.v[i as usize * k..(i as usize + 1) * k];
+                let vi = self.v(i as usize);
                 let pair: f32 = (0..k).map(|f| vi[f] * x * (s[f] - vi[f] * x)).sum();
-                (i, self.w[i as usize] * x + 0.5 * pair)
+                (i, self.w(i as usize) * x + 0.5 * pair)
             })
             .collect();
         c.sort_by(|a, b| b.1.total_cmp(&a.1));
@@ -288,12 +310,12 @@ mod tests {
 
     fn brute_logit(m: &Fm, idx: &[u32], val: &[f32]) -> f32 {
         let k = m.k;
-        let mut y = m.w[m.dim];
+        let mut y = m.w(m.dim);
         for (a, (&i, &x)) in idx.iter().zip(val).enumerate() {
-            y += m.w[i as usize] * x;
+            y += m.w(i as usize) * x;
             for (&j, &xj) in idx.iter().zip(val).skip(a + 1) {
                 let dot: f32 = (0..k)
-                    .map(|f| m.v[i as usize * k + f] * m.v[j as usize * k + f])
+                    .map(|f| m.v(i as usize)[f] * m.v(j as usize)[f])
                     .sum();
                 y += dot * x * xj;
             }
@@ -328,7 +350,7 @@ mod tests {
         let (idx, val) = ([1u32, 4, 7, 9], [1.0f32, 0.5, -2.0, 1.5]);
         assert!((m.logit(&idx, &val) - brute_logit(&m, &idx, &val)).abs() < 1e-5);
         let c: f32 = m.contributions(&idx, &val).iter().map(|c| c.1).sum();
-        assert!((c - (m.logit(&idx, &val) - m.w[10])).abs() < 1e-5);
+        assert!((c - (m.logit(&idx, &val) - m.w(10))).abs() < 1e-5);
     }
 
     /// The gradient the update uses equals finite differences of the log loss, for w and v.
@@ -352,18 +374,18 @@ mod tests {
             let x = val[a];
             let i = i as usize;
             let mut plus = m.clone();
-            plus.w[i] += h;
+            plus.lin[i * 4] += h;
             let mut minus = m.clone();
-            minus.w[i] -= h;
+            minus.lin[i * 4] -= h;
             let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h as f64);
             assert!((numeric - (d * x) as f64).abs() < 1e-3, "w{i}");
             for (f, &sf) in s.iter().enumerate() {
-                let j = i * 3 + f;
-                let analytic = d * x * (sf - m.v[j] * x);
+                let j = i * 9 + f; // 3 factors, then 6 moments, per feature
+                let analytic = d * x * (sf - m.fac[j] * x);
                 let mut plus = m.clone();
-                plus.v[j] += h;
+                plus.fac[j] += h;
                 let mut minus = m.clone();
-                minus.v[j] -= h;
+                minus.fac[j] -= h;
                 let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h as f64);
                 assert!(
                     (numeric - analytic as f64).abs() < 2e-3,
