@@ -370,6 +370,10 @@ struct RecommendArgs {
     /// Beam width of `--generate` (1 = greedy).
     #[arg(long, default_value_t = 5, requires = "generate")]
     beam: usize,
+    /// Explain each recommendation in words (two-stage models: the ranker's largest feature
+    /// contributions, e.g. "matches your favourite genre Drama").
+    #[arg(long)]
+    explain: bool,
     /// The request's context, `COLUMN=VALUE` for the dataset's context columns, comma
     /// separated (`--context device=mobile`); models trained with context use it.
     #[arg(long, value_delimiter = ',')]
@@ -1141,7 +1145,14 @@ fn recommend_cmd(a: &RecommendArgs) -> Result<ExitCode> {
             require_sequence_model(&meta.spec, &a.model)?;
             generate_lines(model.as_ref(), &data, u, n, a.beam, now_context.as_deref())?
         }
-        None => recommend_lines(model.as_ref(), &data, u, a.n, now_context.as_deref())?,
+        None => recommend_lines(
+            model.as_ref(),
+            &data,
+            u,
+            a.n,
+            now_context.as_deref(),
+            a.explain,
+        )?,
     };
     for line in lines {
         println!("{line}");
@@ -1284,6 +1295,7 @@ fn recommend_lines(
     u: u32,
     n: usize,
     now_context: Option<&[u32]>,
+    explain: bool,
 ) -> Result<Vec<String>> {
     let m = all_events(data);
     let ctx = known_context(&m, u, now_context);
@@ -1301,7 +1313,25 @@ fn recommend_lines(
             .collect::<Vec<_>>()
             .join("; ")
     )];
-    lines.extend(ranked_lines(data, &mut scores, m.row(u), n));
+    if !explain {
+        lines.extend(ranked_lines(data, &mut scores, m.row(u), n));
+        return Ok(lines);
+    }
+    let ranked = ranked_lines(data, &mut scores, m.row(u), n);
+    let top = topk::top_k(&scores, n);
+    let name = |i: u32| data.item_label(i).to_string();
+    for (line, &(item, _)) in ranked.into_iter().zip(&top) {
+        lines.push(line);
+        match model.explain(&ctx, item, &name)? {
+            Some((p, why)) => {
+                lines.push(format!("       P(engage) {p:.3}: {}", why.join("; ")));
+            }
+            None => lines.push(format!(
+                "       (no explanation: {} models cannot explain their scores)",
+                model.kind()
+            )),
+        }
+    }
     Ok(lines)
 }
 
@@ -1569,7 +1599,7 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
     );
     for uid in ["u1", "u2", "u3"] {
         if let Some(u) = data.users.get(uid) {
-            for line in recommend_lines(model.as_ref(), &data, u, 5, None)? {
+            for line in recommend_lines(model.as_ref(), &data, u, 5, None, false)? {
                 println!("  {line}");
             }
         }

@@ -660,6 +660,7 @@ fn r6_two_stage_bench_train_recommend() {
             "u2",
             "-n",
             "5",
+            "--explain",
         ],
         tmp.path(),
     );
@@ -670,6 +671,10 @@ fn r6_two_stage_bench_train_recommend() {
         5,
         "{rec}"
     );
+    // Every recommendation comes with the ranker's probability and reasons in words.
+    let why: Vec<&str> = rec.lines().filter(|l| l.contains("P(engage)")).collect();
+    assert_eq!(why.len(), 5, "{rec}");
+    assert!(why.iter().any(|l| l.contains("[+")), "{rec}");
 }
 
 /// SASRec and BERT4Rec through the CLI on the demo data: `seer train` early-stops on

@@ -89,6 +89,20 @@ pub trait Recommender: Send + Sync {
         Ok(None)
     }
 
+    /// Why `item` is recommended to `user`, in plain words ("matches your favourite genre
+    /// Drama"), with the model's probability for it, for models that can say (two-stage
+    /// rankers: their largest feature contributions). `item_name` renders another item for the
+    /// text. `None` (the default) when the model cannot explain or did not consider the item.
+    fn explain(
+        &self,
+        user: &UserContext<'_>,
+        item: ItemIdx,
+        item_name: &dyn Fn(ItemIdx) -> String,
+    ) -> Result<Option<(f32, Vec<String>)>> {
+        let _ = (user, item, item_name);
+        Ok(None)
+    }
+
     /// Scores every catalogue item for a free-text query ("dark sci-fi thriller"). Only
     /// models that read text support it; the others return [`crate::Error::Unsupported`].
     fn score_query(&self, query: &str, out: &mut [f32]) -> Result<()> {

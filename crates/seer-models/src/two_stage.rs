@@ -428,7 +428,7 @@ impl TwoStage {
 
     /// Why `item` for `user`: the ranker's largest positive feature contributions, in words,
     /// with the probability. `None` when the generator did not propose the item.
-    pub fn explain(
+    pub fn explain_item(
         &self,
         user: &UserContext<'_>,
         item: ItemIdx,
@@ -460,6 +460,9 @@ impl TwoStage {
                 item_name,
                 w,
             ));
+        }
+        if words.is_empty() {
+            words.push("no feature speaks for it more than for the other candidates".into());
         }
         Ok(Some((p, words)))
     }
@@ -541,6 +544,15 @@ impl Recommender for TwoStage {
             out[i as usize] = p;
         }
         Ok(())
+    }
+
+    fn explain(
+        &self,
+        user: &UserContext<'_>,
+        item: ItemIdx,
+        item_name: &dyn Fn(ItemIdx) -> String,
+    ) -> seer_core::Result<Option<(f32, Vec<String>)>> {
+        Ok(self.explain_item(user, item, item_name)?)
     }
 
     fn candidate_probabilities(
