@@ -265,27 +265,7 @@ impl BenchReport {
         }
         let _ = writeln!(s, "{}\n", self.summary());
         let (headers, rows) = self.cells();
-        let _ = writeln!(s, "| {} |", headers.join(" | "));
-        let align: Vec<&str> = headers
-            .iter()
-            .enumerate()
-            .map(|(i, _)| if i == 0 { ":--" } else { "--:" })
-            .collect();
-        let _ = writeln!(s, "| {} |", align.join(" | "));
-        for row in rows {
-            let cells: Vec<String> = row
-                .into_iter()
-                .map(|(c, best)| {
-                    let c = c.replace('|', "\\|").replace('<', "&lt;");
-                    if best {
-                        format!("**{c}**")
-                    } else {
-                        c
-                    }
-                })
-                .collect();
-            let _ = writeln!(s, "| {} |", cells.join(" | "));
-        }
+        md_table(&mut s, &headers, 1, rows);
         if let Some(k) = self.headline_k() {
             for r in &self.references {
                 let _ = writeln!(s, "\n### {}\n", r.title());
@@ -293,18 +273,7 @@ impl BenchReport {
                     let _ = writeln!(s, "> **⚠ {w}**\n");
                 }
                 let (headers, rows) = r.table(&self.models, k);
-                let _ = writeln!(s, "| {} |", headers.join(" | "));
-                let align: Vec<&str> = (0..headers.len())
-                    .map(|i| if i < 2 { ":--" } else { "--:" })
-                    .collect();
-                let _ = writeln!(s, "| {} |", align.join(" | "));
-                for row in rows {
-                    let cells: Vec<String> = row
-                        .into_iter()
-                        .map(|c| c.replace('|', "\\|").replace('<', "&lt;"))
-                        .collect();
-                    let _ = writeln!(s, "| {} |", cells.join(" | "));
-                }
+                md_table(&mut s, &headers, 2, plain_cells(rows));
             }
         }
         s
@@ -364,20 +333,8 @@ impl BenchReport {
         }
         let _ = writeln!(h, "<p>{}</p>", esc(&self.summary()));
         let (headers, rows) = self.cells();
-        h.push_str("<table>\n<tr>");
-        for c in &headers {
-            let _ = write!(h, "<th>{}</th>", esc(c));
-        }
-        h.push_str("</tr>\n");
-        for row in rows {
-            h.push_str("<tr>");
-            for (c, best) in row {
-                let class = if best { " class=\"best\"" } else { "" };
-                let _ = write!(h, "<td{class}>{}</td>", esc(&c));
-            }
-            h.push_str("</tr>\n");
-        }
-        h.push_str("</table>\n<h2>Plots (full ranking, test stage)</h2>\n<div class=\"plots\">\n");
+        html_table(&mut h, &headers, rows);
+        h.push_str("<h2>Plots (full ranking, test stage)</h2>\n<div class=\"plots\">\n");
         let ks = self.ks();
         for (metric, label) in [("ndcg", "NDCG@K"), ("hr", "HR@K")] {
             let series: Vec<(String, Vec<(usize, f64)>)> = self
@@ -417,19 +374,8 @@ impl BenchReport {
                     let _ = writeln!(h, "<p class=\"sampled\">⚠ {}</p>", esc(w));
                 }
                 let (headers, rows) = r.table(&self.models, k);
-                h.push_str("<table>\n<tr>");
-                for c in &headers {
-                    let _ = write!(h, "<th>{}</th>", esc(c));
-                }
-                h.push_str("</tr>\n");
-                for row in rows {
-                    h.push_str("<tr>");
-                    for c in row {
-                        let _ = write!(h, "<td>{}</td>", esc(&c));
-                    }
-                    h.push_str("</tr>\n");
-                }
-                h.push_str("</table>\n<div class=\"plots\">\n");
+                html_table(&mut h, &headers, plain_cells(rows));
+                h.push_str("<div class=\"plots\">\n");
                 let tool = r.tool.split(' ').next().unwrap_or("reference");
                 for (key, label) in [("ndcg", "NDCG"), ("hr", "HR")] {
                     let key = format!("{key}@{k}");
@@ -468,6 +414,55 @@ impl BenchReport {
         let html = self.to_html()?;
         std::fs::write(path, html).map_err(Error::io(path))
     }
+}
+
+/// Cells without a best-value mark.
+fn plain_cells(rows: Vec<Vec<String>>) -> Vec<Vec<(String, bool)>> {
+    rows.into_iter()
+        .map(|r| r.into_iter().map(|c| (c, false)).collect())
+        .collect()
+}
+
+/// A Markdown table: the first `left` columns left-aligned, the rest right-aligned; cells
+/// marked best in bold.
+fn md_table(s: &mut String, headers: &[String], left: usize, rows: Vec<Vec<(String, bool)>>) {
+    let _ = writeln!(s, "| {} |", headers.join(" | "));
+    let align: Vec<&str> = (0..headers.len())
+        .map(|i| if i < left { ":--" } else { "--:" })
+        .collect();
+    let _ = writeln!(s, "| {} |", align.join(" | "));
+    for row in rows {
+        let cells: Vec<String> = row
+            .into_iter()
+            .map(|(c, best)| {
+                let c = c.replace('|', "\\|").replace('<', "&lt;");
+                if best {
+                    format!("**{c}**")
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "| {} |", cells.join(" | "));
+    }
+}
+
+/// An HTML table; cells marked best get the `best` class.
+fn html_table(h: &mut String, headers: &[String], rows: Vec<Vec<(String, bool)>>) {
+    h.push_str("<table>\n<tr>");
+    for c in headers {
+        let _ = write!(h, "<th>{}</th>", esc(c));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for (c, best) in row {
+            let class = if best { " class=\"best\"" } else { "" };
+            let _ = write!(h, "<td{class}>{}</td>", esc(&c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
 }
 
 /// Escapes text for HTML.
