@@ -515,13 +515,20 @@ pub struct ModelList(pub Vec<String>);
 
 fn parse_model_list(s: &str) -> Result<ModelList, String> {
     let mut out: Vec<String> = Vec::new();
+    // A piece that starts with a bare `key=` continues the previous spec, including the
+    // generator part of a two-stage spec (`sasrec:epochs=14,patience=0+lr:alpha=0.2`).
+    let continues = |piece: &str| {
+        piece
+            .split_once('=')
+            .is_some_and(|(key, _)| !key.contains(':') && !key.contains('+'))
+    };
     for piece in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match out.last_mut() {
-            Some(prev) if piece.contains('=') && !piece.contains(':') => {
+            Some(prev) if continues(piece) => {
                 prev.push(',');
                 prev.push_str(piece);
             }
-            _ if piece.contains('=') && !piece.contains(':') => {
+            _ if continues(piece) => {
                 return Err(format!(
                     "{piece:?} is a parameter without a model (write model:{piece})"
                 ))
@@ -1619,6 +1626,17 @@ mod tests {
             vec!["pop", "itemknn:k=200,shrink=10", "ease", "als:factors=32"]
         );
         assert!(parse_model_list("k=3,pop").is_err());
+        // Two-stage specs: generator parameters before the `+`, ranker parameters after it.
+        let l = parse_model_list("ease,sasrec:epochs=14,patience=0+lr:alpha=0.2,candidates=50,pop")
+            .unwrap();
+        assert_eq!(
+            l.0,
+            [
+                "ease",
+                "sasrec:epochs=14,patience=0+lr:alpha=0.2,candidates=50",
+                "pop"
+            ]
+        );
         assert!(parse_model_list(" , ").is_err());
     }
 }

@@ -3,7 +3,9 @@
 //! 200,000 synthetic examples shaped like the two-stage model's: 24 hashed features each (ids,
 //! attribute tokens, buckets, one numeric score) in a 2^20-slot space, ~1 positive in 21; fixed
 //! seed. One FTRL pass and one FM epoch (16 factors) per iteration, model construction
-//! excluded, so examples/s = 200,000 / time. `cargo bench -p seer-models --bench ranker_fit`.
+//! excluded, so examples/s = 200,000 / time. `cargo bench -p seer-models --bench ranker_fit`;
+//! with `SEER_RANKER_DUMP=FILE` it also writes the examples as svmlight for
+//! `benches/ranker/sklearn_lr.py` (scikit-learn on the same matrix).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
@@ -32,8 +34,38 @@ fn synthetic() -> Examples {
     e
 }
 
+/// Writes the examples in svmlight format (`label index:value …`), for
+/// `benches/ranker/sklearn_lr.py` to train scikit-learn on the very same matrix.
+fn dump(data: &Examples, path: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    for r in 0..data.len() {
+        let (idx, val) = data.row(r);
+        let mut pairs: Vec<(u32, f32)> = idx.iter().copied().zip(val.iter().copied()).collect();
+        pairs.sort_by_key(|p| p.0);
+        // a hashed slot drawn twice in one row: values add up, as in the models
+        pairs.dedup_by(|b, a| {
+            let same = a.0 == b.0;
+            if same {
+                a.1 += b.1;
+            }
+            same
+        });
+        write!(f, "{}", data.y[r] as u8)?;
+        for (i, v) in pairs {
+            write!(f, " {i}:{v}")?;
+        }
+        writeln!(f)?;
+    }
+    f.flush()
+}
+
 fn bench(c: &mut Criterion) {
     let data = synthetic();
+    if let Ok(path) = std::env::var("SEER_RANKER_DUMP") {
+        dump(&data, &path).expect("writing the svmlight dump");
+        eprintln!("wrote {} examples to {path}", data.len());
+    }
     let mut g = c.benchmark_group("ranker_fit");
     g.sample_size(10);
     g.throughput(Throughput::Elements(N as u64));
