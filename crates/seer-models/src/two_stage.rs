@@ -182,13 +182,13 @@ impl std::fmt::Debug for TwoStage {
 
 /// The request of a user at a row of a training matrix: its events before `end`, the time and
 /// context of the event at `end`.
-fn context_at(train: &TrainData, u: usize, end: usize) -> (usize, Option<i64>, Option<Vec<u32>>) {
+fn context_at(train: &TrainData, end: usize) -> (Option<i64>, Option<Vec<u32>>) {
     let m = &train.matrix;
     let nc = m.n_context;
     let now = train.has_timestamps.then(|| m.ts[end]);
     let ctx =
         (nc > 0 && !m.context.is_empty()).then(|| m.context[end * nc..(end + 1) * nc].to_vec());
-    (u, now, ctx)
+    (now, ctx)
 }
 
 impl TwoStage {
@@ -225,7 +225,7 @@ impl TwoStage {
                 |(scores, buf), &(u, row)| -> Result<(usize, usize, Vec<Candidate>)> {
                     let m = &inner.matrix;
                     let (s, e) = (m.indptr[u], m.indptr[u + 1]);
-                    let (_, now, ctx) = context_at(train, u, row);
+                    let (now, ctx) = context_at(train, row);
                     let ts = inner.has_timestamps.then(|| &m.ts[s..e]);
                     let nc = m.n_context;
                     let hctx =
@@ -285,7 +285,7 @@ impl TwoStage {
             with_pos += 1;
             let m = &inner.matrix;
             let (s, e) = (m.indptr[*u], m.indptr[*u + 1]);
-            let (_, now, ctx) = context_at(train, *u, *row);
+            let (now, ctx) = context_at(train, *row);
             let uc = UserContext {
                 user: Some(*u as u32),
                 history: &m.indices[s..e],
@@ -295,13 +295,14 @@ impl TwoStage {
                 now_context: ctx.as_deref(),
             };
             let ht = space.history_tokens(uc.history);
+            let user_part = space.user_hashed(&uc);
             x.clear();
-            space.hashed(&uc, *pos, &ht, &mut x);
+            space.candidate_hashed(&uc, &user_part, *pos, &ht, &mut x);
             examples.push(&x, 1.0);
             let negs: Vec<&Candidate> = cands.iter().filter(|c| c.item != target).collect();
             for c in negs.choose_multiple(&mut rng, config.negatives) {
                 x.clear();
-                space.hashed(&uc, **c, &ht, &mut x);
+                space.candidate_hashed(&uc, &user_part, **c, &ht, &mut x);
                 examples.push(&x, 0.0);
             }
         }
@@ -408,13 +409,16 @@ impl TwoStage {
     ) -> Result<Vec<(ItemIdx, f32)>> {
         let cands = self.candidates(user, scores)?;
         let ht = self.space.history_tokens(user.history);
+        // The request's own features are the same for every candidate: hashed once.
+        let user_part = self.space.user_hashed(user);
         let mut x = Vec::with_capacity(64);
         let (mut idx, mut val) = (Vec::new(), Vec::new());
         Ok(cands
             .into_iter()
             .map(|c| {
                 x.clear();
-                self.space.hashed(user, c, &ht, &mut x);
+                self.space
+                    .candidate_hashed(user, &user_part, c, &ht, &mut x);
                 idx.clear();
                 val.clear();
                 for &(i, v) in &x {
@@ -441,9 +445,8 @@ impl TwoStage {
         };
         let ht = self.space.history_tokens(user.history);
         let keyed = self.space.keyed(user, *c, &ht);
-        let mut hashed = Vec::new();
-        self.space.hashed(user, *c, &ht, &mut hashed);
-        let (idx, val): (Vec<u32>, Vec<f32>) = hashed.iter().copied().unzip();
+        let (idx, val): (Vec<u32>, Vec<f32>) =
+            keyed.iter().map(|(k, v)| (self.space.slot(k), *v)).unzip();
         let p = self.ranker.predict(&idx, &val);
         let contrib = self.ranker.contributions(&idx, &val);
         let mut words = Vec::new();

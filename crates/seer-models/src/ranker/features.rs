@@ -216,7 +216,8 @@ impl FeatureSpace {
         1 << self.config.bits
     }
 
-    fn slot(&self, key: &str) -> u32 {
+    /// The hashed slot of a feature key.
+    pub fn slot(&self, key: &str) -> u32 {
         (fnv1a(&[key.as_bytes()]) & ((1u64 << self.config.bits) - 1)) as u32
     }
 
@@ -273,9 +274,45 @@ impl FeatureSpace {
         cand: Candidate,
         history_tokens: &HistoryTokens,
     ) -> Vec<(String, f32)> {
-        let c = &self.config;
         let mut out = Vec::with_capacity(32);
         self.user_part(user, &mut out);
+        self.item_part(user, cand, history_tokens, &mut out);
+        out
+    }
+
+    /// The request's own features (the same for every candidate), hashed: compute once per
+    /// request and pass to [`Self::candidate_hashed`].
+    pub fn user_hashed(&self, user: &UserContext<'_>) -> Vec<(u32, f32)> {
+        let mut keys = Vec::with_capacity(16);
+        self.user_part(user, &mut keys);
+        keys.iter().map(|(k, v)| (self.slot(k), *v)).collect()
+    }
+
+    /// `user_part` (from [`Self::user_hashed`]) followed by the candidate's own features,
+    /// hashed, appended to `out`: the same list as [`Self::hashed`].
+    pub fn candidate_hashed(
+        &self,
+        user: &UserContext<'_>,
+        user_part: &[(u32, f32)],
+        cand: Candidate,
+        history_tokens: &HistoryTokens,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        out.extend_from_slice(user_part);
+        let mut keys = Vec::with_capacity(24);
+        self.item_part(user, cand, history_tokens, &mut keys);
+        out.extend(keys.iter().map(|(k, v)| (self.slot(k), *v)));
+    }
+
+    /// The candidate's features (item, history match, crosses, counts, generator).
+    fn item_part(
+        &self,
+        user: &UserContext<'_>,
+        cand: Candidate,
+        history_tokens: &HistoryTokens,
+        out: &mut Vec<(String, f32)>,
+    ) {
+        let c = &self.config;
         let i = cand.item as usize;
         if c.ids {
             out.push((format!("i:{i}"), 1.0));
@@ -318,7 +355,6 @@ impl FeatureSpace {
             let b = (cand.rank as f64 + 1.0).log2().floor() as u32;
             out.push((format!("grank:{b}"), 1.0));
         }
-        out
     }
 
     /// [`Self::keyed`] hashed into slots, appended to `out`.
@@ -329,9 +365,8 @@ impl FeatureSpace {
         history_tokens: &HistoryTokens,
         out: &mut Vec<(u32, f32)>,
     ) {
-        for (k, v) in self.keyed(user, cand, history_tokens) {
-            out.push((self.slot(&k), v));
-        }
+        let user_part = self.user_hashed(user);
+        self.candidate_hashed(user, &user_part, cand, history_tokens, out);
     }
 
     /// Token counts of a user's history per item field, for the history-match features.
