@@ -402,9 +402,34 @@ struct BenchArgs {
         value_delimiter = ','
     )]
     data: Vec<PathBuf>,
-    /// Models, comma separated specs.
-    #[arg(long, default_value = "pop,itemknn,ease,als", value_parser = parse_model_list)]
-    models: ModelList,
+    /// Models, comma separated specs [default: pop,itemknn,ease,als; with a pointwise
+    /// --task: mean,lr,fm].
+    #[arg(long, value_parser = parse_model_list)]
+    models: Option<ModelList>,
+    /// What is measured: `ranking` (top-K lists, full ranking) or pointwise prediction of
+    /// held-out events: `rating` (RMSE, MAE), `like` (rating ≥ --like-threshold: AUC, log
+    /// loss, accuracy, precision, recall, F1, calibration), `click` (events against sampled
+    /// negatives, same metrics). Pointwise tasks take the models `mean`, `lr[:…]`, `fm[:…]`.
+    #[arg(long, value_enum, default_value_t = TaskArg::Ranking)]
+    task: TaskArg,
+    /// `--task like`: ratings at or above this are positives.
+    #[arg(long, default_value_t = 4.0)]
+    like_threshold: f32,
+    /// `--task click`: sampled negatives per event.
+    #[arg(long, default_value_t = 4)]
+    negatives: usize,
+    /// `--task click`: how negatives are drawn.
+    #[arg(long, value_enum, default_value_t = SamplingArg::Uniform)]
+    sampling: SamplingArg,
+    /// Pointwise tasks: the scenario of each event (`weekend`, `daypart` or
+    /// `context:COLUMN`); every model then runs as one global model, one model per scenario
+    /// and one model with shared + per-scenario weights, reported per scenario.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Pointwise tasks with a scenario: keep only this fraction of one scenario's training
+    /// events (`weekend=0.05`), to measure a scenario with little data.
+    #[arg(long, value_name = "SCENARIO=FRACTION")]
+    scenario_keep: Option<String>,
     /// Output folder (one subfolder per dataset).
     #[arg(long, default_value = "out/bench")]
     out: PathBuf,
@@ -434,6 +459,20 @@ struct BenchArgs {
     /// Differences in dataset, protocol or split sizes are reported as warnings.
     #[arg(long, value_name = "FILE", value_delimiter = ',')]
     compare: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TaskArg {
+    Ranking,
+    Rating,
+    Like,
+    Click,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SamplingArg {
+    Uniform,
+    Popularity,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -1365,6 +1404,11 @@ fn ranked_lines(data: &Dataset, scores: &mut [f32], known: &[u32], n: usize) -> 
 }
 
 fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
+    if a.task != TaskArg::Ranking {
+        return pointwise_cmd(a, cfg, progress);
+    }
+    let default_models = ModelList(["pop", "itemknn", "ease", "als"].map(String::from).to_vec());
+    let models = a.models.as_ref().unwrap_or(&default_models);
     let mut eval_cfg = cfg.eval.clone();
     if let Some(k) = &a.k {
         eval_cfg.ks = k.clone();
@@ -1404,7 +1448,7 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
             split = split.few_shot(&data, f, a.split.seed)?;
         }
         let out = a.out.join(&data.name);
-        let mut report = bench_dataset(&data, &split, &a.models.0, &eval_cfg, a.tune, progress)?;
+        let mut report = bench_dataset(&data, &split, &models.0, &eval_cfg, a.tune, progress)?;
         // A reference goes to the dataset it names; with one dataset, every reference does
         // (a name mismatch then shows as a warning).
         for (i, r) in references.iter().enumerate() {
@@ -1443,6 +1487,95 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
             r.source,
             r.dataset
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `seer bench --task rating|like|click`.
+fn pointwise_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> {
+    use seer_models::pointwise::{Sampling, Scenario, Task};
+    let task = match a.task {
+        TaskArg::Rating => Task::Rating,
+        TaskArg::Like => Task::Like {
+            threshold: a.like_threshold,
+        },
+        TaskArg::Click => {
+            if a.negatives == 0 {
+                bail!("--negatives must be at least 1");
+            }
+            Task::Click {
+                negatives: a.negatives,
+                sampling: match a.sampling {
+                    SamplingArg::Uniform => Sampling::Uniform,
+                    SamplingArg::Popularity => Sampling::Popularity,
+                },
+            }
+        }
+        TaskArg::Ranking => unreachable!("ranking is bench_cmd's own path"),
+    };
+    for (flag, used) in [
+        ("--sampled", a.sampled.is_some()),
+        ("--compare", !a.compare.is_empty()),
+        ("--train-users", a.train_users.is_some()),
+        ("--protocol", a.protocol.is_some()),
+    ] {
+        if used {
+            bail!("{flag} applies to --task ranking only");
+        }
+    }
+    let scenario = a.scenario.as_deref().map(Scenario::parse).transpose()?;
+    let keep = match &a.scenario_keep {
+        None => None,
+        Some(s) => {
+            if scenario.is_none() {
+                bail!("--scenario-keep needs --scenario");
+            }
+            let Some((name, f)) = s.split_once('=') else {
+                bail!("--scenario-keep {s:?}: expected SCENARIO=FRACTION, e.g. weekend=0.05");
+            };
+            let f: f64 = f
+                .trim()
+                .parse()
+                .ok()
+                .filter(|f: &f64| (0.0..=1.0).contains(f))
+                .with_context(|| {
+                    format!("--scenario-keep {s:?}: the fraction must be a number in 0..=1")
+                })?;
+            Some((name.trim().to_string(), f))
+        }
+    };
+    let default_models = ModelList(["mean", "lr", "fm"].map(String::from).to_vec());
+    let models = a.models.as_ref().unwrap_or(&default_models);
+    for path in &a.data {
+        let data = if path.join("manifest.json").exists() {
+            load_dataset(path)?
+        } else {
+            let pb = progress.spinner(&format!("importing {}", path.display()));
+            let (d, report) = crate::config::import_with(path, cfg, &pb)
+                .with_context(|| format!("importing {}", path.display()))?;
+            pb.finish_and_clear();
+            eprintln!("{report}");
+            d
+        };
+        let split = a.split.config(&cfg.split).split(&data)?;
+        let args = crate::pointwise::PointwiseArgs {
+            task,
+            models: &models.0,
+            scenario: scenario.clone(),
+            keep: keep.clone(),
+            seed: a.split.seed,
+            split_text: describe_split(&split.config),
+            tune: a.tune,
+        };
+        let report = crate::pointwise::bench(&data, &split, &args, &progress)?;
+        let out = a.out.join(&data.name);
+        fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+        report.write_json(&out.join("pointwise.json"))?;
+        let md = report.to_markdown();
+        fs::write(out.join("pointwise.md"), &md)
+            .with_context(|| format!("writing {}", out.join("pointwise.md").display()))?;
+        println!("{md}");
+        println!("pointwise bench for {} → {}", data.name, out.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod fetch;
 mod pipeline;
+mod pointwise;
 mod store;
 
 use std::process::ExitCode;

@@ -1,4 +1,5 @@
-//! Metrics of predicted probabilities against 0/1 labels (pointwise rankers, calibration).
+//! Metrics of pointwise predictions: probabilities against 0/1 labels (pointwise rankers,
+//! calibration, decisions at a threshold) and ratings against ratings (RMSE, MAE).
 
 /// Mean log loss of probabilities `p` against labels `y`, probabilities clipped to
 /// `[1e-7, 1 − 1e-7]`.
@@ -66,9 +67,93 @@ pub fn calibration_error(p: &[f32], y: &[f32], bins: usize) -> f64 {
         .sum()
 }
 
+/// Accuracy, precision, recall and F1 of the decisions `p ≥ threshold` against 0/1 labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Decisions {
+    /// Share of correct decisions.
+    pub accuracy: f64,
+    /// Positives among the predicted positives (0 when nothing is predicted positive).
+    pub precision: f64,
+    /// Predicted positives among the positives (0 when there is no positive).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall (0 when both are 0).
+    pub f1: f64,
+}
+
+/// [`Decisions`] at `threshold`.
+pub fn decisions(p: &[f32], y: &[f32], threshold: f32) -> Decisions {
+    let (mut tp, mut fp, mut tn, mut fn_) = (0usize, 0usize, 0usize, 0usize);
+    for (&p, &y) in p.iter().zip(y) {
+        match (p >= threshold, y > 0.5) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, false) => tn += 1,
+            (false, true) => fn_ += 1,
+        }
+    }
+    let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let precision = ratio(tp, tp + fp);
+    let recall = ratio(tp, tp + fn_);
+    let f1 = if precision + recall > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    Decisions {
+        accuracy: ratio(tp + tn, tp + fp + tn + fn_),
+        precision,
+        recall,
+        f1,
+    }
+}
+
+/// Root mean squared error of predictions `p` against targets `y` (0 when empty).
+pub fn rmse(p: &[f32], y: &[f32]) -> f64 {
+    if p.is_empty() {
+        return 0.0;
+    }
+    (p.iter()
+        .zip(y)
+        .map(|(&p, &y)| ((p - y) as f64).powi(2))
+        .sum::<f64>()
+        / p.len() as f64)
+        .sqrt()
+}
+
+/// Mean absolute error of predictions `p` against targets `y` (0 when empty).
+pub fn mae(p: &[f32], y: &[f32]) -> f64 {
+    if p.is_empty() {
+        return 0.0;
+    }
+    p.iter()
+        .zip(y)
+        .map(|(&p, &y)| ((p - y) as f64).abs())
+        .sum::<f64>()
+        / p.len() as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decisions_and_errors_by_hand() {
+        // predictions ≥ 0.5: items 0, 1, 3; labels: 0, 2, 3 positive
+        let p = [0.9, 0.6, 0.2, 0.5, 0.1];
+        let y = [1.0, 0.0, 1.0, 1.0, 0.0];
+        let d = decisions(&p, &y, 0.5);
+        assert!((d.accuracy - 3.0 / 5.0).abs() < 1e-12);
+        assert!((d.precision - 2.0 / 3.0).abs() < 1e-12);
+        assert!((d.recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((d.f1 - 2.0 / 3.0).abs() < 1e-12);
+        let none = decisions(&[0.1, 0.2], &[0.0, 0.0], 0.5);
+        assert_eq!((none.precision, none.recall, none.f1), (0.0, 0.0, 0.0));
+        assert_eq!(none.accuracy, 1.0);
+        assert!((rmse(&[3.0, 5.0], &[4.0, 4.0]) - 1.0).abs() < 1e-12);
+        assert!((rmse(&[3.0, 4.0], &[4.0, 4.0]) - (0.5f64).sqrt()).abs() < 1e-12);
+        assert!((mae(&[3.0, 4.5], &[4.0, 4.0]) - 0.75).abs() < 1e-12);
+        assert_eq!(rmse(&[], &[]), 0.0);
+    }
 
     #[test]
     fn auc_and_loss_by_hand() {

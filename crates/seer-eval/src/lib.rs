@@ -20,11 +20,13 @@ mod error;
 mod generation;
 pub mod mem;
 pub mod metrics;
+pub mod pointwise;
 mod protocol;
 pub mod report;
 
 pub use compare::Reference;
 pub use error::{Error, Result};
 pub use generation::{evaluate_generation, sequence_metrics, GenerationReport};
+pub use pointwise::{pointwise_metrics, PointwiseReport, PointwiseRow};
 pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, TestProtocol, UserRecs};
 pub use report::{BenchReport, ModelResult};

@@ -45,6 +45,7 @@ mod history;
 pub mod io;
 pub mod item_knn;
 pub mod nn;
+pub mod pointwise;
 pub mod popularity;
 pub mod ranker;
 mod registry;

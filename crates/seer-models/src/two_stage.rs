@@ -41,15 +41,7 @@ use crate::ModelConfig;
 /// Model kind in files and reports.
 pub const KIND: &str = "two_stage";
 
-/// Which ranker, with its hyperparameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum RankerConfig {
-    /// Logistic regression, FTRL-Proximal.
-    Lr(lr::Config),
-    /// Factorization machine.
-    Fm(fm::Config),
-}
+pub use crate::ranker::RankerConfig;
 
 /// Two-stage hyperparameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,9 +87,16 @@ impl Config {
             ));
         }
         self.generator.validate()?;
-        match &self.ranker {
-            RankerConfig::Lr(c) => c.validate()?,
-            RankerConfig::Fm(c) => c.validate()?,
+        self.ranker.validate()?;
+        let loss = match &self.ranker {
+            RankerConfig::Lr(c) => c.loss,
+            RankerConfig::Fm(c) => c.loss,
+        };
+        if loss != ranker::Loss::Logistic {
+            return Err(Error::config(
+                "two_stage.ranker.loss",
+                "a two-stage ranker predicts engagement probabilities: the loss must be logistic",
+            ));
         }
         if self.candidates == 0 {
             return Err(Error::config("two_stage.candidates", "must be at least 1"));
@@ -118,28 +117,7 @@ impl Config {
     }
 }
 
-/// A fitted ranker.
-#[derive(Debug, Clone)]
-enum Fitted {
-    Lr(lr::Ftrl),
-    Fm(fm::Fm),
-}
-
-impl Fitted {
-    fn predict(&self, idx: &[u32], val: &[f32]) -> f32 {
-        match self {
-            Fitted::Lr(m) => m.predict(idx, val),
-            Fitted::Fm(m) => m.predict(idx, val),
-        }
-    }
-
-    fn contributions(&self, idx: &[u32], val: &[f32]) -> Vec<(u32, f32)> {
-        match self {
-            Fitted::Lr(m) => m.contributions(idx, val),
-            Fitted::Fm(m) => m.contributions(idx, val),
-        }
-    }
-}
+use crate::ranker::Fitted;
 
 /// How the ranker did on its own training examples (the inner split), logged at fit time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -319,17 +297,11 @@ impl TwoStage {
         }
 
         pb.set_message(format!("{}: ranker", config.short_name()));
-        let mut ranker = match &config.ranker {
-            RankerConfig::Lr(c) => Fitted::Lr(lr::Ftrl::new(c, space.dim())?),
-            RankerConfig::Fm(c) => Fitted::Fm(fm::Fm::new(c, space.dim())?),
-        };
+        let mut ranker = config.ranker.build(space.dim())?;
         let log = |epoch: usize, loss: f64| {
             tracing::info!(epoch, loss, "two-stage ranker epoch");
         };
-        match &mut ranker {
-            Fitted::Lr(m) => m.fit(&examples, log),
-            Fitted::Fm(m) => m.fit(&examples, log),
-        }
+        ranker.fit(&examples, log);
         let p: Vec<f32> = (0..examples.len())
             .map(|r| {
                 let (i, v) = examples.row(r);

@@ -20,7 +20,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{sigmoid, Examples};
+use super::{Examples, Loss};
 use crate::error::{Error, Result};
 
 /// FTRL-Proximal hyperparameters.
@@ -35,6 +35,9 @@ pub struct Config {
     pub l1: f64,
     /// L2 strength λ2 (≥ 0). Default 1.0.
     pub l2: f64,
+    /// Loss: `logistic` (0/1 labels, predictions are probabilities) or `squared` (ratings,
+    /// predictions are the raw score). Default logistic.
+    pub loss: Loss,
     /// Passes over the training examples (≥ 1). Default 3.
     pub epochs: usize,
     /// Shuffling seed for passes after the first. Default 42.
@@ -48,6 +51,7 @@ impl Default for Config {
             beta: 1.0,
             l1: 0.1,
             l2: 1.0,
+            loss: Loss::Logistic,
             epochs: 3,
             seed: 42,
         }
@@ -173,7 +177,7 @@ impl Ftrl {
 
     /// `P(y = 1 | x)`.
     pub fn predict(&self, idx: &[u32], val: &[f32]) -> f32 {
-        sigmoid(self.logit(idx, val))
+        self.config.loss.link(self.logit(idx, val))
     }
 
     /// One online step on example `(x, y)`; returns the prediction made before the step.
@@ -187,7 +191,7 @@ impl Ftrl {
         for (w, &v) in ws.iter().zip(val) {
             logit += w * v;
         }
-        let p = sigmoid(logit);
+        let p = self.config.loss.link(logit);
         let alpha = self.config.alpha as f32;
         let (z, n) = (&mut self.z, &mut self.n);
         let mut step = |i: usize, x: f32, w: f32| {
@@ -217,9 +221,8 @@ impl Ftrl {
             for &r in &order {
                 let (idx, val) = data.row(r);
                 let y = data.y[r];
-                let p = self.update(idx, val, y) as f64;
-                let p = p.clamp(1e-7, 1.0 - 1e-7);
-                loss -= if y > 0.5 { p.ln() } else { (1.0 - p).ln() };
+                let p = self.update(idx, val, y);
+                loss += self.config.loss.of(p, y);
             }
             on_epoch(epoch, loss / data.len().max(1) as f64);
         }
@@ -329,5 +332,57 @@ mod tests {
         let back = Ftrl::from_state(&cfg, z.to_vec(), n.to_vec()).unwrap();
         assert_eq!(back, m);
         assert!(Ftrl::new(&Config { alpha: 0.0, ..cfg }, 3).is_err());
+    }
+
+    /// Under the squared loss the step follows the gradient of ½(ŷ − y)², and batch training
+    /// recovers a linear rating function.
+    #[test]
+    fn squared_loss_gradient_and_fit() {
+        let cfg = Config {
+            l1: 0.0,
+            l2: 0.0,
+            alpha: 0.5,
+            epochs: 30,
+            loss: Loss::Squared,
+            ..Config::default()
+        };
+        // y = 1 + 2·x0 − 1·x1 on one-hot pairs
+        let mut data = Examples::new();
+        for k in 0..200 {
+            let (a, b) = ((k % 2) as f32, ((k / 2) % 2) as f32);
+            let mut x = Vec::new();
+            if a > 0.0 {
+                x.push((0, 1.0));
+            }
+            if b > 0.0 {
+                x.push((1, 1.0));
+            }
+            data.push(&x, 1.0 + 2.0 * a - b);
+        }
+        let mut m = Ftrl::new(&cfg, 2).unwrap();
+        m.fit(&data, |_, _| {});
+        for (x, y) in [(vec![], 1.0), (vec![0u32], 3.0), (vec![0, 1], 2.0)] {
+            let v = vec![1.0; x.len()];
+            assert!(
+                (m.predict(&x, &v) - y).abs() < 0.05,
+                "{x:?}: {}",
+                m.predict(&x, &v)
+            );
+        }
+        // finite differences of ½(ŷ − y)² against (ŷ − y)·x
+        let (idx, val, y) = ([0u32, 1], [1.0f32, 0.5], 0.7f32);
+        let loss = |m: &Ftrl| 0.5 * ((m.predict(&idx, &val) - y) as f64).powi(2);
+        let p = m.predict(&idx, &val);
+        for (k, &i) in idx.iter().enumerate() {
+            let scale = ((cfg.beta + (m.n[i as usize] as f64).sqrt()) / cfg.alpha) as f32;
+            let h = 1e-3f32;
+            let mut plus = m.clone();
+            plus.z[i as usize] -= h * scale;
+            let mut minus = m.clone();
+            minus.z[i as usize] += h * scale;
+            let numeric = (loss(&plus) - loss(&minus)) / (2.0 * h as f64);
+            let analytic = ((p - y) * val[k]) as f64;
+            assert!((numeric - analytic).abs() < 1e-3, "{numeric} vs {analytic}");
+        }
     }
 }

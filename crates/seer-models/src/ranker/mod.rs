@@ -75,6 +75,123 @@ pub fn sigmoid(z: f32) -> f32 {
 
 pub use seer_core::prob::{auc, calibration_error, log_loss};
 
+use serde::{Deserialize, Serialize};
+
+/// What a ranker's raw score `ŷ(x)` is trained against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Log loss on 0/1 labels; the prediction is `σ(ŷ)`, a probability. The default.
+    #[default]
+    Logistic,
+    /// Squared error on real-valued labels (ratings); the prediction is `ŷ` itself.
+    Squared,
+}
+
+impl Loss {
+    /// The prediction from the raw score.
+    pub fn link(self, z: f32) -> f32 {
+        match self {
+            Loss::Logistic => sigmoid(z),
+            Loss::Squared => z,
+        }
+    }
+
+    /// The loss of prediction `p` (after [`Self::link`]) for label `y`.
+    pub fn of(self, p: f32, y: f32) -> f64 {
+        match self {
+            Loss::Logistic => {
+                let p = (p as f64).clamp(1e-7, 1.0 - 1e-7);
+                if y > 0.5 {
+                    -p.ln()
+                } else {
+                    -(1.0 - p).ln()
+                }
+            }
+            Loss::Squared => ((p - y) as f64).powi(2),
+        }
+    }
+}
+
+/// Which ranker, with its hyperparameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RankerConfig {
+    /// Logistic regression, FTRL-Proximal.
+    Lr(lr::Config),
+    /// Factorization machine.
+    Fm(fm::Config),
+}
+
+impl RankerConfig {
+    /// Checks ranges; errors name the key.
+    pub fn validate(&self) -> crate::Result<()> {
+        match self {
+            RankerConfig::Lr(c) => c.validate(),
+            RankerConfig::Fm(c) => c.validate(),
+        }
+    }
+
+    /// `lr` or `fm`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RankerConfig::Lr(_) => "lr",
+            RankerConfig::Fm(_) => "fm",
+        }
+    }
+
+    /// An untrained ranker over `dim` hashed features.
+    pub fn build(&self, dim: usize) -> crate::Result<Fitted> {
+        Ok(match self {
+            RankerConfig::Lr(c) => Fitted::Lr(lr::Ftrl::new(c, dim)?),
+            RankerConfig::Fm(c) => Fitted::Fm(fm::Fm::new(c, dim)?),
+        })
+    }
+}
+
+/// A ranker of either kind.
+#[derive(Debug, Clone)]
+pub enum Fitted {
+    /// Logistic regression.
+    Lr(lr::Ftrl),
+    /// Factorization machine.
+    Fm(fm::Fm),
+}
+
+impl Fitted {
+    /// The prediction for `x` (a probability, or a rating under [`Loss::Squared`]).
+    pub fn predict(&self, idx: &[u32], val: &[f32]) -> f32 {
+        match self {
+            Fitted::Lr(m) => m.predict(idx, val),
+            Fitted::Fm(m) => m.predict(idx, val),
+        }
+    }
+
+    /// Per-feature contributions to the raw score, largest first.
+    pub fn contributions(&self, idx: &[u32], val: &[f32]) -> Vec<(u32, f32)> {
+        match self {
+            Fitted::Lr(m) => m.contributions(idx, val),
+            Fitted::Fm(m) => m.contributions(idx, val),
+        }
+    }
+
+    /// Batch training; `on_epoch(epoch, mean training loss)`.
+    pub fn fit(&mut self, data: &Examples, on_epoch: impl FnMut(usize, f64)) {
+        match self {
+            Fitted::Lr(m) => m.fit(data, on_epoch),
+            Fitted::Fm(m) => m.fit(data, on_epoch),
+        }
+    }
+
+    /// One online step; returns the prediction made before it.
+    pub fn update(&mut self, idx: &[u32], val: &[f32], y: f32) -> f32 {
+        match self {
+            Fitted::Lr(m) => m.update(idx, val, y),
+            Fitted::Fm(m) => m.update(idx, val, y),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
