@@ -378,6 +378,18 @@ struct RecommendArgs {
     /// separated (`--context device=mobile`); models trained with context use it.
     #[arg(long, value_delimiter = ',')]
     context: Vec<String>,
+    /// Never recommend these items (original ids, comma separated), e.g. out of stock.
+    #[arg(long, value_delimiter = ',')]
+    exclude: Vec<String>,
+    /// Never recommend the items listed in this file (one original id per line; empty lines
+    /// and lines starting with `#` are skipped).
+    #[arg(long)]
+    exclude_file: Option<PathBuf>,
+    /// Diversify the list by maximal marginal relevance over the model's top 10·n (at least
+    /// 100) items: λ in 0..=1, 1 = by score only, lower = less alike items (similarity: cosine
+    /// of the items' sets of users).
+    #[arg(long, value_name = "LAMBDA")]
+    diversity: Option<f32>,
 }
 
 #[derive(Debug, Args)]
@@ -1191,14 +1203,26 @@ fn recommend_cmd(a: &RecommendArgs) -> Result<ExitCode> {
             require_sequence_model(&meta.spec, &a.model)?;
             generate_lines(model.as_ref(), &data, u, n, a.beam, now_context.as_deref())?
         }
-        None => recommend_lines(
-            model.as_ref(),
-            &data,
-            u,
-            a.n,
-            now_context.as_deref(),
-            a.explain,
-        )?,
+        None => {
+            let rules = Rules {
+                exclude: exclusions(&data, &a.exclude, a.exclude_file.as_deref())?,
+                diversity: match a.diversity {
+                    Some(l) if !(0.0..=1.0).contains(&l) => {
+                        bail!("--diversity {l}: λ must be within 0..=1 (1 = by score only)")
+                    }
+                    l => l,
+                },
+            };
+            recommend_lines(
+                model.as_ref(),
+                &data,
+                u,
+                a.n,
+                now_context.as_deref(),
+                a.explain,
+                &rules,
+            )?
+        }
     };
     for line in lines {
         println!("{line}");
@@ -1342,6 +1366,7 @@ fn recommend_lines(
     n: usize,
     now_context: Option<&[u32]>,
     explain: bool,
+    rules: &Rules,
 ) -> Result<Vec<String>> {
     let m = all_events(data);
     let ctx = known_context(&m, u, now_context);
@@ -1359,15 +1384,53 @@ fn recommend_lines(
             .collect::<Vec<_>>()
             .join("; ")
     )];
-    if !explain {
-        lines.extend(ranked_lines(data, &mut scores, m.row(u), n));
-        return Ok(lines);
+    // Business rules: seen and excluded items never come back; optional diversity.
+    for &i in m.row(u).iter().chain(&rules.exclude) {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
     }
-    let ranked = ranked_lines(data, &mut scores, m.row(u), n);
-    let top = topk::top_k(&scores, n);
+    let picked: Vec<(u32, f32)> = match rules.diversity {
+        Some(lambda) if lambda < 1.0 => {
+            let pool: Vec<(u32, f32)> = topk::top_k(&scores, (10 * n).max(100))
+                .into_iter()
+                .filter(|c| c.1.is_finite())
+                .collect();
+            let by_item = m.transpose();
+            let users_of = |i: u32| -> Vec<u32> {
+                let mut v = by_item.row(i).to_vec();
+                v.sort_unstable();
+                v.dedup();
+                v
+            };
+            let sets: std::collections::HashMap<u32, Vec<u32>> =
+                pool.iter().map(|c| (c.0, users_of(c.0))).collect();
+            let empty = Vec::new();
+            let set = |i: u32| sets.get(&i).unwrap_or(&empty);
+            lines[0].push_str(&format!(
+                " — diversified (MMR, λ {lambda}, over the top {})",
+                pool.len()
+            ));
+            seer_core::rerank::mmr(&pool, n, lambda, |a, b| {
+                seer_core::rerank::set_cosine(set(a), set(b))
+            })
+        }
+        _ => topk::top_k(&scores, n)
+            .into_iter()
+            .filter(|c| c.1.is_finite())
+            .collect(),
+    };
     let name = |i: u32| data.item_label(i).to_string();
-    for (line, &(item, _)) in ranked.into_iter().zip(&top) {
-        lines.push(line);
+    for (rank, &(item, score)) in picked.iter().enumerate() {
+        lines.push(format!(
+            "{:>3}. {:<60} (id {}, score {score:.4})",
+            rank + 1,
+            data.item_label(item),
+            data.items.id(item).unwrap_or("?")
+        ));
+        if !explain {
+            continue;
+        }
         match model.explain(&ctx, item, &name)? {
             Some((p, why)) => {
                 lines.push(format!("       P(engage) {p:.3}: {}", why.join("; ")));
@@ -1379,6 +1442,47 @@ fn recommend_lines(
         }
     }
     Ok(lines)
+}
+
+/// The final list's business rules beyond "seen items removed".
+#[derive(Debug, Default)]
+struct Rules {
+    /// Items never recommended.
+    exclude: Vec<u32>,
+    /// MMR trade-off λ, when diversifying.
+    diversity: Option<f32>,
+}
+
+/// The items of `--exclude` and `--exclude-file`; an unknown id is an error naming where it
+/// came from (a typo in an exclusion list would otherwise silently exclude nothing).
+fn exclusions(data: &Dataset, ids: &[String], file: Option<&Path>) -> Result<Vec<u32>> {
+    let mut out = Vec::new();
+    for id in ids.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        match data.items.get(id) {
+            Some(i) => out.push(i),
+            None => bail!("--exclude {id:?}: no such item in dataset {:?}", data.name),
+        }
+    }
+    if let Some(path) = file {
+        let text = fs::read_to_string(path)
+            .with_context(|| format!("reading --exclude-file {}", path.display()))?;
+        for (no, line) in text.lines().enumerate() {
+            let id = line.trim();
+            if id.is_empty() || id.starts_with('#') {
+                continue;
+            }
+            match data.items.get(id) {
+                Some(i) => out.push(i),
+                None => bail!(
+                    "{}:{}: item id {id:?} is not in dataset {:?}",
+                    path.display(),
+                    no + 1,
+                    data.name
+                ),
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The top `n` of `scores` with `known` items masked, one numbered line each with the item's
@@ -1739,7 +1843,9 @@ fn demo(a: &DemoArgs, cfg: &SeerConfig, progress: Progress) -> Result<ExitCode> 
     );
     for uid in ["u1", "u2", "u3"] {
         if let Some(u) = data.users.get(uid) {
-            for line in recommend_lines(model.as_ref(), &data, u, 5, None, false)? {
+            for line in
+                recommend_lines(model.as_ref(), &data, u, 5, None, false, &Rules::default())?
+            {
                 println!("  {line}");
             }
         }

@@ -236,6 +236,75 @@ fn r3_train_eval_export_recommend() {
         5,
         "{rec}"
     );
+    // Business rules: an exclusion list (flag and file) removes items; diversity (MMR)
+    // changes the list towards less alike items; bad rules are refused by name.
+    let ids = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            .map(|l| {
+                let at = l.rfind("(id ").unwrap() + 4;
+                l[at..].split(',').next().unwrap().to_string()
+            })
+            .collect()
+    };
+    let top = ids(&rec);
+    let excl_file = tmp.path().join("exclude.txt");
+    std::fs::write(&excl_file, format!("# out of stock\n{}\n\n", top[1])).unwrap();
+    let base = [
+        "recommend",
+        "--data",
+        ds.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--user",
+        "u2",
+        "-n",
+        "5",
+    ];
+    let mut args = base.to_vec();
+    let excl_flag = format!("--exclude={}", top[0]);
+    args.extend([
+        excl_flag.as_str(),
+        "--exclude-file",
+        excl_file.to_str().unwrap(),
+    ]);
+    let without = ids(&ok(&args, tmp.path()));
+    assert_eq!(without.len(), 5);
+    assert!(!without.contains(&top[0]) && !without.contains(&top[1]));
+    assert_eq!(without[..3], top[2..5], "the rest keep their order");
+    let mut args = base[..7].to_vec();
+    args.extend(["-n", "10"]);
+    let plain = ids(&ok(&args, tmp.path()));
+    args.extend(["--diversity", "0.3"]);
+    let diverse_out = ok(&args, tmp.path());
+    assert!(diverse_out.contains("diversified (MMR"), "{diverse_out}");
+    let diverse = ids(&diverse_out);
+    assert_eq!(diverse.len(), 10);
+    assert_eq!(diverse[0], plain[0], "the first pick is the most relevant");
+    assert_ne!(diverse, plain);
+    for (bad, needle) in [
+        (vec!["--exclude", "no-such-item"], "no such item"),
+        (vec!["--diversity", "1.5"], "within 0..=1"),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(bad.iter().copied());
+        let out = seer(&args, tmp.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{bad:?}: {err}"
+        );
+    }
+    std::fs::write(&excl_file, "1\nnot-an-item\n").unwrap();
+    let mut args = base.to_vec();
+    args.extend(["--exclude-file", excl_file.to_str().unwrap()]);
+    let out = seer(&args, tmp.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("exclude.txt:2: item id \"not-an-item\""),
+        "{err}"
+    );
+
     // Re-splitting after training invalidates the model for evaluation (it could have been
     // trained on the new test events).
     ok(

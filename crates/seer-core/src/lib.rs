@@ -18,6 +18,7 @@ pub mod generate;
 mod ids;
 pub mod prob;
 mod recommender;
+pub mod rerank;
 pub mod topk;
 
 pub use error::{Error, Result};

@@ -507,9 +507,7 @@ impl Pointwise {
             let key = pw.model_key(e);
             x.clear();
             pw.features(train, e, &mut x);
-            sets.entry(key)
-                .or_default()
-                .push(&x, y - pw.offset);
+            sets.entry(key).or_default().push(&x, y - pw.offset);
             pb.inc(1);
         }
         pb.set_message(format!("{}: training", config.ranker.name()));
