@@ -471,6 +471,8 @@ impl Pointwise {
             &train.user_fields,
             &train.context_names,
         );
+        let mut space = space;
+        space.attach_text(train, pb)?;
         let labelled = Pointwise::label(config, train, &training_events(train), config.seed);
         if labelled.events.is_empty() {
             return Err(Error::config(
@@ -559,12 +561,8 @@ impl Pointwise {
             context: None,
             now_context: (!e.context.is_empty()).then_some(e.context.as_slice()),
         };
-        let ht = self.space.history_tokens(uc.history);
-        let cand = Candidate {
-            item: e.item,
-            score: 0.0,
-            rank: 0,
-        };
+        let ht = self.space.history_tokens(&uc);
+        let cand = Candidate::new(e.item, 0.0, 0);
         let start = x.len();
         self.space.hashed(&uc, cand, &ht, x);
         if let (ScenarioMode::Shared, Some(s)) = (self.config.mode, &self.config.scenario) {

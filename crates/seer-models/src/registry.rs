@@ -143,7 +143,12 @@ impl ModelConfig {
     /// its keys those of the ranker, of the two-stage model (`candidates`, `negatives`,
     /// `max_users`, `seed`) and of its features (`bits`, `ids`, `crosses`, …).
     fn two_stage_spec(generator: &str, ranker: &str) -> Result<ModelConfig> {
-        let generator = ModelConfig::from_spec(generator)?;
+        // `ease|itemknn:k=50+lr`: candidates of several generators merged.
+        let mut gens = generator.split('|');
+        let generator = ModelConfig::from_spec(gens.next().unwrap_or(""))?;
+        let extra = gens
+            .map(ModelConfig::from_spec)
+            .collect::<Result<Vec<_>>>()?;
         let (name, params) = match ranker.trim().split_once(':') {
             Some((n, p)) => (n.trim(), p),
             None => (ranker.trim(), ""),
@@ -194,6 +199,13 @@ impl ModelConfig {
         top.insert(
             "generator".into(),
             serde_json::to_value(&generator).map_err(|e| Error::Spec {
+                model: two_stage::KIND,
+                message: e.to_string(),
+            })?,
+        );
+        top.insert(
+            "extra_generators".into(),
+            serde_json::to_value(&extra).map_err(|e| Error::Spec {
                 model: two_stage::KIND,
                 message: e.to_string(),
             })?,

@@ -200,7 +200,7 @@ fn embed(enc: &TextEncoder, texts: &[&str], cache_dir: &str, pb: &ProgressBar) -
 }
 
 /// Texts with their vectors zeroed where the text is empty (nothing to say about them).
-fn embed_or_zero(
+pub(crate) fn embed_or_zero(
     enc: &TextEncoder,
     texts: &[String],
     cache_dir: &str,

@@ -41,6 +41,9 @@ use crate::ModelConfig;
 /// Model kind in files and reports.
 pub const KIND: &str = "two_stage";
 
+/// Generators merged beyond the first.
+pub const MAX_EXTRA_GENERATORS: usize = features::MAX_EXTRA_GENERATORS;
+
 pub use crate::ranker::RankerConfig;
 
 /// Two-stage hyperparameters.
@@ -49,6 +52,11 @@ pub use crate::ranker::RankerConfig;
 pub struct Config {
     /// The candidate generator. Default `pop`.
     pub generator: Box<ModelConfig>,
+    /// Further generators (at most [`MAX_EXTRA_GENERATORS`]) whose top `candidates` are
+    /// merged with the first one's: the candidate set is the union, and every candidate
+    /// carries every generator's score and rank as features. Spec: `ease|itemknn+lr`.
+    /// Default none.
+    pub extra_generators: Vec<ModelConfig>,
     /// The ranker. Default logistic regression.
     pub ranker: RankerConfig,
     /// Candidates the generator proposes per user (≥ 1). Default 200.
@@ -67,6 +75,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             generator: Box::new(ModelConfig::Popularity(Default::default())),
+            extra_generators: Vec::new(),
             ranker: RankerConfig::Lr(Default::default()),
             candidates: 200,
             negatives: 20,
@@ -87,6 +96,24 @@ impl Config {
             ));
         }
         self.generator.validate()?;
+        if self.extra_generators.len() > MAX_EXTRA_GENERATORS {
+            return Err(Error::config(
+                "two_stage.extra_generators",
+                format!(
+                    "{} extra generators; at most {MAX_EXTRA_GENERATORS} can be merged",
+                    self.extra_generators.len()
+                ),
+            ));
+        }
+        for g in &self.extra_generators {
+            if matches!(g, ModelConfig::TwoStage(_)) {
+                return Err(Error::config(
+                    "two_stage.extra_generators",
+                    "a two-stage model cannot generate candidates for another",
+                ));
+            }
+            g.validate()?;
+        }
         self.ranker.validate()?;
         let loss = match &self.ranker {
             RankerConfig::Lr(c) => c.loss,
@@ -113,7 +140,12 @@ impl Config {
             RankerConfig::Lr(_) => "lr",
             RankerConfig::Fm(_) => "fm",
         };
-        format!("{}+{r}", self.generator.name())
+        let mut g = self.generator.name().to_string();
+        for e in &self.extra_generators {
+            g.push('|');
+            g.push_str(e.name());
+        }
+        format!("{g}+{r}")
     }
 }
 
@@ -142,6 +174,7 @@ pub struct FitReport {
 pub struct TwoStage {
     config: Config,
     generator: Box<dyn Recommender>,
+    extra: Vec<Box<dyn Recommender>>,
     ranker: Fitted,
     space: FeatureSpace,
     n_items: usize,
@@ -169,6 +202,59 @@ fn context_at(train: &TrainData, end: usize) -> (Option<i64>, Option<Vec<u32>>) 
     (now, ctx)
 }
 
+/// Each generator's top `k` unseen items for `user`, merged: the first generator's list in its
+/// order, then items only the others proposed (in their order). Every candidate carries the
+/// first generator's score and rank (rank `k` when it was not in that list) and each other
+/// generator's. `bufs` (one score buffer per generator) is left holding the scores.
+fn propose(
+    gens: &[&dyn Recommender],
+    user: &UserContext<'_>,
+    k: usize,
+    bufs: &mut [Vec<f32>],
+) -> Result<Vec<Candidate>> {
+    let mut lists = Vec::with_capacity(gens.len());
+    for (g, buf) in gens.iter().zip(bufs.iter_mut()) {
+        g.score(user, buf)?;
+        let mut masked = buf.clone();
+        for &h in user.history {
+            if let Some(s) = masked.get_mut(h as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        lists.push(seer_core::topk::top_k(&masked, k));
+    }
+    let mut rank_of: Vec<std::collections::HashMap<ItemIdx, usize>> = lists
+        .iter()
+        .map(|l| l.iter().enumerate().map(|(r, &(i, _))| (i, r)).collect())
+        .collect();
+    let mut out: Vec<Candidate> = Vec::with_capacity(k * gens.len());
+    let mut seen = std::collections::HashSet::new();
+    for l in &lists {
+        for &(item, _) in l {
+            if !seen.insert(item) {
+                continue;
+            }
+            let at = |j: usize, rank_of: &mut [std::collections::HashMap<ItemIdx, usize>]| {
+                let score = bufs[j].get(item as usize).copied().unwrap_or(f32::NAN);
+                (score, *rank_of[j].get(&item).unwrap_or(&k))
+            };
+            let (score, rank) = at(0, &mut rank_of);
+            let mut extra = [(f32::NAN, 0u32); MAX_EXTRA_GENERATORS];
+            for (j, e) in extra.iter_mut().enumerate().take(gens.len() - 1) {
+                let (s, r) = at(j + 1, &mut rank_of);
+                *e = (s, r as u32);
+            }
+            out.push(Candidate {
+                item,
+                score,
+                rank,
+                extra,
+            });
+        }
+    }
+    Ok(out)
+}
+
 impl TwoStage {
     /// Fits the ranker on an inner hold-out of `train`, then the generator on all of `train`.
     pub fn fit(config: &Config, train: &TrainData, pb: &ProgressBar) -> Result<TwoStage> {
@@ -176,7 +262,10 @@ impl TwoStage {
         let hidden = ProgressBar::hidden();
         let (inner, held) = train.without_last_events();
         pb.set_message(format!("{}: inner generator", config.short_name()));
-        let gen_inner = config.generator.fit(&inner, &hidden)?;
+        let mut gens_inner = vec![config.generator.fit(&inner, &hidden)?];
+        for g in &config.extra_generators {
+            gens_inner.push(g.fit(&inner, &hidden)?);
+        }
 
         let mut users: Vec<(usize, usize)> = held
             .iter()
@@ -196,11 +285,12 @@ impl TwoStage {
         pb.set_length(n_users as u64);
         let n = train.n_items;
         let k = config.candidates;
+        let gen_refs: Vec<&dyn Recommender> = gens_inner.iter().map(|g| g.as_ref()).collect();
         let lists: Vec<(usize, usize, Vec<Candidate>)> = users
             .par_iter()
             .map_init(
-                || (vec![0.0f32; n], Vec::new()),
-                |(scores, buf), &(u, row)| -> Result<(usize, usize, Vec<Candidate>)> {
+                || vec![vec![0.0f32; n]; gen_refs.len()],
+                |bufs, &(u, row)| -> Result<(usize, usize, Vec<Candidate>)> {
                     let m = &inner.matrix;
                     let (s, e) = (m.indptr[u], m.indptr[u + 1]);
                     let (now, ctx) = context_at(train, row);
@@ -216,24 +306,14 @@ impl TwoStage {
                         context: hctx,
                         now_context: ctx.as_deref(),
                     };
-                    gen_inner.score(&uc, scores)?;
-                    for &h in uc.history {
-                        scores[h as usize] = f32::NEG_INFINITY;
-                    }
-                    seer_core::topk::top_k_into(scores, k, buf);
+                    let cands = propose(&gen_refs, &uc, k, bufs)?;
                     pb.inc(1);
-                    Ok((
-                        u,
-                        row,
-                        buf.iter()
-                            .enumerate()
-                            .map(|(rank, &(item, score))| Candidate { item, score, rank })
-                            .collect(),
-                    ))
+                    Ok((u, row, cands))
                 },
             )
             .collect::<Result<_>>()?;
-        drop(gen_inner);
+        drop(gen_refs);
+        drop(gens_inner);
 
         // Feature statistics from the inner part only.
         let mut space = FeatureSpace::fit(
@@ -243,12 +323,21 @@ impl TwoStage {
             &train.user_fields,
             &train.context_names,
         );
+        space.attach_text(train, pb)?;
         let all_scores: Vec<f32> = lists
             .iter()
             .flat_map(|(_, _, c)| c.iter().map(|c| c.score))
             .filter(|s| s.is_finite())
             .collect();
         space.set_score_stats(&all_scores);
+        for j in 0..config.extra_generators.len() {
+            let s: Vec<f32> = lists
+                .iter()
+                .flat_map(|(_, _, c)| c.iter().map(move |c| c.extra[j].0))
+                .filter(|s| s.is_finite())
+                .collect();
+            space.add_extra_score_stats(&s);
+        }
 
         // Examples: the held-out item when offered, plus sampled candidate negatives.
         pb.set_message(format!("{}: features", config.short_name()));
@@ -272,7 +361,7 @@ impl TwoStage {
                 context: None,
                 now_context: ctx.as_deref(),
             };
-            let ht = space.history_tokens(uc.history);
+            let ht = space.history_tokens(&uc);
             let user_part = space.user_hashed(&uc);
             x.clear();
             space.candidate_hashed(&uc, &user_part, *pos, &ht, &mut x);
@@ -332,6 +421,11 @@ impl TwoStage {
         // Serving: the generator on all of the training data, counts from it.
         pb.set_message(format!("{}: generator", config.short_name()));
         let generator = config.generator.fit(train, &hidden)?;
+        let extra = config
+            .extra_generators
+            .iter()
+            .map(|g| g.fit(train, &hidden))
+            .collect::<Result<Vec<_>>>()?;
         let full = FeatureSpace::fit(
             &config.features,
             train,
@@ -344,6 +438,7 @@ impl TwoStage {
         Ok(TwoStage {
             config: config.clone(),
             generator,
+            extra,
             ranker,
             space,
             n_items: n,
@@ -358,18 +453,12 @@ impl TwoStage {
 
     /// The generator's candidates for `user` (seen items excluded).
     fn candidates(&self, user: &UserContext<'_>, scores: &mut [f32]) -> Result<Vec<Candidate>> {
-        self.generator.score(user, scores)?;
-        let mut masked = scores.to_vec();
-        for &h in user.history {
-            if let Some(s) = masked.get_mut(h as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        Ok(seer_core::topk::top_k(&masked, self.config.candidates)
-            .into_iter()
-            .enumerate()
-            .map(|(rank, (item, score))| Candidate { item, score, rank })
-            .collect())
+        let mut gens: Vec<&dyn Recommender> = vec![self.generator.as_ref()];
+        gens.extend(self.extra.iter().map(|g| g.as_ref()));
+        let mut bufs = vec![vec![0.0f32; self.n_items]; gens.len()];
+        let c = propose(&gens, user, self.config.candidates, &mut bufs)?;
+        scores.copy_from_slice(&bufs[0]);
+        Ok(c)
     }
 
     /// The ranker's `P(engage)` for each of the generator's candidates, best generator
@@ -380,7 +469,7 @@ impl TwoStage {
         scores: &mut [f32],
     ) -> Result<Vec<(ItemIdx, f32)>> {
         let cands = self.candidates(user, scores)?;
-        let ht = self.space.history_tokens(user.history);
+        let ht = self.space.history_tokens(user);
         // The request's own features are the same for every candidate: hashed once.
         let user_part = self.space.user_hashed(user);
         let mut x = Vec::with_capacity(64);
@@ -415,7 +504,7 @@ impl TwoStage {
         let Some(c) = cands.iter().find(|c| c.item == item) else {
             return Ok(None);
         };
-        let ht = self.space.history_tokens(user.history);
+        let ht = self.space.history_tokens(user);
         let keyed = self.space.keyed(user, *c, &ht);
         let (idx, val): (Vec<u32>, Vec<f32>) =
             keyed.iter().map(|(k, v)| (self.space.slot(k), *v)).unzip();
@@ -541,6 +630,9 @@ impl Recommender for TwoStage {
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
         let gen_dir = dir.join("generator");
         self.generator.save(&gen_dir)?;
+        for (j, g) in self.extra.iter().enumerate() {
+            g.save(&dir.join(format!("generator{}", j + 1)))?;
+        }
         let space = serde_json::to_vec(&self.space)
             .map_err(|e| Error::config("two_stage.features", e.to_string()))?;
         let report = serde_json::to_vec(&self.report)
@@ -550,7 +642,7 @@ impl Recommender for TwoStage {
             Fitted::Fm(m) => m.weights(),
             Fitted::Lr(_) => (Vec::new(), Vec::new()),
         };
-        let tensors = match &self.ranker {
+        let mut tensors = match &self.ranker {
             Fitted::Lr(m) => {
                 let (z, n) = m.state();
                 vec![
@@ -569,6 +661,15 @@ impl Recommender for TwoStage {
                 ]
             }
         };
+        let d = self.space.text_dim;
+        if d > 0 {
+            let it = &self.space.item_text;
+            tensors.push(("features.item_text", Tensor::f32(&[it.len() / d, d], it)));
+            let ut = &self.space.user_text;
+            if !ut.is_empty() {
+                tensors.push(("features.user_text", Tensor::f32(&[ut.len() / d, d], ut)));
+            }
+        }
         Ok(io::save(dir, KIND, &cfg, &tensors)?)
     }
 }
@@ -576,8 +677,21 @@ impl Recommender for TwoStage {
 impl TwoStage {
     pub(crate) fn load(file: &Loaded, config: Config) -> Result<TwoStage> {
         let generator = crate::load(&file.dir().join("generator"))?;
-        let space: FeatureSpace = serde_json::from_slice(file.bytes("two_stage.features")?)
+        let extra = (1..=config.extra_generators.len())
+            .map(|j| crate::load(&file.dir().join(format!("generator{j}"))))
+            .collect::<Result<Vec<_>>>()?;
+        let mut space: FeatureSpace = serde_json::from_slice(file.bytes("two_stage.features")?)
             .map_err(|e| file.bad(format!("two_stage.features: {e}")))?;
+        if space.config.text {
+            let d = space.text_dim;
+            let (_, items) = file.f32("features.item_text", Some(&[space.item_counts.len(), d]))?;
+            let users = if file.has("features.user_text") {
+                file.f32("features.user_text", None)?.1
+            } else {
+                Vec::new()
+            };
+            space.set_text(d, items, users)?;
+        }
         let report: FitReport = serde_json::from_slice(file.bytes("two_stage.report")?)
             .map_err(|e| file.bad(format!("two_stage.report: {e}")))?;
         let dim = space.dim();
@@ -597,6 +711,7 @@ impl TwoStage {
         Ok(TwoStage {
             config,
             generator,
+            extra,
             ranker,
             space,
             n_items,
@@ -735,6 +850,35 @@ mod tests {
         assert!(matches!(*c.generator, ModelConfig::Ease(ref e) if e.lambda == 10.0));
         assert!(matches!(c.ranker, RankerConfig::Fm(ref f) if f.factors == 8));
         assert_eq!(c.short_name(), "ease+fm");
+        // several generators merged
+        let merged = ModelConfig::from_spec("pop|itemknn:k=10+lr:bits=12,candidates=8").unwrap();
+        let ModelConfig::TwoStage(mc) = &merged else {
+            panic!()
+        };
+        assert_eq!(mc.short_name(), "pop|itemknn+lr");
+        assert_eq!(mc.extra_generators.len(), 1);
+        crate::testutil::assert_round_trip(&merged, &train);
+        let m = TwoStage::fit(mc, &train, &ProgressBar::hidden()).unwrap();
+        let h = train.matrix.row(0);
+        let uc = UserContext::from_history(Some(0), h);
+        let mut buf = vec![0.0; train.n_items];
+        let cands = m.candidates(&uc, &mut buf).unwrap();
+        // the union: more than one list's worth, no duplicates, nothing seen
+        assert!(cands.len() > 8 && cands.len() <= 16, "{}", cands.len());
+        let mut items: Vec<u32> = cands.iter().map(|c| c.item).collect();
+        items.sort_unstable();
+        items.dedup();
+        assert_eq!(items.len(), cands.len());
+        assert!(cands.iter().all(|c| !h.contains(&c.item)));
+        // item-kNN's own rank reaches the features
+        let ht = m.space.history_tokens(&uc);
+        let keys = m.space.keyed(&uc, cands[9], &ht);
+        assert!(keys.iter().any(|(k, _)| k == "gs1"), "{keys:?}");
+        assert!(keys.iter().any(|(k, _)| k.starts_with("grank1:")));
+        let e = ModelConfig::from_spec("pop|ease|itemknn|als+lr")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 2"), "{e}");
         let e = ModelConfig::from_spec("pop+svm").unwrap_err().to_string();
         assert!(e.contains("expected lr or fm"), "{e}");
         let e = ModelConfig::from_spec("pop+lr:nope=1")
@@ -745,6 +889,53 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("two_stage.candidates"), "{e}");
+    }
+
+    /// The text group: a user's history vector is closer to items of their topic, a new item
+    /// with text (no events) gets the feature at once, and the vectors survive save/load.
+    #[test]
+    fn text_similarity_feature_reaches_new_items_and_round_trips() {
+        let Some(minilm) = crate::testutil::minilm_dir() else {
+            return;
+        };
+        let (mut train, _) = genres();
+        train.n_items = 41; // item 40: new, no events, topic A
+        train.matrix.n_cols = 41;
+        train.item_text = (0..41)
+            .map(|i| {
+                if i < 20 || i == 40 {
+                    format!("space rocket astronaut mission to mars, volume {i}")
+                } else {
+                    format!("home cooking recipes for the family kitchen, volume {i}")
+                }
+            })
+            .collect();
+        let spec = format!(
+            "pop+lr:bits=12,text=true,text_cache=,text_model={}",
+            minilm.display()
+        );
+        let cfg = ModelConfig::from_spec(&spec).unwrap();
+        let ModelConfig::TwoStage(c) = &cfg else {
+            panic!()
+        };
+        let m = TwoStage::fit(c, &train, &ProgressBar::hidden()).unwrap();
+        assert_eq!(m.space.text_dim, 384);
+        let txt = |user: u32, item: u32| -> f32 {
+            let h = train.matrix.row(user);
+            let uc = UserContext::from_history(Some(user), h);
+            let ht = m.space.history_tokens(&uc);
+            let cand = Candidate::new(item, 0.0, 0);
+            m.space
+                .keyed(&uc, cand, &ht)
+                .into_iter()
+                .find(|(k, _)| k == "txt")
+                .map(|(_, v)| v)
+                .expect("a txt feature")
+        };
+        // user 0 takes 90% of their items from topic A, user 1 from B
+        assert!(txt(0, 40) > txt(1, 40) + 0.1, "{} vs {}", txt(0, 40), txt(1, 40));
+        assert!(txt(1, 25) > txt(0, 25) + 0.1);
+        crate::testutil::assert_round_trip(&cfg, &train);
     }
 
     /// Statistics come from the training rows only: an item whose every event is in the test
@@ -783,14 +974,10 @@ mod tests {
         let m = TwoStage::fit(&c, &train, &ProgressBar::hidden()).unwrap();
         assert_eq!(m.space.item_counts[4], 0);
         assert_eq!(m.space.item_counts.iter().sum::<u32>(), 12);
-        let ht = m.space.history_tokens(&[]);
+        let ht = m.space.history_tokens(&UserContext::from_history(None, &[]));
         let keys = m.space.keyed(
             &UserContext::from_history(Some(0), &[0]),
-            Candidate {
-                item: 4,
-                score: 0.0,
-                rank: 0,
-            },
+            Candidate::new(4, 0.0, 0),
             &ht,
         );
         assert!(keys.iter().any(|(k, _)| k == "ipop:0"), "{keys:?}");

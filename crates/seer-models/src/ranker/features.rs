@@ -25,11 +25,18 @@
 //!   standard deviation of the ranker's training candidates, and `grank:B`, B = ⌊log2(1 +
 //!   rank)⌋ of the item in the generator's list.
 //!
+//! - **text** (off by default: it runs the MiniLM encoder once per catalogue, through the
+//!   embedding cache): `txt` = cosine between the candidate's text vector and the user's (the
+//!   mean of their latest 50 history items' vectors, or their profile text's vector when they
+//!   have no history), and `txtb:B`, B = ⌊10 · cosine⌋. A new item with text gets this
+//!   signal before anyone has touched it.
+//!
 //! Statistics (item counts, score mean and deviation, which fields are categorical) come from
 //! the [`TrainData`] the ranker is fitted on only, never from validation or test events.
 
 use std::collections::{HashMap, HashSet};
 
+use indicatif::ProgressBar;
 use seer_core::{ItemIdx, UserContext, MISSING};
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +66,13 @@ pub struct Config {
     pub context: bool,
     /// The candidate generator's standardised score and rank bucket. Default true.
     pub generator: bool,
+    /// Text similarity of user and item (MiniLM vectors). Default false.
+    pub text: bool,
+    /// `text`: the sentence encoder (a sentence-transformers directory or a hub id). Default
+    /// `models/all-MiniLM-L6-v2`.
+    pub text_model: String,
+    /// `text`: embedding cache folder; empty disables it. Default `models/cache`.
+    pub text_cache: String,
 }
 
 impl Default for Config {
@@ -74,6 +88,9 @@ impl Default for Config {
             time: true,
             context: true,
             generator: true,
+            text: false,
+            text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
+            text_cache: "models/cache".to_string(),
         }
     }
 }
@@ -112,15 +129,32 @@ pub struct Field {
     pub tokens: Vec<Vec<String>>,
 }
 
-/// One candidate as the generator saw it.
+/// Generators merged beyond the first (see [`Candidate::extra`]).
+pub const MAX_EXTRA_GENERATORS: usize = 2;
+
+/// One candidate as the generator(s) saw it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
     /// The item.
     pub item: ItemIdx,
-    /// The generator's score.
+    /// The (first) generator's score.
     pub score: f32,
-    /// 0-based position in the generator's list.
+    /// 0-based position in the generator's list (its length when it did not propose the item).
     pub rank: usize,
+    /// Score and rank of each further generator (as many as the model merges; the rest unused).
+    pub extra: [(f32, u32); MAX_EXTRA_GENERATORS],
+}
+
+impl Candidate {
+    /// A candidate of a single generator.
+    pub fn new(item: ItemIdx, score: f32, rank: usize) -> Candidate {
+        Candidate {
+            item,
+            score,
+            rank,
+            extra: [(f32::NAN, 0); MAX_EXTRA_GENERATORS],
+        }
+    }
 }
 
 /// Everything needed to turn (user, candidate) into hashed features, fitted on training data.
@@ -140,6 +174,31 @@ pub struct FeatureSpace {
     pub score_mean: f32,
     /// See `score_mean` (1 when unknown).
     pub score_std: f32,
+    /// Mean and standard deviation of each further generator's scores.
+    #[serde(default)]
+    pub extra_score_stats: Vec<(f32, f32)>,
+    /// Length of a text vector (0 without the text group).
+    #[serde(default)]
+    pub text_dim: usize,
+    /// `[n_items × text_dim]` L2-normalised item text vectors (zero rows: no text); stored
+    /// as a tensor beside the model, not in its JSON.
+    #[serde(skip)]
+    pub item_text: Vec<f32>,
+    /// `[n_users × text_dim]` profile text vectors, empty when no user has profile text.
+    #[serde(skip)]
+    pub user_text: Vec<f32>,
+}
+
+/// Mean and standard deviation (at least 1e-6) of non-empty `scores`.
+fn mean_std(scores: &[f32]) -> (f32, f32) {
+    let n = scores.len() as f64;
+    let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / n;
+    let var = scores
+        .iter()
+        .map(|&s| (s as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean as f32, (var.sqrt() as f32).max(1e-6))
 }
 
 /// Splits a stored value into tokens: list fields are joined with `" | "`.
@@ -192,7 +251,47 @@ impl FeatureSpace {
             context_names: context_names.to_vec(),
             score_mean: 0.0,
             score_std: 1.0,
+            extra_score_stats: Vec::new(),
+            text_dim: 0,
+            item_text: Vec::new(),
+            user_text: Vec::new(),
         }
+    }
+
+    /// With the text group on: embeds every item's text (and users' profile text) of `train`
+    /// with the configured encoder, through the cache. A no-op when the group is off.
+    pub fn attach_text(&mut self, train: &TrainData, pb: &ProgressBar) -> crate::Result<()> {
+        if !self.config.text {
+            return Ok(());
+        }
+        let enc = crate::text_encoder::TextEncoder::resolve(&self.config.text_model)?;
+        self.item_text =
+            crate::text::item_vectors(&enc, &self.config.text_cache, train, "features.text", pb)?;
+        self.user_text = if train.user_text.iter().any(|t| !t.trim().is_empty()) {
+            crate::text::embed_or_zero(&enc, &train.user_text, &self.config.text_cache, pb)?
+        } else {
+            Vec::new()
+        };
+        self.text_dim = enc.dim();
+        Ok(())
+    }
+
+    /// Sets text vectors read back from a saved model; checks their shapes.
+    pub fn set_text(&mut self, dim: usize, items: Vec<f32>, users: Vec<f32>) -> crate::Result<()> {
+        if dim == 0 || items.len() != self.item_counts.len() * dim {
+            return Err(crate::Error::config(
+                "features.text",
+                format!(
+                    "{} item text values for {} items of dimension {dim}",
+                    items.len(),
+                    self.item_counts.len()
+                ),
+            ));
+        }
+        self.text_dim = dim;
+        self.item_text = items;
+        self.user_text = users;
+        Ok(())
     }
 
     /// Sets the generator-score standardisation from the training candidates' scores.
@@ -200,15 +299,16 @@ impl FeatureSpace {
         if scores.is_empty() {
             return;
         }
-        let n = scores.len() as f64;
-        let mean = scores.iter().map(|&s| s as f64).sum::<f64>() / n;
-        let var = scores
-            .iter()
-            .map(|&s| (s as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        self.score_mean = mean as f32;
-        self.score_std = (var.sqrt() as f32).max(1e-6);
+        (self.score_mean, self.score_std) = mean_std(scores);
+    }
+
+    /// Adds the next further generator's score standardisation (see [`Candidate::extra`]).
+    pub fn add_extra_score_stats(&mut self, scores: &[f32]) {
+        self.extra_score_stats.push(if scores.is_empty() {
+            (0.0, 1.0)
+        } else {
+            mean_std(scores)
+        });
     }
 
     /// Number of hashed slots.
@@ -347,13 +447,38 @@ impl FeatureSpace {
             let b = (n as f64 + 1.0).log2().floor() as u32;
             out.push((format!("ipop:{b}"), 1.0));
         }
+        if c.text && !history_tokens.text.is_empty() {
+            let d = self.text_dim;
+            if let Some(v) = self.item_text.get(i * d..(i + 1) * d) {
+                if v.iter().any(|&x| x != 0.0) {
+                    let cos: f32 = v.iter().zip(&history_tokens.text).map(|(a, b)| a * b).sum();
+                    out.push(("txt".to_string(), cos));
+                    let b = (cos * 10.0).floor().clamp(-10.0, 10.0) as i32;
+                    out.push((format!("txtb:{b}"), 1.0));
+                }
+            }
+        }
         if c.generator {
-            out.push((
-                "gs".to_string(),
-                (cand.score - self.score_mean) / self.score_std,
-            ));
+            let z = if cand.score.is_finite() {
+                (cand.score - self.score_mean) / self.score_std
+            } else {
+                0.0
+            };
+            out.push(("gs".to_string(), z));
             let b = (cand.rank as f64 + 1.0).log2().floor() as u32;
             out.push((format!("grank:{b}"), 1.0));
+            for (j, (&(score, rank), &(mean, std))) in
+                cand.extra.iter().zip(&self.extra_score_stats).enumerate()
+            {
+                let z = if score.is_finite() {
+                    (score - mean) / std
+                } else {
+                    0.0
+                };
+                out.push((format!("gs{}", j + 1), z));
+                let b = (rank as f64 + 1.0).log2().floor() as u32;
+                out.push((format!("grank{}:{b}", j + 1), 1.0));
+            }
         }
     }
 
@@ -369,8 +494,11 @@ impl FeatureSpace {
         self.candidate_hashed(user, &user_part, cand, history_tokens, out);
     }
 
-    /// Token counts of a user's history per item field, for the history-match features.
-    pub fn history_tokens(&self, history: &[ItemIdx]) -> HistoryTokens {
+    /// Token counts of a user's history per item field, for the history-match features, and
+    /// the user's text vector for the text feature.
+    pub fn history_tokens(&self, user: &UserContext<'_>) -> HistoryTokens {
+        let history = user.history;
+        let text = self.user_text_vector(user);
         let mut distinct: Vec<ItemIdx> = history.to_vec();
         distinct.sort_unstable();
         distinct.dedup();
@@ -390,7 +518,40 @@ impl FeatureSpace {
         HistoryTokens {
             counts,
             n: distinct.len(),
+            text,
         }
+    }
+
+    /// The user's normalised text vector: the mean of the latest 50 history items' vectors,
+    /// else their profile's; empty without the text group or anything to read.
+    fn user_text_vector(&self, user: &UserContext<'_>) -> Vec<f32> {
+        let d = self.text_dim;
+        if !self.config.text || d == 0 {
+            return Vec::new();
+        }
+        let mut v = vec![0.0f32; d];
+        let start = user.history.len().saturating_sub(50);
+        for &h in &user.history[start..] {
+            if let Some(x) = self.item_text.get(h as usize * d..(h as usize + 1) * d) {
+                for (a, b) in v.iter_mut().zip(x) {
+                    *a += b;
+                }
+            }
+        }
+        if v.iter().all(|&x| x == 0.0) {
+            if let Some(x) = user
+                .user
+                .and_then(|u| self.user_text.get(u as usize * d..(u as usize + 1) * d))
+            {
+                v.copy_from_slice(x);
+            }
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm == 0.0 {
+            return Vec::new();
+        }
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
     }
 
     /// The share of distinct keys in `keys` that share their slot with another key.
@@ -449,6 +610,8 @@ impl FeatureSpace {
 pub struct HistoryTokens {
     counts: Vec<HashMap<String, u32>>,
     n: usize,
+    /// The user's normalised text vector (empty when none).
+    text: Vec<f32>,
 }
 
 impl HistoryTokens {
@@ -543,14 +706,10 @@ mod tests {
             context: None,
             now_context: Some(&[1]),
         };
-        let ht = fs.history_tokens(&history);
+        let ht = fs.history_tokens(&user);
         let keys = fs.keyed(
             &user,
-            Candidate {
-                item: 3,
-                score: 3.0,
-                rank: 2,
-            },
+            Candidate::new(3, 3.0, 2),
             &ht,
         );
         let get = |k: &str| keys.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
@@ -575,11 +734,7 @@ mod tests {
         let mut hashed = Vec::new();
         fs.hashed(
             &user,
-            Candidate {
-                item: 3,
-                score: 3.0,
-                rank: 2,
-            },
+            Candidate::new(3, 3.0, 2),
             &ht,
             &mut hashed,
         );
@@ -597,11 +752,7 @@ mod tests {
         });
         let keys = fs.keyed(
             &user,
-            Candidate {
-                item: 3,
-                score: 0.0,
-                rank: 0,
-            },
+            Candidate::new(3, 0.0, 0),
             &ht,
         );
         assert!(keys
