@@ -933,7 +933,12 @@ mod tests {
                 .expect("a txt feature")
         };
         // user 0 takes 90% of their items from topic A, user 1 from B
-        assert!(txt(0, 40) > txt(1, 40) + 0.1, "{} vs {}", txt(0, 40), txt(1, 40));
+        assert!(
+            txt(0, 40) > txt(1, 40) + 0.1,
+            "{} vs {}",
+            txt(0, 40),
+            txt(1, 40)
+        );
         assert!(txt(1, 25) > txt(0, 25) + 0.1);
         crate::testutil::assert_round_trip(&cfg, &train);
     }
@@ -974,7 +979,9 @@ mod tests {
         let m = TwoStage::fit(&c, &train, &ProgressBar::hidden()).unwrap();
         assert_eq!(m.space.item_counts[4], 0);
         assert_eq!(m.space.item_counts.iter().sum::<u32>(), 12);
-        let ht = m.space.history_tokens(&UserContext::from_history(None, &[]));
+        let ht = m
+            .space
+            .history_tokens(&UserContext::from_history(None, &[]));
         let keys = m.space.keyed(
             &UserContext::from_history(Some(0), &[0]),
             Candidate::new(4, 0.0, 0),

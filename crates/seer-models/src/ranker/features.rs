@@ -707,11 +707,7 @@ mod tests {
             now_context: Some(&[1]),
         };
         let ht = fs.history_tokens(&user);
-        let keys = fs.keyed(
-            &user,
-            Candidate::new(3, 3.0, 2),
-            &ht,
-        );
+        let keys = fs.keyed(&user, Candidate::new(3, 3.0, 2), &ht);
         let get = |k: &str| keys.iter().find(|(key, _)| key == k).map(|(_, v)| *v);
         assert_eq!(get("u:0"), Some(1.0));
         assert_eq!(get("i:3"), Some(1.0));
@@ -732,12 +728,7 @@ mod tests {
         assert_eq!(get("gs"), Some(1.0));
         assert_eq!(get("grank:1"), Some(1.0));
         let mut hashed = Vec::new();
-        fs.hashed(
-            &user,
-            Candidate::new(3, 3.0, 2),
-            &ht,
-            &mut hashed,
-        );
+        fs.hashed(&user, Candidate::new(3, 3.0, 2), &ht, &mut hashed);
         assert_eq!(hashed.len(), keys.len());
         assert!(hashed.iter().all(|&(i, _)| (i as usize) < fs.dim()));
         assert_eq!(
@@ -750,11 +741,7 @@ mod tests {
             crosses: false,
             ..Config::default()
         });
-        let keys = fs.keyed(
-            &user,
-            Candidate::new(3, 0.0, 0),
-            &ht,
-        );
+        let keys = fs.keyed(&user, Candidate::new(3, 0.0, 0), &ht);
         assert!(keys
             .iter()
             .all(|(k, _)| !k.starts_with("u:") && !k.starts_with("x:")));
