@@ -662,9 +662,9 @@ impl Recommender for TwoStage {
             }
         };
         let d = self.space.text_dim;
-        if d > 0 {
+        if let Some(rows) = self.space.item_text.len().checked_div(d) {
             let it = &self.space.item_text;
-            tensors.push(("features.item_text", Tensor::f32(&[it.len() / d, d], it)));
+            tensors.push(("features.item_text", Tensor::f32(&[rows, d], it)));
             let ut = &self.space.user_text;
             if !ut.is_empty() {
                 tensors.push(("features.user_text", Tensor::f32(&[ut.len() / d, d], ut)));
