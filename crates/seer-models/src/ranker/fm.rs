@@ -13,7 +13,6 @@
 //! the bias correction (a sparse variant, as in PyTorch's `SparseAdam`). Factors start from
 //! `N(0, init_std²)` truncated at ±2 standard deviations, seeded.
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -271,20 +270,17 @@ impl Fm {
     }
 
     /// `epochs` shuffled passes of [`Self::update`]; `on_epoch(epoch, mean log loss)`.
-    pub fn fit(&mut self, data: &Examples, mut on_epoch: impl FnMut(usize, f64)) {
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed ^ 0x9e37_79b9);
-        for epoch in 0..self.config.epochs {
-            order.shuffle(&mut rng);
-            let mut loss = 0.0f64;
-            for &r in &order {
-                let (idx, val) = data.row(r);
-                let y = data.y[r];
-                let p = self.update(idx, val, y);
-                loss += self.config.loss.of(p, y);
-            }
-            on_epoch(epoch, loss / data.len().max(1) as f64);
-        }
+    pub fn fit(&mut self, data: &Examples, on_epoch: impl FnMut(usize, f64)) {
+        let (epochs, seed, loss) = (self.config.epochs, self.config.seed, self.config.loss);
+        super::passes(
+            data,
+            epochs,
+            seed ^ 0x9e37_79b9,
+            true,
+            loss,
+            |i, v, y| self.update(i, v, y),
+            on_epoch,
+        );
     }
 
     /// Per-feature contributions to `ŷ`, largest first: `w_i x_i + ½ x_i Σ_{j≠i} ⟨v_i, v_j⟩ x_j`

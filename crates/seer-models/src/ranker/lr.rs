@@ -15,9 +15,6 @@
 //! (shuffled with `seed` from the second pass on), so one pass over a stream equals the same
 //! stream fed one event at a time through [`Ftrl::update`].
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Loss};
@@ -210,22 +207,17 @@ impl Ftrl {
     }
 
     /// Batch training: `epochs` passes of [`Self::update`], the first in the given order.
-    pub fn fit(&mut self, data: &Examples, mut on_epoch: impl FnMut(usize, f64)) {
-        let mut order: Vec<usize> = (0..data.len()).collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
-        for epoch in 0..self.config.epochs {
-            if epoch > 0 {
-                order.shuffle(&mut rng);
-            }
-            let mut loss = 0.0f64;
-            for &r in &order {
-                let (idx, val) = data.row(r);
-                let y = data.y[r];
-                let p = self.update(idx, val, y);
-                loss += self.config.loss.of(p, y);
-            }
-            on_epoch(epoch, loss / data.len().max(1) as f64);
-        }
+    pub fn fit(&mut self, data: &Examples, on_epoch: impl FnMut(usize, f64)) {
+        let (epochs, seed, loss) = (self.config.epochs, self.config.seed, self.config.loss);
+        super::passes(
+            data,
+            epochs,
+            seed,
+            false,
+            loss,
+            |i, v, y| self.update(i, v, y),
+            on_epoch,
+        );
     }
 
     /// Per-feature contributions `w_i x_i` of an example, bias excluded, largest first.

@@ -63,6 +63,36 @@ impl Examples {
     }
 }
 
+/// `epochs` passes over `data` in a seeded order (the first pass in the given order unless
+/// `shuffle_first`), calling `update(idx, val, y) -> prediction` per example and
+/// `on_epoch(epoch, mean loss)` after each pass.
+pub(crate) fn passes(
+    data: &Examples,
+    epochs: usize,
+    seed: u64,
+    shuffle_first: bool,
+    loss: Loss,
+    mut update: impl FnMut(&[u32], &[f32], f32) -> f32,
+    mut on_epoch: impl FnMut(usize, f64),
+) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    for epoch in 0..epochs {
+        if epoch > 0 || shuffle_first {
+            order.shuffle(&mut rng);
+        }
+        let mut total = 0.0f64;
+        for &r in &order {
+            let (idx, val) = data.row(r);
+            let y = data.y[r];
+            total += loss.of(update(idx, val, y), y);
+        }
+        on_epoch(epoch, total / data.len().max(1) as f64);
+    }
+}
+
 /// The logistic function, stable for large `|z|`.
 pub fn sigmoid(z: f32) -> f32 {
     if z >= 0.0 {
