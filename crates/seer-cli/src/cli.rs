@@ -54,6 +54,10 @@ enum Command {
     Tune(TuneArgs),
     /// Runs the whole protocol for several models and writes bench.json, bench.md and bench.html.
     Bench(BenchArgs),
+    /// Serves recommendations over HTTP with a durable event store: events posted to
+    /// /v1/events are acknowledged once on disk and change the user's very next
+    /// recommendation (GET /v1/recommend/USER).
+    Serve(ServeArgs),
     /// Writes a dataset directory (and its split) in another tool's format: RecBole atomic
     /// files, so RecBole trains and evaluates on exactly seer's data and split.
     Export(ExportArgs),
@@ -390,6 +394,31 @@ struct RecommendArgs {
     /// of the items' sets of users).
     #[arg(long, value_name = "LAMBDA")]
     diversity: Option<f32>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Dataset directory (catalogue, users and their events so far).
+    #[arg(long)]
+    data: PathBuf,
+    /// Model directory (from `seer train`).
+    #[arg(long)]
+    model: PathBuf,
+    /// SQLite event store (created when missing); every acknowledged event is in it.
+    #[arg(long, default_value = "seer-events.db")]
+    store: PathBuf,
+    /// Address to listen on (port 0: a free port, printed at start).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// Largest request body in bytes (larger requests get 413).
+    #[arg(long, default_value_t = 4 << 20)]
+    max_body: usize,
+    /// Most events per POST /v1/events.
+    #[arg(long, default_value_t = 10_000)]
+    max_batch: usize,
+    /// Worker threads of the HTTP runtime (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -815,6 +844,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(a) => bench_cmd(&a, &cfg, progress),
+        Command::Serve(a) => serve_cmd(&a),
         Command::Export(a) => {
             let data = load_dataset(&a.data)?;
             let split = if a.split {
@@ -1592,6 +1622,42 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
             r.dataset
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `seer serve`.
+fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
+    let data = load_dataset(&a.data)?;
+    let meta = store::load_model_meta(&a.model, &data)?;
+    let model = seer_models::load(&a.model)
+        .with_context(|| format!("loading model {}", a.model.display()))?;
+    if model.n_items() != data.n_items() {
+        bail!(
+            "model {} scores {} items but dataset {} has {}: serve a model trained on this \
+             dataset",
+            a.model.display(),
+            model.n_items(),
+            a.data.display(),
+            data.n_items()
+        );
+    }
+    let live = std::sync::Arc::new(seer_serve::live::Live::new(data, model, meta.spec));
+    let config = seer_serve::ServeConfig {
+        addr: a.addr,
+        store: a.store.clone(),
+        limits: seer_serve::api::Limits {
+            max_body: a.max_body,
+            max_batch: a.max_batch,
+            ..Default::default()
+        },
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if a.threads > 0 {
+        rt.worker_threads(a.threads);
+    }
+    let rt = rt.build().context("starting the async runtime")?;
+    rt.block_on(seer_serve::serve(config, live))?;
     Ok(ExitCode::SUCCESS)
 }
 

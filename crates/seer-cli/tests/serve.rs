@@ -1,0 +1,414 @@
+//! Integration tests of `seer serve` on a real socket (issue 7): the real binary, the demo
+//! data, a trained model, HTTP over loopback.
+#![allow(clippy::unwrap_used)] // test helpers: a failure here is a failed test
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn seer() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seer"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn run_ok(args: &[&str], cwd: &Path) {
+    let out = seer()
+        .args(args)
+        .arg("--quiet")
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "seer {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The demo imported, split and an item-kNN model trained on it, in `dir`.
+fn prepare(dir: &Path) -> (PathBuf, PathBuf) {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo");
+    let ds = dir.join("ds");
+    let model = dir.join("model");
+    run_ok(
+        &[
+            "import",
+            demo.to_str().unwrap(),
+            "--out",
+            ds.to_str().unwrap(),
+        ],
+        dir,
+    );
+    run_ok(&["split", "--data", ds.to_str().unwrap()], dir);
+    run_ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "itemknn",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        dir,
+    );
+    (ds, model)
+}
+
+/// A running server and its base URL.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(ds: &Path, model: &Path, store: &Path, extra: &[&str]) -> Server {
+        let mut child = seer()
+            .args([
+                "serve",
+                "--data",
+                ds.to_str().unwrap(),
+                "--model",
+                model.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+                "--addr",
+                "127.0.0.1:0",
+                "--threads",
+                "2",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("the server prints its address")
+                .unwrap();
+            if let Some(u) = line.strip_prefix("listening on ") {
+                break u.to_string();
+            }
+        };
+        Server { child, url }
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(20)))
+        .build()
+        .into()
+}
+
+/// (status, body as JSON or as a string).
+fn get(a: &ureq::Agent, url: &str) -> (u16, Value) {
+    let mut r = a.get(url).call().unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn post(a: &ureq::Agent, url: &str, body: &str) -> (u16, Value) {
+    let mut r = a
+        .post(url)
+        .header("content-type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn items(v: &Value) -> Vec<String> {
+    v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["item"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Read-your-writes, idempotency keys, new users, validation errors that name the field,
+/// body limits, privacy deletion, metrics, and a graceful SIGTERM that keeps every event.
+#[test]
+fn r7_serve_events_recommend_validation_and_shutdown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let srv = Server::start(&ds, &model, &store, &["--max-body", "65536"]);
+    let a = agent();
+    let u = &srv.url;
+
+    let (s, h) = get(&a, &format!("{u}/health"));
+    assert_eq!(s, 200, "{h}");
+    assert_eq!(h["items"], 998);
+
+    // The very next recommendation reflects an event: the item is gone (seen) and the
+    // history is one longer.
+    let (_, before) = get(&a, &format!("{u}/v1/recommend/u2?k=5"));
+    assert_eq!(before["source"], "model");
+    let top = items(&before)[0].clone();
+    let body = json!({"events": [{"user": "u2", "item": top, "type": "click", "key": "k-1",
+        "context": {"device": "mobile"}}]})
+    .to_string();
+    let (s, ack) = post(&a, &format!("{u}/v1/events"), &body);
+    assert_eq!(s, 200, "{ack}");
+    assert_eq!(ack["results"][0]["duplicate"], false);
+    let (_, after) = get(&a, &format!("{u}/v1/recommend/u2?k=5"));
+    assert_eq!(
+        after["history_len"].as_u64().unwrap(),
+        before["history_len"].as_u64().unwrap() + 1
+    );
+    assert!(!items(&after).contains(&top), "{after}");
+    // the same key again: acknowledged as a duplicate, nothing added
+    let (_, again) = post(&a, &format!("{u}/v1/events"), &body);
+    assert_eq!(again["results"][0]["duplicate"], true);
+    assert_eq!(again["results"][0]["seq"], ack["results"][0]["seq"]);
+    let (_, same) = get(&a, &format!("{u}/v1/recommend/u2?k=5"));
+    assert_eq!(same["history_len"], after["history_len"]);
+
+    // exclusions and context
+    let second = items(&after)[0].clone();
+    let (s, ex) = get(
+        &a,
+        &format!("{u}/v1/recommend/u2?k=5&exclude={second}&context=device=mobile"),
+    );
+    assert_eq!(s, 200, "{ex}");
+    assert!(!items(&ex).contains(&second));
+
+    // a new user: popularity first, personalised after one event
+    let (_, cold) = get(&a, &format!("{u}/v1/recommend/newcomer?k=5"));
+    assert_eq!(cold["known"], false);
+    assert_eq!(cold["source"], "popularity");
+    assert_eq!(items(&cold).len(), 5);
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        &json!({"events": [{"user": "newcomer", "item": "3"}]}).to_string(),
+    );
+    assert_eq!(s, 200);
+    let (_, warm) = get(&a, &format!("{u}/v1/recommend/newcomer?k=5"));
+    assert_eq!(warm["source"], "model");
+    assert_eq!(warm["known"], true);
+    assert_ne!(items(&warm), items(&cold));
+
+    // bad input: 4xx naming the field
+    for (body, status, field) in [
+        ("{not json", 400, "body"),
+        (r#"{"events": [{"user": "u1"}]}"#, 400, "events[0]"),
+        (
+            r#"{"events": [{"user": "u1", "item": 5}]}"#,
+            400,
+            "events[0].item",
+        ),
+        (
+            r#"{"events": [{"user": "", "item": "1"}]}"#,
+            400,
+            "events[0].user",
+        ),
+        (
+            r#"{"events": [{"user": "u1", "item": "1", "ts": 1700000000000}]}"#,
+            400,
+            "events[0].ts",
+        ),
+        (
+            r#"{"events": [{"user": "u1", "item": "1", "colour": "red"}]}"#,
+            400,
+            "events[0]",
+        ),
+        (r#"{"events": []}"#, 400, "events"),
+    ] {
+        let (s, e) = post(&a, &format!("{u}/v1/events"), body);
+        assert_eq!(s, status, "{body}: {e}");
+        assert!(
+            e["field"].as_str().unwrap_or("").starts_with(field),
+            "{body}: {e}"
+        );
+        assert!(e["error"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let huge = format!(
+        r#"{{"events": [{{"user": "u1", "item": "{}"}}]}}"#,
+        "x".repeat(100_000)
+    );
+    let (s, _) = post(&a, &format!("{u}/v1/events"), &huge);
+    assert_eq!(s, 413);
+    for (q, field) in [
+        ("k=0", "k"),
+        ("k=abc", "k"),
+        ("exclude=nope", "exclude"),
+        ("context=device=car", "context"),
+        ("colour=red", "colour"),
+    ] {
+        let (s, e) = get(&a, &format!("{u}/v1/recommend/u2?{q}"));
+        assert_eq!(s, 400, "{q}: {e}");
+        assert_eq!(e["field"], field, "{q}: {e}");
+    }
+
+    // privacy: deleting a user removes their stored events and history
+    let (_, hist) = get(&a, &format!("{u}/v1/users/newcomer/history"));
+    assert_eq!(hist["events"].as_array().unwrap().len(), 1);
+    let r = a.delete(&format!("{u}/v1/users/newcomer")).call().unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, hist) = get(&a, &format!("{u}/v1/users/newcomer/history"));
+    assert_eq!(hist["events"].as_array().unwrap().len(), 0);
+    let (s, _) = get(&a, &format!("{u}/v1/users/nobody-at-all/history"));
+    assert_eq!(s, 404);
+
+    let (s, m) = get(&a, &format!("{u}/metrics"));
+    assert_eq!(s, 200);
+    let m = m.as_str().unwrap().to_string();
+    assert!(m.contains("seer_events_acked_total 3"), "{m}");
+    assert!(m.contains("seer_events_duplicate_total 1"), "{m}");
+    assert!(m.contains("seer_recommend_duration_seconds_count"), "{m}");
+
+    // SIGTERM: clean exit; a restart replays the store into the same state
+    let status = srv.stop();
+    assert!(status.success(), "{status:?}");
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1, "u2's event stays, newcomer's was deleted");
+    drop(conn);
+    let srv = Server::start(&ds, &model, &store, &[]);
+    let (_, again) = get(&a, &format!("{}/v1/recommend/u2?k=5", srv.url));
+    assert_eq!(again["history_len"], after["history_len"]);
+    assert_eq!(items(&again), items(&after));
+}
+
+/// The crash test: a client streams batches of keyed events and records what was
+/// acknowledged while the server is killed with SIGKILL at random moments and restarted, 20
+/// times; the client retries unacknowledged batches after each restart. At the end every
+/// acknowledged event is in the store exactly once, and nothing else is.
+#[test]
+fn r7_crash_test_sigkill_loses_no_acknowledged_event() {
+    use rand::{Rng, SeedableRng};
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let a = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let a: ureq::Agent = a;
+    let mut acked: Vec<String> = Vec::new(); // in acknowledgement order, each once
+    let mut next_batch = 0usize;
+    let mut pending: Option<(usize, String)> = None;
+    for _cycle in 0..20 {
+        let mut srv = Server::start(&ds, &model, &store, &[]);
+        let deadline = Instant::now() + Duration::from_millis(rng.random_range(50..400));
+        // stream until the kill moment
+        while Instant::now() < deadline {
+            let (b, body) = pending.take().unwrap_or_else(|| {
+                let b = next_batch;
+                next_batch += 1;
+                let events: Vec<Value> = (0..20)
+                    .map(|i| json!({"user": format!("c{}", b % 50), "item": format!("{}", 1 + (b * 20 + i) % 900),
+                        "key": format!("b{b}-e{i}")}))
+                    .collect();
+                (b, json!({ "events": events }).to_string())
+            });
+            match a
+                .post(&format!("{}/v1/events", srv.url))
+                .header("content-type", "application/json")
+                .send(&body)
+            {
+                Ok(mut r) if r.status().as_u16() == 200 => {
+                    let v: Value =
+                        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+                    assert_eq!(v["acked"], 20);
+                    for i in 0..20 {
+                        let k = format!("b{b}-e{i}");
+                        if !acked.contains(&k) {
+                            acked.push(k);
+                        }
+                    }
+                }
+                _ => {
+                    pending = Some((b, body));
+                    break;
+                }
+            }
+        }
+        // SIGKILL, no warning
+        srv.child.kill().unwrap();
+        srv.child.wait().unwrap();
+        // (a batch whose request failed at the kill stays pending and is retried next cycle)
+    }
+    // final restart: retry what is pending, then check the store
+    let srv = Server::start(&ds, &model, &store, &[]);
+    if let Some((b, body)) = pending.take() {
+        let (s, v) = post(&a, &format!("{}/v1/events", srv.url), &body);
+        assert_eq!(s, 200, "{v}");
+        for i in 0..20 {
+            let k = format!("b{b}-e{i}");
+            if !acked.contains(&k) {
+                acked.push(k);
+            }
+        }
+    }
+    let (_, h) = get(&a, &format!("{}/health", srv.url));
+    drop(srv);
+    assert!(
+        acked.len() >= 20 * 20,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    let mut st = conn
+        .prepare("SELECT idem, COUNT(*) FROM events GROUP BY idem")
+        .unwrap();
+    let rows: Vec<(String, i64)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let stored: std::collections::HashMap<String, i64> = rows.into_iter().collect();
+    let acked_set: std::collections::HashSet<&String> = acked.iter().collect();
+    assert_eq!(acked_set.len(), acked.len(), "a key was acknowledged twice");
+    for k in &acked {
+        assert_eq!(
+            stored.get(k),
+            Some(&1),
+            "acknowledged event {k} lost or duplicated"
+        );
+    }
+    for k in stored.keys() {
+        assert!(
+            acked_set.contains(k),
+            "{k} stored but never acknowledged nor retried"
+        );
+    }
+    // the restarted server replayed every event
+    assert_eq!(h["last_seq"].as_i64().unwrap(), stored.len() as i64);
+}

@@ -1,0 +1,513 @@
+//! HTTP routes (axum), JSON in and out, versioned under `/v1`.
+//!
+//! - `POST /v1/events` — `{"events": [{"user", "item", "ts"?, "type"?, "rating"?, "context"?,
+//!   "key"?}]}`; answered after the batch is durable: `{"acked": n, "results": [{"seq",
+//!   "duplicate"}]}`.
+//! - `GET /v1/recommend/{user}?k=10&exclude=ID,ID&context=COLUMN=VALUE,…`
+//! - `GET /v1/users/{user}/history`, `DELETE /v1/users/{user}` (every event and the in-memory
+//!   history of the user; later models never see them).
+//! - `GET /health`, `GET /metrics` (Prometheus text format).
+//!
+//! Bad input is a 4xx with `{"error": message, "field": path}` naming the field
+//! (`events[3].user`); bodies above the configured limit are refused with 413.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::live::Live;
+use crate::store::{NewEvent, SqliteStore, Store};
+
+/// Limits of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, bytes. Default 4 MiB.
+    pub max_body: usize,
+    /// Most events in one batch. Default 10,000.
+    pub max_batch: usize,
+    /// Largest `k` of a recommendation. Default 1,000.
+    pub max_k: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 4 << 20,
+            max_batch: 10_000,
+            max_k: 1_000,
+        }
+    }
+}
+
+/// Latency histogram bucket bounds, seconds.
+const BUCKETS: [f64; 11] = [
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
+];
+
+/// A Prometheus histogram of request durations, lock-free.
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [AtomicU64; BUCKETS.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, seconds: f64) {
+        let b = BUCKETS
+            .iter()
+            .position(|&le| seconds <= le)
+            .unwrap_or(BUCKETS.len());
+        self.counts[b].fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, name: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let mut cum = 0u64;
+        for (i, le) in BUCKETS.iter().enumerate() {
+            cum += self.counts[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cum}");
+        }
+        cum += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cum}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {cum}");
+    }
+}
+
+/// Request counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    recommend: Histogram,
+    ingest: Histogram,
+    events_acked: AtomicU64,
+    events_duplicate: AtomicU64,
+    client_errors: AtomicU64,
+    server_errors: AtomicU64,
+}
+
+/// Shared by every handler.
+#[derive(Debug)]
+pub struct AppState {
+    /// The in-memory view.
+    pub live: Arc<Live>,
+    /// The durable store.
+    pub store: Arc<SqliteStore>,
+    /// Limits.
+    pub limits: Limits,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+/// A JSON error response naming the offending field.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn bad(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    fn internal(message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: message.to_string(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match &self.field {
+            Some(f) => json!({"error": self.message, "field": f}),
+            None => json!({"error": self.message}),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+/// One event as sent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventIn {
+    user: String,
+    item: String,
+    #[serde(default)]
+    ts: Option<i64>,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    rating: Option<f32>,
+    #[serde(default)]
+    context: HashMap<String, String>,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    events: Vec<EventIn>,
+}
+
+/// Parses a JSON body; a type or shape error names the field's path.
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        // syntax errors have no path ("." or "?"): the body as a whole is at fault
+        let field = if path == "." || path.starts_with('?') {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::bad(field, e.inner().to_string())
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Checks one event; the error names `events[i].FIELD`.
+fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
+    let f = |name: &str| format!("events[{i}].{name}");
+    for (name, v) in [("user", &e.user), ("item", &e.item)] {
+        if v.trim().is_empty() {
+            return Err(ApiError::bad(f(name), "must not be empty"));
+        }
+        if v.len() > 256 {
+            return Err(ApiError::bad(f(name), "longer than 256 bytes"));
+        }
+    }
+    let ts = e.ts.unwrap_or_else(now_secs);
+    // 1970 .. 2200: anything else is a unit mistake (milliseconds) or garbage
+    if !(0..=7_258_118_400).contains(&ts) {
+        return Err(ApiError::bad(
+            f("ts"),
+            format!("{ts} is not unix seconds between 1970 and 2200 (milliseconds?)"),
+        ));
+    }
+    let rating = e.rating.unwrap_or(1.0);
+    if !rating.is_finite() {
+        return Err(ApiError::bad(f("rating"), "must be a finite number"));
+    }
+    if let Some(k) = &e.key {
+        if k.is_empty() || k.len() > 256 {
+            return Err(ApiError::bad(f("key"), "must be 1 to 256 bytes"));
+        }
+    }
+    let mut context: Vec<(String, String)> = e.context.into_iter().collect();
+    context.sort();
+    Ok(NewEvent {
+        user: e.user,
+        item: e.item,
+        ts,
+        kind: e.kind.unwrap_or_else(|| "event".into()),
+        rating,
+        context,
+        key: e.key,
+    })
+}
+
+async fn post_events(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    let batch: Batch = parse(&body)?;
+    if batch.events.is_empty() {
+        return Err(ApiError::bad("events", "no events"));
+    }
+    if batch.events.len() > st.limits.max_batch {
+        return Err(ApiError::bad(
+            "events",
+            format!(
+                "{} events; at most {} per batch",
+                batch.events.len(),
+                st.limits.max_batch
+            ),
+        ));
+    }
+    let events = batch
+        .events
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| validate(i, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let acks = st
+        .store
+        .append_async(events)
+        .await
+        .map_err(ApiError::internal)?;
+    let dups = acks.iter().filter(|a| a.duplicate).count() as u64;
+    st.metrics
+        .events_acked
+        .fetch_add(acks.len() as u64, Ordering::Relaxed);
+    st.metrics
+        .events_duplicate
+        .fetch_add(dups, Ordering::Relaxed);
+    st.metrics.ingest.observe(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({"acked": acks.len(), "results": acks})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecQuery {
+    k: Option<String>,
+    exclude: Option<String>,
+    context: Option<String>,
+}
+
+async fn get_recommend(
+    State(st): State<Arc<AppState>>,
+    Path(user): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let t0 = Instant::now();
+    for key in q.keys() {
+        if !["k", "exclude", "context"].contains(&key.as_str()) {
+            return Err(ApiError::bad(
+                key.clone(),
+                "unknown query parameter (known: k, exclude, context)",
+            ));
+        }
+    }
+    let q = RecQuery {
+        k: q.get("k").cloned(),
+        exclude: q.get("exclude").cloned(),
+        context: q.get("context").cloned(),
+    };
+    let k = match q.k.as_deref() {
+        None => 10,
+        Some(s) => match s.parse::<usize>() {
+            Ok(k) if (1..=st.limits.max_k).contains(&k) => k,
+            _ => {
+                return Err(ApiError::bad(
+                    "k",
+                    format!("{s:?}: expected a whole number 1..={}", st.limits.max_k),
+                ))
+            }
+        },
+    };
+    let data = st.live.data();
+    let mut exclude = Vec::new();
+    for id in q
+        .exclude
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match data.items.get(id) {
+            Some(i) => exclude.push(i),
+            None => return Err(ApiError::bad("exclude", format!("unknown item {id:?}"))),
+        }
+    }
+    let mut ctx = HashMap::new();
+    for pair in q
+        .context
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let Some((c, v)) = pair.split_once('=') else {
+            return Err(ApiError::bad(
+                "context",
+                format!("{pair:?}: expected COLUMN=VALUE"),
+            ));
+        };
+        ctx.insert(c.to_string(), v.to_string());
+    }
+    let codes = st
+        .live
+        .context_codes(&ctx)
+        .map_err(|m| ApiError::bad("context", m))?;
+    let live = st.live.clone();
+    let user2 = user.clone();
+    // Scoring is CPU work: off the async threads.
+    let (recs, meta) =
+        tokio::task::spawn_blocking(move || live.recommend(&user2, k, &exclude, codes.as_deref()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+    let items: Vec<_> = recs
+        .iter()
+        .map(|r| {
+            json!({
+                "item": data.items.id(r.item).unwrap_or("?"),
+                "title": data.item_label(r.item),
+                "score": r.score,
+            })
+        })
+        .collect();
+    st.metrics.recommend.observe(t0.elapsed().as_secs_f64());
+    Ok(Json(json!({
+        "user": user,
+        "known": meta.known,
+        "history_len": meta.history_len,
+        "source": meta.source,
+        "model": st.live.model_name(),
+        "items": items,
+    }))
+    .into_response())
+}
+
+async fn get_history(
+    State(st): State<Arc<AppState>>,
+    Path(user): Path<String>,
+) -> Result<Response, ApiError> {
+    match st.live.history(&user) {
+        Some(h) => {
+            let events: Vec<_> = h
+                .into_iter()
+                .map(|(item, ts)| json!({"item": item, "ts": ts}))
+                .collect();
+            Ok(Json(json!({"user": user, "events": events})).into_response())
+        }
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("unknown user {user:?}"),
+            field: Some("user".into()),
+        }),
+    }
+}
+
+async fn delete_user(
+    State(st): State<Arc<AppState>>,
+    Path(user): Path<String>,
+) -> Result<Response, ApiError> {
+    let store = st.store.clone();
+    let u = user.clone();
+    let deleted = tokio::task::spawn_blocking(move || store.delete_user(&u))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let known = st.live.forget_user(&user);
+    Ok(Json(json!({"user": user, "known": known, "deleted_events": deleted})).into_response())
+}
+
+async fn health(State(st): State<Arc<AppState>>) -> Response {
+    let c = st.live.counts();
+    Json(json!({
+        "status": "ok",
+        "model": st.live.model_name(),
+        "users": c.users,
+        "items": c.items,
+        "api_events": c.api_events,
+        "last_seq": c.last_seq,
+    }))
+    .into_response()
+}
+
+async fn metrics(State(st): State<Arc<AppState>>) -> Response {
+    use std::fmt::Write as _;
+    let c = st.live.counts();
+    let m = &st.metrics;
+    let mut s = String::new();
+    let mut gauge = |name: &str, help: &str, v: f64| {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+    };
+    gauge("seer_users", "Users known to the server.", c.users as f64);
+    gauge("seer_items", "Items in the catalogue.", c.items as f64);
+    gauge(
+        "seer_last_seq",
+        "Highest event sequence number applied.",
+        c.last_seq as f64,
+    );
+    gauge(
+        "seer_unknown_item_events",
+        "Stored events whose item the live model does not know.",
+        c.unknown_item_events as f64,
+    );
+    let mut counter = |name: &str, help: &str, v: u64| {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    };
+    counter(
+        "seer_events_acked_total",
+        "Events acknowledged (durable).",
+        m.events_acked.load(Ordering::Relaxed),
+    );
+    counter(
+        "seer_events_duplicate_total",
+        "Events whose idempotency key was already stored.",
+        m.events_duplicate.load(Ordering::Relaxed),
+    );
+    counter(
+        "seer_http_client_errors_total",
+        "Requests answered 4xx.",
+        m.client_errors.load(Ordering::Relaxed),
+    );
+    counter(
+        "seer_http_server_errors_total",
+        "Requests answered 5xx.",
+        m.server_errors.load(Ordering::Relaxed),
+    );
+    m.recommend
+        .render("seer_recommend_duration_seconds", &mut s);
+    m.ingest.render("seer_ingest_duration_seconds", &mut s);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
+}
+
+/// Counts 4xx / 5xx answers.
+async fn count_errors(
+    State(st): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let res = next.run(req).await;
+    let s = res.status();
+    if s.is_client_error() {
+        st.metrics.client_errors.fetch_add(1, Ordering::Relaxed);
+    } else if s.is_server_error() {
+        st.metrics.server_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    res
+}
+
+/// The router with every route.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.limits.max_body;
+    Router::new()
+        .route("/v1/events", post(post_events))
+        .route("/v1/recommend/{user}", get(get_recommend))
+        .route("/v1/users/{user}/history", get(get_history))
+        .route("/v1/users/{user}", delete(delete_user))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            count_errors,
+        ))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

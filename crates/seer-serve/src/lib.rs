@@ -1,0 +1,84 @@
+//! seer's server: a durable event store ([`store`]), the in-memory live view of users and
+//! the model ([`live`]) and the HTTP API ([`api`]).
+//!
+//! Flow of an event: `POST /v1/events` → validated → queued to the store's writer → group
+//! commit (WAL, `synchronous=FULL`) → [`live::Live::apply`] updates the user's history →
+//! the client gets its acknowledgement. The next `GET /v1/recommend/{user}` reads that
+//! history, so a new event changes the very next recommendation.
+
+pub mod api;
+pub mod error;
+pub mod live;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{Error, Result};
+
+/// Where and how to serve.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free one, printed at start).
+    pub addr: SocketAddr,
+    /// The SQLite event store file (created when missing).
+    pub store: PathBuf,
+    /// Request limits.
+    pub limits: api::Limits,
+}
+
+/// Opens the store, replays it into `live`, and serves until SIGTERM or Ctrl-C; in-flight
+/// requests finish and the store's writer commits what it holds before this returns.
+pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
+    let l2 = live.clone();
+    let store = store::SqliteStore::open(&config.store, move |evs| l2.apply(evs))?;
+    let replay = store::Store::events_after(&store, 0)?;
+    live.apply(&replay);
+    tracing::info!(events = replay.len(), "store replayed");
+    let state = Arc::new(api::AppState {
+        live,
+        store: Arc::new(store),
+        limits: config.limits,
+        metrics: Default::default(),
+    });
+    let app = api::router(state.clone());
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|e| Error::Load(format!("binding {}: {e}", config.addr)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Load(e.to_string()))?;
+    // Tests and scripts read this line to find the port.
+    println!("listening on http://{addr}");
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| Error::Load(format!("server: {e}")))?;
+    tracing::info!("shutting down: flushing the event store");
+    drop(state); // the store's writer drains its queue and stops
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
