@@ -58,6 +58,9 @@ enum Command {
     /// /v1/events are acknowledged once on disk and change the user's very next
     /// recommendation (GET /v1/recommend/USER).
     Serve(ServeArgs),
+    /// Manages the API keys of a `seer serve` store: create (the key is printed once; only
+    /// its Argon2 hash is kept), list, revoke.
+    Keys(KeysArgs),
     /// Writes a dataset directory (and its split) in another tool's format: RecBole atomic
     /// files, so RecBole trains and evaluates on exactly seer's data and split.
     Export(ExportArgs),
@@ -419,6 +422,39 @@ struct ServeArgs {
     /// Worker threads of the HTTP runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+}
+
+#[derive(Debug, Args)]
+struct KeysArgs {
+    /// The server's SQLite store.
+    #[arg(long, default_value = "seer-events.db")]
+    store: PathBuf,
+    #[command(subcommand)]
+    action: KeysAction,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Creates a key and prints it (once).
+    Create {
+        /// `read` (recommendations, histories, metrics), `write` (also events) or `admin`
+        /// (also deleting users).
+        #[arg(long, default_value = "read")]
+        scope: String,
+        /// A label for people.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Requests per second allowed (burst: two seconds' worth).
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+    },
+    /// Lists the keys (ids, names, scopes; never secrets).
+    List,
+    /// Revokes a key by id (refused within 10 s by running servers).
+    Revoke {
+        /// The key's id (the middle part of `seer_ID_SECRET`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -845,6 +881,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Bench(a) => bench_cmd(&a, &cfg, progress),
         Command::Serve(a) => serve_cmd(&a),
+        Command::Keys(a) => keys_cmd(&a),
         Command::Export(a) => {
             let data = load_dataset(&a.data)?;
             let split = if a.split {
@@ -1658,6 +1695,46 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
     }
     let rt = rt.build().context("starting the async runtime")?;
     rt.block_on(seer_serve::serve(config, live))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `seer keys`.
+fn keys_cmd(a: &KeysArgs) -> Result<ExitCode> {
+    use seer_serve::auth::Scope;
+    let store = seer_serve::store::SqliteStore::open(&a.store, |_| {})?;
+    match &a.action {
+        KeysAction::Create { scope, name, rate } => {
+            let Some(scope) = Scope::parse(scope) else {
+                bail!("--scope {scope:?}: expected read, write or admin");
+            };
+            let (info, token) = store.create_key(name, scope, *rate)?;
+            eprintln!(
+                "created key {} ({} scope, {} requests/s); it is shown only now:",
+                info.id,
+                scope.name(),
+                info.rate
+            );
+            println!("{token}");
+        }
+        KeysAction::List => {
+            for k in store.list_keys()? {
+                println!(
+                    "{}  {:<6} {:>8.1}/s  {}{}",
+                    k.id,
+                    k.scope.name(),
+                    k.rate,
+                    if k.name.is_empty() { "-" } else { &k.name },
+                    if k.revoked { "  (revoked)" } else { "" }
+                );
+            }
+        }
+        KeysAction::Revoke { id } => {
+            if !store.revoke_key(id)? {
+                bail!("no key with id {id:?} in {}", a.store.display());
+            }
+            println!("revoked {id}");
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -412,3 +412,86 @@ fn r7_crash_test_sigkill_loses_no_acknowledged_event() {
     // the restarted server replayed every event
     assert_eq!(h["last_seq"].as_i64().unwrap(), stored.len() as i64);
 }
+
+/// API keys: created with `seer keys`, required once one exists, scopes and rate limits
+/// enforced with 401 / 403 / 429, secrets never listed.
+#[test]
+fn r7_api_keys_scopes_and_rate_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let key = |scope: &str, rate: &str| -> String {
+        let out = seer()
+            .args([
+                "keys",
+                "--store",
+                store.to_str().unwrap(),
+                "create",
+                "--scope",
+                scope,
+                "--name",
+                "test",
+                "--rate",
+                rate,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let reader = key("read", "1000");
+    let writer = key("write", "1000");
+    let slow = key("read", "1");
+    let list = seer()
+        .args(["keys", "--store", store.to_str().unwrap(), "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert_eq!(list.lines().count(), 3, "{list}");
+    assert!(
+        !list.contains(reader.rsplit('_').next().unwrap()),
+        "secrets are never listed"
+    );
+
+    let srv = Server::start(&ds, &model, &store, &[]);
+    let a = agent();
+    let u = &srv.url;
+    let call = |method: &str, path: &str, token: Option<&str>, body: &str| -> u16 {
+        let url = format!("{u}{path}");
+        let r = match (method, token) {
+            ("GET", Some(t)) => a
+                .get(&url)
+                .header("authorization", &format!("Bearer {t}"))
+                .call(),
+            ("GET", None) => a.get(&url).call(),
+            (_, Some(t)) => a
+                .post(&url)
+                .header("x-api-key", t)
+                .header("content-type", "application/json")
+                .send(body),
+            (_, None) => a.post(&url).send(body),
+        };
+        r.unwrap().status().as_u16()
+    };
+    let ev = r#"{"events": [{"user": "u1", "item": "1"}]}"#;
+    assert_eq!(call("GET", "/health", None, ""), 200, "health stays open");
+    assert_eq!(call("GET", "/v1/recommend/u1", None, ""), 401);
+    assert_eq!(
+        call("GET", "/v1/recommend/u1", Some("seer_abc_def"), ""),
+        401
+    );
+    assert_eq!(call("GET", "/v1/recommend/u1", Some(&reader), ""), 200);
+    assert_eq!(call("POST", "/v1/events", Some(&reader), ev), 403);
+    assert_eq!(call("POST", "/v1/events", Some(&writer), ev), 200);
+    assert_eq!(call("POST", "/v1/events", None, ev), 401);
+    // 1 request/s, burst 2: the third in a row is refused
+    let codes: Vec<u16> = (0..4)
+        .map(|_| call("GET", "/v1/recommend/u1", Some(&slow), ""))
+        .collect();
+    assert_eq!(&codes[..2], &[200, 200], "{codes:?}");
+    assert!(codes[2..].contains(&429), "{codes:?}");
+}

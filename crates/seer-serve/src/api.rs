@@ -25,6 +25,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::auth::{Denied, Scope};
 use crate::live::Live;
 use crate::store::{NewEvent, SqliteStore, Store};
 
@@ -114,6 +115,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Counters.
     pub metrics: Metrics,
+    /// API keys: verified-key cache and rate limits.
+    pub auth: crate::auth::Auth,
 }
 
 /// A JSON error response naming the offending field.
@@ -478,6 +481,70 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }
 
+/// The scope a request needs (`None`: open, e.g. `/health`).
+fn needed_scope(method: &axum::http::Method, path: &str) -> Option<Scope> {
+    use axum::http::Method;
+    if path == "/health" {
+        return None;
+    }
+    Some(match *method {
+        Method::GET | Method::HEAD => Scope::Read,
+        Method::DELETE => Scope::Admin,
+        _ => Scope::Write,
+    })
+}
+
+/// API keys: `Authorization: Bearer KEY` (or `X-API-Key: KEY`), scope and rate checked.
+async fn authenticate(
+    State(st): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(need) = needed_scope(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| req.headers().get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(|t| t.trim().to_string());
+    let st2 = st.clone();
+    // Argon2 on a cache miss is deliberately slow: off the async threads.
+    let verdict =
+        tokio::task::spawn_blocking(move || st2.auth.check(&st2.store, token.as_deref(), need))
+            .await;
+    match verdict {
+        Ok(Ok(())) => next.run(req).await,
+        Ok(Err(Denied::Unauthenticated(m))) => ApiError {
+            status: StatusCode::UNAUTHORIZED,
+            message: m.to_string(),
+            field: Some("authorization".into()),
+        }
+        .into_response(),
+        Ok(Err(Denied::Forbidden(scope))) => ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: format!("this key lacks the {} scope", scope.name()),
+            field: Some("authorization".into()),
+        }
+        .into_response(),
+        Ok(Err(Denied::RateLimited(wait))) => {
+            let mut r = ApiError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: format!("rate limit of this key exceeded; retry in {wait:.2} s"),
+                field: None,
+            }
+            .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{}", wait.ceil() as u64)) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Err(e) => ApiError::internal(e).into_response(),
+    }
+}
+
 /// Counts 4xx / 5xx answers.
 async fn count_errors(
     State(st): State<Arc<AppState>>,
@@ -504,6 +571,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/users/{user}", delete(delete_user))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             count_errors,

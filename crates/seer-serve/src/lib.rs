@@ -7,6 +7,7 @@
 //! history, so a new event changes the very next recommendation.
 
 pub mod api;
+pub mod auth;
 pub mod error;
 pub mod live;
 pub mod store;
@@ -41,7 +42,17 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
         store: Arc::new(store),
         limits: config.limits,
         metrics: Default::default(),
+        auth: Default::default(),
     });
+    if state.auth.is_open(&state.store) {
+        tracing::warn!(
+            "no API keys in {}: the API is open to anyone who can reach {}; create one with \
+             `seer keys create --store {} --scope admin`",
+            config.store.display(),
+            config.addr,
+            config.store.display()
+        );
+    }
     let app = api::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -85,6 +85,16 @@ pub const MIGRATIONS: &[&str] = &[
         idem    TEXT    UNIQUE
     );
     CREATE INDEX events_user ON events(user_id);",
+    // 2: API keys (Argon2id hashes, never the secrets)
+    "CREATE TABLE api_keys (
+        id      TEXT    PRIMARY KEY,
+        name    TEXT    NOT NULL,
+        scope   TEXT    NOT NULL,
+        hash    TEXT    NOT NULL,
+        rate    REAL    NOT NULL,
+        created INTEGER NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );",
 ];
 
 type Request = (
@@ -269,6 +279,11 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(|e| Error::store(&self.path, e))?;
         Ok(conn)
+    }
+
+    /// A read-write connection of its own (key management, deletions).
+    pub(crate) fn writer_conn(&self) -> Result<Connection> {
+        connect(&self.path)
     }
 
     /// The file.
