@@ -263,7 +263,6 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
     for (q, field) in [
         ("k=0", "k"),
         ("k=abc", "k"),
-        ("exclude=nope", "exclude"),
         ("context=device=car", "context"),
         ("colour=red", "colour"),
     ] {
@@ -271,6 +270,34 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
         assert_eq!(s, 400, "{q}: {e}");
         assert_eq!(e["field"], field, "{q}: {e}");
     }
+
+    // an id outside the catalogue cannot be recommended anyway: ignored, not an error
+    let (s, _) = get(&a, &format!("{u}/v1/recommend/u2?exclude=not-an-item"));
+    assert_eq!(s, 200);
+    // the API describes itself, every route included
+    let (s, doc) = get(&a, &format!("{u}/openapi.json"));
+    assert_eq!(s, 200);
+    for p in [
+        "/v1/events",
+        "/v1/recommend/{user}",
+        "/v1/users/{user}/history",
+        "/v1/users/{user}",
+        "/health",
+        "/metrics",
+    ] {
+        assert!(doc["paths"][p].is_object(), "{p} undocumented");
+    }
+    let pattern = doc["paths"]["/v1/recommend/{user}"]["get"]["parameters"][3]["schema"]["pattern"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        pattern.contains("device=(") && pattern.contains("mobile"),
+        "{pattern}"
+    );
+    let (s, page) = get(&a, &format!("{u}/docs"));
+    assert_eq!(s, 200);
+    assert!(page.as_str().unwrap().contains("/openapi.json"));
 
     // privacy: deleting a user removes their stored events and history
     let (_, hist) = get(&a, &format!("{u}/v1/users/newcomer/history"));

@@ -205,7 +205,7 @@ fn now_secs() -> i64 {
 fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
     let f = |name: &str| format!("events[{i}].{name}");
     for (name, v) in [("user", &e.user), ("item", &e.item)] {
-        if v.trim().is_empty() {
+        if v.is_empty() {
             return Err(ApiError::bad(f(name), "must not be empty"));
         }
         if v.len() > 256 {
@@ -221,8 +221,8 @@ fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
         ));
     }
     let rating = e.rating.unwrap_or(1.0);
-    if !rating.is_finite() {
-        return Err(ApiError::bad(f("rating"), "must be a finite number"));
+    if !(rating.is_finite() && rating.abs() <= 1e6) {
+        return Err(ApiError::bad(f("rating"), "must be a number within ±1e6"));
     }
     if let Some(k) = &e.key {
         if k.is_empty() || k.len() > 256 {
@@ -329,9 +329,9 @@ async fn get_recommend(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        match data.items.get(id) {
-            Some(i) => exclude.push(i),
-            None => return Err(ApiError::bad("exclude", format!("unknown item {id:?}"))),
+        // an id outside the catalogue can never be recommended: nothing to exclude
+        if let Some(i) = data.items.get(id) {
+            exclude.push(i);
         }
     }
     let mut ctx = HashMap::new();
@@ -481,10 +481,30 @@ async fn metrics(State(st): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }
 
+async fn openapi(State(st): State<Arc<AppState>>) -> Response {
+    let cols: Vec<(String, Vec<String>)> = st
+        .live
+        .data()
+        .interactions
+        .context
+        .iter()
+        .map(|c| (c.name.clone(), c.values.ids().to_vec()))
+        .collect();
+    Json(crate::openapi::document_for(&st.limits, &cols)).into_response()
+}
+
+async fn docs() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        crate::openapi::DOCS_PAGE,
+    )
+        .into_response()
+}
+
 /// The scope a request needs (`None`: open, e.g. `/health`).
 fn needed_scope(method: &axum::http::Method, path: &str) -> Option<Scope> {
     use axum::http::Method;
-    if path == "/health" {
+    if ["/health", "/openapi.json", "/docs"].contains(&path) {
         return None;
     }
     Some(match *method {
@@ -571,6 +591,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/users/{user}", delete(delete_user))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(docs))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod live;
+pub mod openapi;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -1,0 +1,250 @@
+//! The OpenAPI 3.0 description of the API (`GET /openapi.json`) and a docs page (`GET /docs`).
+//! Written by hand next to the handlers; `crates/seer-cli/tests/serve.rs` checks every route
+//! of the router is described, and schemathesis (`benches/serve/schemathesis.sh`) checks the
+//! server against it.
+
+use serde_json::{json, Value};
+
+use crate::api::Limits;
+
+/// The document, with the limits the server runs with.
+/// A pattern for the `context` query parameter listing the data's columns and values
+/// (`COLUMN=VALUE`, comma separated); a generic one when there are too many values to list.
+pub fn context_pattern(columns: &[(String, Vec<String>)]) -> String {
+    let esc = |t: &str| -> String {
+        t.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == ' ' {
+                    c.to_string()
+                } else {
+                    format!("\\u{:04x}", c as u32)
+                }
+            })
+            .collect()
+    };
+    let total: usize = columns.iter().map(|c| c.1.len()).sum();
+    // empty: no context
+    if columns.is_empty() {
+        return "^$".into();
+    }
+    if total > 200 {
+        return "^$|^([^=,]+=[^,]*)(,[^=,]+=[^,]*)*$".into();
+    }
+    let pair = columns
+        .iter()
+        .map(|(c, vs)| {
+            format!(
+                "{}=({})",
+                esc(c),
+                vs.iter().map(|v| esc(v)).collect::<Vec<_>>().join("|")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    format!("^$|^({pair})(,({pair}))*$")
+}
+
+/// The document, with the limits the server runs with and the data's context columns.
+pub fn document_for(limits: &Limits, columns: &[(String, Vec<String>)]) -> Value {
+    let mut d = document(limits);
+    if let Some(params) = d
+        .pointer_mut("/paths/~1v1~1recommend~1{user}/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for p in params {
+            if p["name"] == "context" {
+                p["schema"]["pattern"] = Value::String(context_pattern(columns));
+            }
+        }
+    }
+    d
+}
+
+/// The document without data-specific patterns.
+pub fn document(limits: &Limits) -> Value {
+    let id = json!({"type": "string", "minLength": 1, "maxLength": 256});
+    let error = json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {"type": "string"},
+            "field": {"type": "string", "description": "the offending field, e.g. events[3].ts"}
+        }
+    });
+    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let auth_errors = json!({
+        "401": err("missing, invalid or revoked API key"),
+        "403": err("the key lacks the scope"),
+        "429": err("the key's rate limit is exceeded (Retry-After header)"),
+    });
+    let with = |mut base: Value| {
+        if let (Some(b), Some(a)) = (base.as_object_mut(), auth_errors.as_object()) {
+            for (k, v) in a {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        base
+    };
+    let user_param = json!({"name": "user", "in": "path", "required": true,
+        "schema": {"type": "string", "minLength": 1}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "seer",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Real-time recommendations over a durable event store. Every \
+                acknowledged event is on disk and in the user's next recommendation."
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                    "description": "seer_ID_SECRET from `seer keys create`; not needed while the store has no key"}
+            },
+            "schemas": {
+                "Error": error,
+                "Event": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["user", "item"],
+                    "properties": {
+                        "user": id,
+                        "item": id,
+                        "ts": {"type": "integer", "minimum": 0, "maximum": 7_258_118_400_i64,
+                            "nullable": true,
+                            "description": "unix seconds; the server's time when absent"},
+                        "type": {"type": "string", "nullable": true, "description": "click, purchase, …"},
+                        "rating": {"type": "number", "minimum": -1e6, "maximum": 1e6, "nullable": true},
+                        "context": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "key": {"type": "string", "minLength": 1, "maxLength": 256, "nullable": true,
+                            "description": "idempotency key: stored once, later sends acknowledged as duplicates"}
+                    }
+                },
+                "EventBatch": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "required": ["events"],
+                    "properties": {
+                        "events": {"type": "array", "minItems": 1, "maxItems": limits.max_batch,
+                            "items": {"$ref": "#/components/schemas/Event"}}
+                    }
+                },
+                "Ack": {
+                    "type": "object",
+                    "required": ["acked", "results"],
+                    "properties": {
+                        "acked": {"type": "integer"},
+                        "results": {"type": "array", "items": {
+                            "type": "object", "required": ["seq", "duplicate"],
+                            "properties": {"seq": {"type": "integer"}, "duplicate": {"type": "boolean"}}
+                        }}
+                    }
+                },
+                "Recommendations": {
+                    "type": "object",
+                    "required": ["user", "known", "history_len", "source", "model", "items"],
+                    "properties": {
+                        "user": {"type": "string"},
+                        "known": {"type": "boolean"},
+                        "history_len": {"type": "integer"},
+                        "source": {"type": "string", "enum": ["model", "popularity"]},
+                        "model": {"type": "string"},
+                        "items": {"type": "array", "items": {
+                            "type": "object", "required": ["item", "title", "score"],
+                            "properties": {"item": {"type": "string"}, "title": {"type": "string"},
+                                "score": {"type": "number"}}
+                        }}
+                    }
+                }
+            }
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/v1/events": {"post": {
+                "summary": "Insert events (acknowledged once durable)",
+                "requestBody": {"required": true, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/EventBatch"}}}},
+                "responses": with(json!({
+                    "200": {"description": "stored", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Ack"}}}},
+                    "400": err("invalid body; `field` names the culprit"),
+                    "413": {"description": format!("body above {} bytes", limits.max_body)},
+                    "500": err("the store failed: nothing was acknowledged")
+                }))
+            }},
+            "/v1/recommend/{user}": {"get": {
+                "summary": "Top-k items for a user (seen items excluded)",
+                "parameters": [
+                    user_param,
+                    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": limits.max_k}},
+                    {"name": "exclude", "in": "query", "schema": {"type": "string"},
+                        "description": "item ids never to return, comma separated (ids outside the catalogue are ignored)"},
+                    {"name": "context", "in": "query", "schema": {"type": "string"},
+                        "description": "COLUMN=VALUE pairs, comma separated"}
+                ],
+                "responses": with(json!({
+                    "200": {"description": "recommendations", "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Recommendations"}}}},
+                    "400": err("bad parameter; `field` names it")
+                }))
+            }},
+            "/v1/users/{user}/history": {"get": {
+                "summary": "A user's events, oldest first",
+                "parameters": [user_param],
+                "responses": with(json!({
+                    "200": {"description": "history", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["user", "events"],
+                        "properties": {"user": {"type": "string"}, "events": {"type": "array", "items": {
+                            "type": "object", "required": ["item", "ts"],
+                            "properties": {"item": {"type": "string"}, "ts": {"type": "integer"}}}}}}}}},
+                    "404": err("unknown user")
+                }))
+            }},
+            "/v1/users/{user}": {"delete": {
+                "summary": "Delete a user's events and history (privacy)",
+                "parameters": [user_param],
+                "responses": with(json!({
+                    "200": {"description": "deleted", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["user", "known", "deleted_events"],
+                        "properties": {"user": {"type": "string"}, "known": {"type": "boolean"},
+                            "deleted_events": {"type": "integer"}}}}}}
+                }))
+            }},
+            "/health": {"get": {
+                "summary": "Liveness and counts (no key needed)",
+                "security": [],
+                "responses": {"200": {"description": "up", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}}}}}
+            }},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics",
+                "responses": with(json!({"200": {"description": "text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}}))
+            }},
+            "/openapi.json": {"get": {
+                "summary": "This document", "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.0", "content": {"application/json": {"schema": {"type": "object"}}}}}
+            }}
+        }
+    })
+}
+
+/// A self-contained page listing every operation of the document.
+pub const DOCS_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>seer API</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em}
+code,pre{background:#f4f4f4;padding:.1em .3em}h2{margin-top:1.5em}.m{font-weight:bold;width:5em;display:inline-block}</style>
+</head><body><h1>seer API</h1><p>Machine-readable: <a href="/openapi.json">/openapi.json</a>.</p>
+<div id="ops">loading…</div>
+<script>
+fetch('/openapi.json').then(r=>r.json()).then(d=>{
+  const out=[];
+  for(const [p,ops] of Object.entries(d.paths)){
+    for(const [m,op] of Object.entries(ops)){
+      out.push(`<h2><span class="m">${m.toUpperCase()}</span><code>${p}</code></h2><p>${op.summary||''}</p>`);
+      if(op.parameters) out.push('<ul>'+op.parameters.map(x=>`<li><code>${x.name}</code> (${x.in})${x.description?': '+x.description:''}</li>`).join('')+'</ul>');
+      out.push('<p>Responses: '+Object.entries(op.responses).map(([c,r])=>`<code>${c}</code> ${r.description}`).join('; ')+'</p>');
+    }
+  }
+  document.getElementById('ops').innerHTML=out.join('');
+});
+</script></body></html>"#;
