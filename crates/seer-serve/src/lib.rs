@@ -35,9 +35,16 @@ pub struct ServeConfig {
 pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
     let l2 = live.clone();
     let store = store::SqliteStore::open(&config.store, move |evs| l2.apply(evs))?;
-    let replay = store::Store::events_after(&store, 0)?;
-    live.apply(&replay);
-    tracing::info!(events = replay.len(), "store replayed");
+    // Replay in pages: memory stays bounded whatever the store's size.
+    let (mut after, mut replayed) = (0i64, 0usize);
+    loop {
+        let page = store::Store::events_page(&store, after, 50_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        replayed += page.len();
+        live.apply(&page);
+    }
+    tracing::info!(events = replayed, "store replayed");
     let state = Arc::new(api::AppState {
         live,
         store: Arc::new(store),

@@ -64,7 +64,11 @@ pub trait Store: Send + Sync {
     /// threads may be committed together.
     fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Ack>>;
     /// Every stored event with `seq > after`, in order.
-    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>>;
+    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>> {
+        self.events_page(after, i64::MAX)
+    }
+    /// At most `limit` stored events with `seq > after`, in order (replay in bounded memory).
+    fn events_page(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>>;
     /// Number of stored events.
     fn count(&self) -> Result<i64>;
     /// Deletes every event of `user`; returns how many.
@@ -310,16 +314,16 @@ impl Store for SqliteStore {
         rx.blocking_recv().map_err(|_| Error::Closed)?
     }
 
-    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>> {
+    fn events_page(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
         let conn = self.reader()?;
         let mut st = conn
             .prepare(
                 "SELECT seq, user_id, item_id, ts, kind, rating, context, idem FROM events
-                 WHERE seq > ?1 ORDER BY seq",
+                 WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )
             .map_err(|e| Error::store(&self.path, e))?;
         let rows = st
-            .query_map(params![after], |r| {
+            .query_map(params![after, limit], |r| {
                 let ctx: String = r.get(6)?;
                 Ok(StoredEvent {
                     seq: r.get(0)?,
