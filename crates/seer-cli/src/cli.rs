@@ -422,6 +422,20 @@ struct ServeArgs {
     /// Worker threads of the HTTP runtime (0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Where retrained model versions are saved [default: STORE.versions].
+    #[arg(long)]
+    versions: Option<PathBuf>,
+    /// Retrain in the background after this many new events (0: only on
+    /// POST /v1/models/retrain).
+    #[arg(long, default_value_t = 0)]
+    retrain_every: u64,
+    /// Most recent events held out to compare a retrained candidate with the live model.
+    #[arg(long, default_value_t = 2000)]
+    holdout: usize,
+    /// The candidate goes live unless its NDCG@10 on the held-out events is below the live
+    /// model's by more than this fraction.
+    #[arg(long, default_value_t = 0.02)]
+    margin: f64,
 }
 
 #[derive(Debug, Args)]
@@ -1686,6 +1700,17 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
             max_body: a.max_body,
             max_batch: a.max_batch,
             ..Default::default()
+        },
+        model_dir: a.model.clone(),
+        retrain: seer_serve::retrain::RetrainConfig {
+            dir: a.versions.clone().unwrap_or_else(|| {
+                let mut p = a.store.clone().into_os_string();
+                p.push(".versions");
+                PathBuf::from(p)
+            }),
+            every: a.retrain_every,
+            holdout: a.holdout,
+            margin: a.margin,
         },
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

@@ -522,3 +522,107 @@ fn r7_api_keys_scopes_and_rate_limits() {
     assert_eq!(&codes[..2], &[200, 200], "{codes:?}");
     assert!(codes[2..].contains(&429), "{codes:?}");
 }
+
+/// Background retraining with a hot swap under load: requests keep succeeding while a
+/// candidate is trained, evaluated on the most recent events and swapped in; versions are
+/// listed with their metrics and any can be made live again (rollback); `--retrain-every`
+/// starts a retrain by itself.
+#[test]
+fn r7_retrain_hot_swap_under_load_and_rollback() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let srv = Server::start(
+        &ds,
+        &model,
+        &store,
+        &["--retrain-every", "200", "--holdout", "300"],
+    );
+    let u = srv.url.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // load: recommendations and events from two threads until told to stop
+    let workers: Vec<_> = (0..2)
+        .map(|w| {
+            let (u, stop) = (u.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let a = agent();
+                let (mut ok, mut failed, mut i) = (0usize, 0usize, 0usize);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let user = format!("u{}", 1 + (i * 7 + w) % 1500);
+                    let (s, _) = get(&a, &format!("{u}/v1/recommend/{user}?k=10"));
+                    if s == 200 {
+                        ok += 1
+                    } else {
+                        failed += 1
+                    }
+                    if i % 5 == 0 {
+                        let body =
+                            json!({"events": [{"user": user, "item": format!("{}", 1 + i % 900)}]});
+                        let (s, _) = post(&a, &format!("{u}/v1/events"), &body.to_string());
+                        if s == 200 {
+                            ok += 1
+                        } else {
+                            failed += 1
+                        }
+                    }
+                    i += 1;
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let a = agent();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = a.post(&format!("{u}/v1/models/retrain")).send("").unwrap();
+    assert!([202, 409].contains(&r.status().as_u16()), "{}", r.status());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let models = loop {
+        let (_, m) = get(&a, &format!("{u}/v1/models"));
+        if m["retraining"] == false && m["versions"].as_array().unwrap().len() >= 2 {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no retrain finished: {m}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut ok, mut failed) = (0, 0);
+    for w in workers {
+        let (o, f) = w.join().unwrap();
+        ok += o;
+        failed += f;
+    }
+    assert_eq!(
+        failed, 0,
+        "{failed} requests failed during the retrain ({ok} ok)"
+    );
+    assert!(ok > 20, "only {ok} requests");
+    let v1 = &models["versions"][1];
+    assert_eq!(v1["version"], 1);
+    assert!(v1["ndcg10"].as_f64().unwrap() > 0.0, "{v1}");
+    assert!(v1["holdout"].as_u64().unwrap() > 50, "{v1}");
+    assert!(Path::new(v1["dir"].as_str().unwrap())
+        .join("version.json")
+        .exists());
+    let live_after = models["live"].as_u64().unwrap();
+    assert_eq!(live_after == 1, v1["swapped"] == true, "{models}");
+    // rollback to the starting model, then an unknown version
+    let mut r = a
+        .post(&format!("{u}/v1/models/0/activate"))
+        .send("")
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.body_mut().read_to_string().unwrap()
+    );
+    let (_, m) = get(&a, &format!("{u}/v1/models"));
+    assert_eq!(m["live"], 0);
+    let r = a
+        .post(&format!("{u}/v1/models/99/activate"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let (s, rec) = get(&a, &format!("{u}/v1/recommend/u2?k=5"));
+    assert_eq!(s, 200, "{rec}");
+}

@@ -117,6 +117,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// API keys: verified-key cache and rate limits.
     pub auth: crate::auth::Auth,
+    /// Background retraining, versions, rollback.
+    pub retrainer: Arc<crate::retrain::Retrainer>,
+    /// API events at the last automatic retrain.
+    pub retrained_at: AtomicU64,
 }
 
 /// A JSON error response naming the offending field.
@@ -277,6 +281,20 @@ async fn post_events(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Res
         .events_duplicate
         .fetch_add(dups, Ordering::Relaxed);
     st.metrics.ingest.observe(t0.elapsed().as_secs_f64());
+    // Retrain after every `every` new events (on its own thread; requests never wait).
+    let every = st.retrainer.config.every;
+    if every > 0 {
+        let n = st.live.counts().api_events;
+        let last = st.retrained_at.load(Ordering::Relaxed);
+        if n >= last + every
+            && st
+                .retrained_at
+                .compare_exchange(last, n, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+        {
+            st.retrainer.start(st.live.clone(), st.store.clone());
+        }
+    }
     Ok(Json(json!({"acked": acks.len(), "results": acks})).into_response())
 }
 
@@ -419,6 +437,53 @@ async fn delete_user(
     Ok(Json(json!({"user": user, "known": known, "deleted_events": deleted})).into_response())
 }
 
+async fn list_models(State(st): State<Arc<AppState>>) -> Response {
+    let (versions, live) = st.retrainer.versions();
+    Json(json!({
+        "live": live,
+        "retraining": st.retrainer.is_running(),
+        "versions": versions,
+    }))
+    .into_response()
+}
+
+async fn retrain(State(st): State<Arc<AppState>>) -> Response {
+    if st.retrainer.start(st.live.clone(), st.store.clone()) {
+        (StatusCode::ACCEPTED, Json(json!({"started": true}))).into_response()
+    } else {
+        ApiError {
+            status: StatusCode::CONFLICT,
+            message: "a retrain is already running".into(),
+            field: None,
+        }
+        .into_response()
+    }
+}
+
+async fn activate(
+    State(st): State<Arc<AppState>>,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
+    let Ok(v) = version.parse::<u32>() else {
+        return Err(ApiError::bad(
+            "version",
+            format!("{version:?}: expected a whole number"),
+        ));
+    };
+    let (r, live) = (st.retrainer.clone(), st.live.clone());
+    match tokio::task::spawn_blocking(move || r.activate(&live, v))
+        .await
+        .map_err(ApiError::internal)?
+    {
+        Ok(v) => Ok(Json(json!({"live": v.version, "version": v})).into_response()),
+        Err(e) => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: e.to_string(),
+            field: Some("version".into()),
+        }),
+    }
+}
+
 async fn health(State(st): State<Arc<AppState>>) -> Response {
     let c = st.live.counts();
     Json(json!({
@@ -510,6 +575,7 @@ fn needed_scope(method: &axum::http::Method, path: &str) -> Option<Scope> {
     Some(match *method {
         Method::GET | Method::HEAD => Scope::Read,
         Method::DELETE => Scope::Admin,
+        _ if path.starts_with("/v1/models") => Scope::Admin,
         _ => Scope::Write,
     })
 }
@@ -589,6 +655,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/recommend/{user}", get(get_recommend))
         .route("/v1/users/{user}/history", get(get_history))
         .route("/v1/users/{user}", delete(delete_user))
+        .route("/v1/models", get(list_models))
+        .route("/v1/models/retrain", post(retrain))
+        .route("/v1/models/{version}/activate", post(activate))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))

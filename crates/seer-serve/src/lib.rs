@@ -11,6 +11,7 @@ pub mod auth;
 pub mod error;
 pub mod live;
 pub mod openapi;
+pub mod retrain;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -28,6 +29,10 @@ pub struct ServeConfig {
     pub store: PathBuf,
     /// Request limits.
     pub limits: api::Limits,
+    /// The directory of the model the server starts with (version 0).
+    pub model_dir: PathBuf,
+    /// Background retraining.
+    pub retrain: retrain::RetrainConfig,
 }
 
 /// Opens the store, replays it into `live`, and serves until SIGTERM or Ctrl-C; in-flight
@@ -46,11 +51,17 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
     }
     tracing::info!(events = replayed, "store replayed");
     let state = Arc::new(api::AppState {
-        live,
+        live: live.clone(),
         store: Arc::new(store),
         limits: config.limits,
         metrics: Default::default(),
         auth: Default::default(),
+        retrainer: Arc::new(retrain::Retrainer::new(
+            config.retrain.clone(),
+            &live.model_spec(),
+            &config.model_dir,
+        )),
+        retrained_at: Default::default(),
     });
     if state.auth.is_open(&state.store) {
         tracing::warn!(

@@ -67,7 +67,8 @@ pub struct Counts {
 /// The live view.
 pub struct Live {
     data: Dataset,
-    model: RwLock<Arc<dyn Recommender>>,
+    /// The live model and how many users it was trained on (indices below that are its own).
+    model: RwLock<(Arc<dyn Recommender>, usize)>,
     model_name: String,
     users: RwLock<Users>,
 }
@@ -100,12 +101,42 @@ impl Live {
             item_counts,
             ..Default::default()
         };
+        let n_users = data.n_users();
         Live {
             data,
-            model: RwLock::new(Arc::from(model)),
+            model: RwLock::new((Arc::from(model), n_users)),
             model_name,
             users: RwLock::new(users),
         }
+    }
+
+    /// The live model.
+    pub fn model(&self) -> Arc<dyn Recommender> {
+        self.model
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .clone()
+    }
+
+    /// The live model's spec (retrains fit the same).
+    pub fn model_spec(&self) -> String {
+        self.model_name.clone()
+    }
+
+    /// Makes `model` live (trained on `n_users` users numbered as this view numbers them):
+    /// requests already scoring keep the model they started with.
+    pub fn swap_model(&self, model: Arc<dyn Recommender>, n_users: usize) {
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = (model, n_users);
+    }
+
+    /// Every user id known so far, in index order.
+    pub fn user_ids(&self) -> IdMap {
+        self.users
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .ids
+            .clone()
     }
 
     /// The dataset (catalogue ids and labels).
@@ -200,10 +231,10 @@ impl Live {
         } else {
             let items: Vec<ItemIdx> = hist.iter().map(|h| h.0).collect();
             let ts: Vec<i64> = hist.iter().map(|h| h.1).collect();
-            let model = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+            let (model, model_users) = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
             let ctx = UserContext {
-                // new users have indices beyond the model's: it sees them as unknown
-                user: uid.filter(|&i| (i as usize) < self.data.n_users()),
+                // users newer than the model have indices beyond its own: unknown to it
+                user: uid.filter(|&i| (i as usize) < model_users),
                 history: &items,
                 timestamps: self.data.has_timestamps.then_some(ts.as_slice()),
                 now: None,

@@ -209,6 +209,30 @@ pub fn document(limits: &Limits) -> Value {
                             "deleted_events": {"type": "integer"}}}}}}
                 }))
             }},
+            "/v1/models": {"get": {
+                "summary": "Model versions with their held-out NDCG@10, which is live, whether a retrain runs",
+                "responses": with(json!({"200": {"description": "versions", "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["live", "retraining", "versions"],
+                    "properties": {"live": {"type": "integer"}, "retraining": {"type": "boolean"},
+                        "versions": {"type": "array", "items": {"type": "object"}}}}}}}}))
+            }},
+            "/v1/models/retrain": {"post": {
+                "summary": "Retrain in the background; the candidate goes live only if not worse than the live model",
+                "responses": with(json!({
+                    "202": {"description": "started", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "409": err("a retrain is already running")
+                }))
+            }},
+            "/v1/models/{version}/activate": {"post": {
+                "summary": "Make a saved version live (rollback)",
+                "parameters": [{"name": "version", "in": "path", "required": true,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 4_294_967_295_u64}}],
+                "responses": with(json!({
+                    "200": {"description": "live", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "400": err("not a version number"),
+                    "404": err("no such version")
+                }))
+            }},
             "/health": {"get": {
                 "summary": "Liveness and counts (no key needed)",
                 "security": [],

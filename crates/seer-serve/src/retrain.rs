@@ -1,0 +1,336 @@
+//! Background retraining with a safe hot swap, model versions and rollback.
+//!
+//! A retrain (on request, or after every `every` new events) runs on its own thread, never on
+//! the request threads: it snapshots the dataset's events plus every acknowledged event of
+//! the store, holds out the most recent ones (the evaluation set: what happened last, which
+//! the candidate has not seen), fits a candidate with the live model's spec on the rest, and
+//! scores candidate and live model on the held-out events by NDCG@10 with full ranking (each
+//! event's history: the user's earlier events). The candidate is swapped in — one pointer
+//! under a lock, so requests see either the old or the new model, never a mix — only if its
+//! NDCG is not below the live model's by more than `margin` (relative). Every candidate is
+//! saved as a version directory with its metrics; `activate` makes any saved version live
+//! again (rollback).
+//!
+//! **Deviations.** Events for items outside the catalogue are left out of training (the
+//! catalogue is the dataset's); new users keep the indices the live view gave them.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use seer_core::{ItemIdx, Recommender, UserContext, MISSING};
+use seer_data::Dataset;
+use seer_models::{ModelConfig, TrainData};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::live::Live;
+use crate::store::{SqliteStore, Store};
+
+/// Retraining settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrainConfig {
+    /// Where versions are saved (`DIR/v1`, `DIR/v2`, …). Default `models/versions`.
+    pub dir: PathBuf,
+    /// Retrain after this many new events (0: only on request). Default 0.
+    pub every: u64,
+    /// Most recent events held out for the swap decision. Default 2,000.
+    pub holdout: usize,
+    /// The candidate may be this much worse (relative NDCG@10) and still go live. Default 0.02.
+    pub margin: f64,
+}
+
+impl Default for RetrainConfig {
+    fn default() -> Self {
+        RetrainConfig {
+            dir: PathBuf::from("models/versions"),
+            every: 0,
+            holdout: 2_000,
+            margin: 0.02,
+        }
+    }
+}
+
+/// One saved model version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Version {
+    /// 1, 2, … (0: the model the server started with).
+    pub version: u32,
+    /// The model spec.
+    pub spec: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Training events.
+    pub train_events: usize,
+    /// NDCG@10 of this version on its held-out events.
+    pub ndcg10: f64,
+    /// NDCG@10 of the model live at the time on the same events.
+    pub live_ndcg10: f64,
+    /// Held-out events evaluated.
+    pub holdout: usize,
+    /// Whether it went live when trained.
+    pub swapped: bool,
+    /// Seconds to build data, fit and evaluate.
+    pub seconds: f64,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+/// Versions and the running job.
+#[derive(Debug, Default)]
+pub struct Retrainer {
+    /// Settings.
+    pub config: RetrainConfig,
+    versions: Mutex<Vec<Version>>,
+    running: AtomicBool,
+    live_version: Mutex<u32>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// NDCG@10 of `model` on `events` (user, item, history before it), full ranking with the
+/// history masked.
+fn ndcg10(model: &dyn Recommender, events: &[(u32, ItemIdx, Vec<ItemIdx>)]) -> Result<f64> {
+    let n = model.n_items();
+    let mut scores = vec![0f32; n];
+    let mut total = 0.0;
+    for (_, item, hist) in events {
+        let ctx = UserContext::from_history(None, hist);
+        model.score(&ctx, &mut scores)?;
+        for &h in hist {
+            if let Some(s) = scores.get_mut(h as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        let target = scores
+            .get(*item as usize)
+            .copied()
+            .unwrap_or(f32::NEG_INFINITY);
+        let rank = scores.iter().filter(|&&s| s > target).count();
+        if rank < 10 {
+            total += 1.0 / ((rank + 2) as f64).log2();
+        }
+    }
+    Ok(total / events.len().max(1) as f64)
+}
+
+impl Retrainer {
+    /// With `config`; the server's starting model is version 0.
+    pub fn new(config: RetrainConfig, start_spec: &str, start_dir: &Path) -> Retrainer {
+        let r = Retrainer {
+            config,
+            ..Default::default()
+        };
+        if let Ok(mut v) = r.versions.lock() {
+            v.push(Version {
+                version: 0,
+                spec: start_spec.to_string(),
+                dir: start_dir.to_owned(),
+                train_events: 0,
+                ndcg10: f64::NAN,
+                live_ndcg10: f64::NAN,
+                holdout: 0,
+                swapped: true,
+                seconds: 0.0,
+                created: now(),
+            });
+        }
+        r
+    }
+
+    /// Saved versions, oldest first, and which one is live.
+    pub fn versions(&self) -> (Vec<Version>, u32) {
+        let v = self
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        (
+            v,
+            *self.live_version.lock().unwrap_or_else(|p| p.into_inner()),
+        )
+    }
+
+    /// Whether a retrain is running.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// Starts a retrain on its own thread unless one is running; false when one was.
+    pub fn start(self: &Arc<Self>, live: Arc<Live>, store: Arc<SqliteStore>) -> bool {
+        if self.running.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        let me = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("seer-retrain".into())
+            .spawn(move || {
+                match me.retrain(&live, store.as_ref()) {
+                    Ok(v) => tracing::info!(
+                        version = v.version,
+                        ndcg10 = v.ndcg10,
+                        live_ndcg10 = v.live_ndcg10,
+                        swapped = v.swapped,
+                        seconds = v.seconds,
+                        "retrain finished"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "retrain failed; the live model stays"),
+                }
+                me.running.store(false, Ordering::SeqCst);
+            });
+        if spawned.is_err() {
+            self.running.store(false, Ordering::SeqCst);
+            return false;
+        }
+        true
+    }
+
+    /// One retrain, on the calling thread.
+    pub fn retrain(&self, live: &Live, store: &dyn Store) -> Result<Version> {
+        let t0 = Instant::now();
+        let spec = live.model_spec();
+        let cfg = ModelConfig::from_spec(&spec).map_err(|e| Error::Load(e.to_string()))?;
+        let (data, order) = snapshot(live, store)?;
+        // The most recent events (by arrival) are held out.
+        let k = self.config.holdout.min(order.len() / 5);
+        let (train_rows, held) = order.split_at(order.len() - k);
+        let train = TrainData::new(&data, train_rows);
+        let candidate = cfg
+            .fit(&train, &indicatif_hidden())
+            .map_err(|e| Error::Load(format!("retraining {spec}: {e}")))?;
+        // Held-out events with the user's earlier training events as history.
+        let mut hist: Vec<Vec<ItemIdx>> = vec![Vec::new(); data.n_users()];
+        for &r in train_rows {
+            hist[data.interactions.user[r] as usize].push(data.interactions.item[r]);
+        }
+        let mut eval = Vec::with_capacity(held.len());
+        for &r in held {
+            let u = data.interactions.user[r];
+            let h = &mut hist[u as usize];
+            if !h.is_empty() {
+                eval.push((u, data.interactions.item[r], h.clone()));
+            }
+            h.push(data.interactions.item[r]);
+        }
+        let current = live.model();
+        let live_score = ndcg10(current.as_ref(), &eval)?;
+        let cand_score = ndcg10(candidate.as_ref(), &eval)?;
+        let swapped = cand_score >= live_score * (1.0 - self.config.margin);
+        let version = {
+            let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+            v.iter().map(|x| x.version).max().unwrap_or(0) + 1
+        };
+        let dir = self.config.dir.join(format!("v{version}"));
+        candidate
+            .save(&dir)
+            .map_err(|e| Error::Load(format!("saving {}: {e}", dir.display())))?;
+        let v = Version {
+            version,
+            spec: spec.clone(),
+            dir: dir.clone(),
+            train_events: train_rows.len(),
+            ndcg10: cand_score,
+            live_ndcg10: live_score,
+            holdout: eval.len(),
+            swapped,
+            seconds: t0.elapsed().as_secs_f64(),
+            created: now(),
+        };
+        std::fs::write(
+            dir.join("version.json"),
+            serde_json::to_vec_pretty(&v).unwrap_or_default(),
+        )
+        .map_err(|e| Error::store(&dir, e))?;
+        if swapped {
+            live.swap_model(Arc::from(candidate), data.n_users());
+            *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        }
+        self.versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(v.clone());
+        Ok(v)
+    }
+
+    /// Makes saved version `version` live (rollback or roll forward).
+    pub fn activate(&self, live: &Live, version: u32) -> Result<Version> {
+        let v = {
+            let vs = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+            vs.iter()
+                .find(|x| x.version == version)
+                .cloned()
+                .ok_or_else(|| Error::Load(format!("no model version {version}")))?
+        };
+        let model = seer_models::load(&v.dir)
+            .map_err(|e| Error::Load(format!("loading {}: {e}", v.dir.display())))?;
+        if model.n_items() != live.data().n_items() {
+            return Err(Error::Load(format!(
+                "version {version} scores {} items, the catalogue has {}",
+                model.n_items(),
+                live.data().n_items()
+            )));
+        }
+        // users the model was trained on: at least the dataset's
+        live.swap_model(Arc::from(model), live.data().n_users());
+        *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        Ok(v)
+    }
+}
+
+fn indicatif_hidden() -> indicatif::ProgressBar {
+    indicatif::ProgressBar::hidden()
+}
+
+/// The dataset's events plus every stored event (catalogue items only), users as the live
+/// view numbers them; returns the data and its rows in arrival order.
+fn snapshot(live: &Live, store: &dyn Store) -> Result<(Dataset, Vec<usize>)> {
+    let mut data = live.data().clone();
+    let base_rows = data.interactions.len();
+    // dataset events in time order first (stable), then the store's in sequence order
+    let mut order: Vec<usize> = (0..base_rows).collect();
+    order.sort_by_key(|&r| data.interactions.ts[r]);
+    let users = live.user_ids();
+    let n_new = users.len().saturating_sub(data.users.len());
+    for id in users.ids().iter().skip(data.users.len()) {
+        data.users.get_or_insert(id);
+    }
+    for col in &mut data.user_attrs {
+        col.values.extend(std::iter::repeat_n(String::new(), n_new));
+    }
+    let mut after = 0;
+    loop {
+        let page = store.events_page(after, 50_000)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for e in page {
+            let (Some(u), Some(i)) = (data.users.get(&e.event.user), data.items.get(&e.event.item))
+            else {
+                continue;
+            };
+            let inter = &mut data.interactions;
+            inter.user.push(u);
+            inter.item.push(i);
+            inter.ts.push(e.event.ts);
+            inter.rating.push(e.event.rating);
+            for c in &mut inter.context {
+                let code = e
+                    .event
+                    .context
+                    .iter()
+                    .find(|(k, _)| *k == c.name)
+                    .and_then(|(_, v)| c.values.get(v))
+                    .unwrap_or(MISSING);
+                c.codes.push(code);
+            }
+            order.push(inter.len() - 1);
+        }
+    }
+    Ok((data, order))
+}
