@@ -626,3 +626,79 @@ fn r7_retrain_hot_swap_under_load_and_rollback() {
     let (s, rec) = get(&a, &format!("{u}/v1/recommend/u2?k=5"));
     assert_eq!(s, 200, "{rec}");
 }
+
+/// The dashboard in headless Chromium (Debian's `chromium`; skipped when absent unless
+/// SEER_REQUIRE_CHROMIUM is set, as CI does once it has installed it): counts, model
+/// versions with the live one marked, and a user looked up with history and recommendations;
+/// a screenshot is taken and kept in the test's target tmp dir.
+#[test]
+fn r7_dashboard_in_headless_chromium() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("SEER_REQUIRE_CHROMIUM").is_none(),
+            "chromium is required (SEER_REQUIRE_CHROMIUM) but not installed"
+        );
+        eprintln!("skipping: no chromium (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let srv = Server::start(&ds, &model, &tmp.path().join("events.db"), &[]);
+    let a = agent();
+    let (s, _) = post(
+        &a,
+        &format!("{}/v1/events", srv.url),
+        &json!({"events": [{"user": "u2", "item": "1"}, {"user": "u2", "item": "7"}]}).to_string(),
+    );
+    assert_eq!(s, 200);
+    let page = format!("{}/?user=u2", srv.url);
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tmp.path().join("chromium-profile");
+    let base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,1100",
+        "--virtual-time-budget=5000",
+    ];
+    let run = |extra: &str| -> String {
+        let out = Command::new(chromium)
+            .args(base)
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg(extra)
+            .arg(&page)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dom = run("--dump-dom");
+    for needle in [
+        "itemknn live",
+        "v0 (live)",
+        "known user, 10 events",
+        "Recommended",
+        "The Hunger Games",
+    ] {
+        assert!(
+            dom.contains(needle),
+            "{needle:?} not in the rendered page:\n{dom}"
+        );
+    }
+    assert!(
+        dom.contains(r#"<b id="events">2</b>"#),
+        "event count rendered"
+    );
+    run(&format!("--screenshot={}", shot.display()));
+    let png = std::fs::read(&shot).expect("a screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 20_000, "{} bytes: an empty page?", png.len());
+}

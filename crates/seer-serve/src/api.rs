@@ -74,6 +74,28 @@ impl Histogram {
             .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
+    /// The upper bound of the bucket holding quantile `q` (0 when empty).
+    fn quantile(&self, q: f64) -> f64 {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let want = (q * total as f64).ceil() as u64;
+        let mut cum = 0;
+        for (i, c) in counts.iter().enumerate() {
+            cum += c;
+            if cum >= want {
+                return BUCKETS.get(i).copied().unwrap_or(f64::INFINITY).min(10.0);
+            }
+        }
+        10.0
+    }
+
     fn render(&self, name: &str, out: &mut String) {
         use std::fmt::Write as _;
         let _ = writeln!(out, "# TYPE {name} histogram");
@@ -411,7 +433,11 @@ async fn get_history(
         Some(h) => {
             let events: Vec<_> = h
                 .into_iter()
-                .map(|(item, ts)| json!({"item": item, "ts": ts}))
+                .map(|(item, ts)| {
+                    let data = st.live.data();
+                    let title = data.items.get(&item).map(|i| data.item_label(i));
+                    json!({"item": item, "title": title, "ts": ts})
+                })
                 .collect();
             Ok(Json(json!({"user": user, "events": events})).into_response())
         }
@@ -492,7 +518,9 @@ async fn health(State(st): State<Arc<AppState>>) -> Response {
         "users": c.users,
         "items": c.items,
         "api_events": c.api_events,
+        "events_last_minute": c.events_last_minute,
         "last_seq": c.last_seq,
+        "recommend_p99_ms": st.metrics.recommend.quantile(0.99) * 1e3,
     }))
     .into_response()
 }
@@ -558,6 +586,14 @@ async fn openapi(State(st): State<Arc<AppState>>) -> Response {
     Json(crate::openapi::document_for(&st.limits, &cols)).into_response()
 }
 
+async fn dashboard() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        crate::dashboard::PAGE,
+    )
+        .into_response()
+}
+
 async fn docs() -> Response {
     (
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -569,7 +605,7 @@ async fn docs() -> Response {
 /// The scope a request needs (`None`: open, e.g. `/health`).
 fn needed_scope(method: &axum::http::Method, path: &str) -> Option<Scope> {
     use axum::http::Method;
-    if ["/health", "/openapi.json", "/docs"].contains(&path) {
+    if ["/", "/health", "/openapi.json", "/docs"].contains(&path) {
         return None;
     }
     Some(match *method {
@@ -662,6 +698,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(docs))
+        .route("/", get(dashboard))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,

@@ -27,6 +27,8 @@ struct Users {
     last_seq: i64,
     api_events: u64,
     unknown_item_events: u64,
+    /// Events applied per wall-clock second, the last 60 seconds (slot = second % 60).
+    per_second: Vec<(u64, u32)>,
 }
 
 /// One recommended item.
@@ -62,6 +64,8 @@ pub struct Counts {
     pub unknown_item_events: u64,
     /// Highest applied sequence number.
     pub last_seq: i64,
+    /// Events applied in the last 60 seconds.
+    pub events_last_minute: u64,
 }
 
 /// The live view.
@@ -99,6 +103,7 @@ impl Live {
             ids: data.users.clone(),
             history,
             item_counts,
+            per_second: vec![(0, 0); 60],
             ..Default::default()
         };
         let n_users = data.n_users();
@@ -158,6 +163,15 @@ impl Live {
             }
             u.last_seq = e.seq;
             u.api_events += 1;
+            let sec = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let slot = &mut u.per_second[(sec % 60) as usize];
+            if slot.0 != sec {
+                *slot = (sec, 0);
+            }
+            slot.1 += 1;
             let uid = u.ids.get_or_insert(&e.event.user) as usize;
             if u.history.len() <= uid {
                 u.history.resize(uid + 1, Vec::new());
@@ -198,6 +212,17 @@ impl Live {
             api_events: u.api_events,
             unknown_item_events: u.unknown_item_events,
             last_seq: u.last_seq,
+            events_last_minute: {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                u.per_second
+                    .iter()
+                    .filter(|(s, _)| now.saturating_sub(*s) < 60)
+                    .map(|(_, c)| *c as u64)
+                    .sum()
+            },
         }
     }
 

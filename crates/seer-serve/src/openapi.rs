@@ -195,7 +195,7 @@ pub fn document(limits: &Limits) -> Value {
                         "type": "object", "required": ["user", "events"],
                         "properties": {"user": {"type": "string"}, "events": {"type": "array", "items": {
                             "type": "object", "required": ["item", "ts"],
-                            "properties": {"item": {"type": "string"}, "ts": {"type": "integer"}}}}}}}}},
+                            "properties": {"item": {"type": "string"}, "title": {"type": "string", "nullable": true}, "ts": {"type": "integer"}}}}}}}}},
                     "404": err("unknown user")
                 }))
             }},
