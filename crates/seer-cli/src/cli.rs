@@ -436,6 +436,9 @@ struct ServeArgs {
     /// model's by more than this fraction.
     #[arg(long, default_value_t = 0.02)]
     margin: f64,
+    /// Threads a background retrain may use (0: half the cores), leaving the rest to requests.
+    #[arg(long, default_value_t = 0)]
+    retrain_threads: usize,
 }
 
 #[derive(Debug, Args)]
@@ -1711,6 +1714,7 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
             every: a.retrain_every,
             holdout: a.holdout,
             margin: a.margin,
+            threads: a.retrain_threads,
         },
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();

@@ -204,6 +204,32 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
     assert_eq!(s, 200, "{ex}");
     assert!(!items(&ex).contains(&second));
 
+    // explanations: the history items whose removal lowers the item's score the most
+    let (s, ex) = get(&a, &format!("{u}/v1/recommend/u2?k=3&explain=true"));
+    assert_eq!(s, 200, "{ex}");
+    for it in ex["items"].as_array().unwrap() {
+        let why = it["why"].as_array().unwrap();
+        assert!(!why.is_empty(), "{it}");
+        assert!(why[0].as_str().unwrap().starts_with("because of "), "{it}");
+    }
+    // an anonymous session and similar items, both from the live model
+    let (s, sess) = post(
+        &a,
+        &format!("{u}/v1/recommend-session"),
+        &json!({"items": ["2", "21", "not-an-item"], "k": 5}).to_string(),
+    );
+    assert_eq!(s, 200, "{sess}");
+    assert_eq!(sess["known_items"], 2);
+    let sess_items = items(&sess);
+    assert_eq!(sess_items.len(), 5);
+    assert!(!sess_items.contains(&"2".to_string()) && !sess_items.contains(&"21".to_string()));
+    let (s, sim) = get(&a, &format!("{u}/v1/items/21/similar?k=5"));
+    assert_eq!(s, 200, "{sim}");
+    assert_eq!(items(&sim).len(), 5);
+    assert!(!items(&sim).contains(&"21".to_string()));
+    let (s, _) = get(&a, &format!("{u}/v1/items/nope/similar"));
+    assert_eq!(s, 404);
+
     // a new user: popularity first, personalised after one event
     let (_, cold) = get(&a, &format!("{u}/v1/recommend/newcomer?k=5"));
     assert_eq!(cold["known"], false);
@@ -284,6 +310,11 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
         "/v1/users/{user}",
         "/health",
         "/metrics",
+        "/v1/recommend-session",
+        "/v1/items/{item}/similar",
+        "/v1/models",
+        "/v1/models/retrain",
+        "/v1/models/{version}/activate",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} undocumented");
     }

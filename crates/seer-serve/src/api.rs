@@ -234,8 +234,8 @@ fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
         if v.is_empty() {
             return Err(ApiError::bad(f(name), "must not be empty"));
         }
-        if v.len() > 256 {
-            return Err(ApiError::bad(f(name), "longer than 256 bytes"));
+        if v.chars().count() > 256 {
+            return Err(ApiError::bad(f(name), "longer than 256 characters"));
         }
     }
     let ts = e.ts.unwrap_or_else(now_secs);
@@ -251,8 +251,8 @@ fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
         return Err(ApiError::bad(f("rating"), "must be a number within ±1e6"));
     }
     if let Some(k) = &e.key {
-        if k.is_empty() || k.len() > 256 {
-            return Err(ApiError::bad(f("key"), "must be 1 to 256 bytes"));
+        if k.is_empty() || k.chars().count() > 256 {
+            return Err(ApiError::bad(f("key"), "must be 1 to 256 characters"));
         }
     }
     let mut context: Vec<(String, String)> = e.context.into_iter().collect();
@@ -335,13 +335,23 @@ async fn get_recommend(
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     for key in q.keys() {
-        if !["k", "exclude", "context"].contains(&key.as_str()) {
+        if !["k", "exclude", "context", "explain"].contains(&key.as_str()) {
             return Err(ApiError::bad(
                 key.clone(),
-                "unknown query parameter (known: k, exclude, context)",
+                "unknown query parameter (known: k, exclude, context, explain)",
             ));
         }
     }
+    let explain = match q.get("explain").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad(
+                "explain",
+                format!("{other:?}: expected true or false"),
+            ))
+        }
+    };
     let q = RecQuery {
         k: q.get("k").cloned(),
         exclude: q.get("exclude").cloned(),
@@ -398,19 +408,33 @@ async fn get_recommend(
     let live = st.live.clone();
     let user2 = user.clone();
     // Scoring is CPU work: off the async threads.
-    let (recs, meta) =
-        tokio::task::spawn_blocking(move || live.recommend(&user2, k, &exclude, codes.as_deref()))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
+    let (recs, meta, whys) = tokio::task::spawn_blocking(move || {
+        let (recs, meta) = live.recommend(&user2, k, &exclude, codes.as_deref())?;
+        let whys = if explain {
+            recs.iter()
+                .map(|r| live.explain(&user2, r.item))
+                .collect::<crate::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, crate::Error>((recs, meta, whys))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
     let items: Vec<_> = recs
         .iter()
-        .map(|r| {
-            json!({
+        .enumerate()
+        .map(|(n, r)| {
+            let mut v = json!({
                 "item": data.items.id(r.item).unwrap_or("?"),
                 "title": data.item_label(r.item),
                 "score": r.score,
-            })
+            });
+            if let Some(w) = whys.get(n) {
+                v["why"] = json!(w);
+            }
+            v
         })
         .collect();
     st.metrics.recommend.observe(t0.elapsed().as_secs_f64());
@@ -423,6 +447,104 @@ async fn get_recommend(
         "items": items,
     }))
     .into_response())
+}
+
+/// Item ids to catalogue indices; ids outside the catalogue are skipped.
+fn known_items(st: &AppState, ids: &[String]) -> Vec<u32> {
+    ids.iter()
+        .filter_map(|id| st.live.data().items.get(id))
+        .collect()
+}
+
+fn rec_items(st: &AppState, recs: &[crate::live::Rec]) -> Vec<serde_json::Value> {
+    let data = st.live.data();
+    recs.iter()
+        .map(|r| {
+            json!({
+                "item": data.items.id(r.item).unwrap_or("?"),
+                "title": data.item_label(r.item),
+                "score": r.score,
+            })
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionIn {
+    items: Vec<String>,
+    #[serde(default)]
+    k: Option<usize>,
+    #[serde(default)]
+    exclude: Vec<String>,
+}
+
+async fn post_session(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let s: SessionIn = parse(&body)?;
+    let k = s.k.unwrap_or(10);
+    if !(1..=st.limits.max_k).contains(&k) {
+        return Err(ApiError::bad(
+            "k",
+            format!("{k}: expected 1..={}", st.limits.max_k),
+        ));
+    }
+    if s.items.len() > 1_000 {
+        return Err(ApiError::bad("items", "at most 1,000 session items"));
+    }
+    let items = known_items(&st, &s.items);
+    let n_known = items.len();
+    let exclude = known_items(&st, &s.exclude);
+    let live = st.live.clone();
+    let recs = tokio::task::spawn_blocking(move || {
+        if items.is_empty() {
+            // nothing known to go on: the most popular items
+            live.recommend("", k, &exclude, None).map(|r| r.0)
+        } else {
+            live.recommend_session(&items, k, &exclude)
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    Ok(Json(json!({"known_items": n_known, "items": rec_items(&st, &recs)})).into_response())
+}
+
+async fn get_similar(
+    State(st): State<Arc<AppState>>,
+    Path(item): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(other) = q.keys().find(|k| k.as_str() != "k") {
+        return Err(ApiError::bad(
+            other.clone(),
+            "unknown query parameter (known: k)",
+        ));
+    }
+    let k = match q.get("k") {
+        None => 10,
+        Some(s) => match s.parse::<usize>() {
+            Ok(k) if (1..=st.limits.max_k).contains(&k) => k,
+            _ => {
+                return Err(ApiError::bad(
+                    "k",
+                    format!("{s:?}: expected 1..={}", st.limits.max_k),
+                ))
+            }
+        },
+    };
+    let Some(i) = st.live.data().items.get(&item) else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("unknown item {item:?}"),
+            field: Some("item".into()),
+        });
+    };
+    let live = st.live.clone();
+    let recs = tokio::task::spawn_blocking(move || live.similar(i, k))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(json!({"item": item, "items": rec_items(&st, &recs)})).into_response())
 }
 
 async fn get_history(
@@ -689,6 +811,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/events", post(post_events))
         .route("/v1/recommend/{user}", get(get_recommend))
+        .route("/v1/recommend-session", post(post_session))
+        .route("/v1/items/{item}/similar", get(get_similar))
         .route("/v1/users/{user}/history", get(get_history))
         .route("/v1/users/{user}", delete(delete_user))
         .route("/v1/models", get(list_models))

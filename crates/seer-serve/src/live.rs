@@ -294,6 +294,92 @@ impl Live {
         ))
     }
 
+    /// Recommendations for an anonymous session: `items` (oldest first) as the history.
+    pub fn recommend_session(
+        &self,
+        items: &[ItemIdx],
+        k: usize,
+        exclude: &[ItemIdx],
+    ) -> Result<Vec<Rec>> {
+        let model = self.model();
+        let mut scores = vec![0f32; self.data.n_items()];
+        model.score(&UserContext::from_history(None, items), &mut scores)?;
+        for &i in items.iter().chain(exclude) {
+            if let Some(s) = scores.get_mut(i as usize) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+        Ok(seer_core::topk::top_k(&scores, k)
+            .into_iter()
+            .filter(|r| r.1.is_finite())
+            .map(|(item, score)| Rec { item, score })
+            .collect())
+    }
+
+    /// Items like `item` by the live model: its scores for a session of just that item.
+    pub fn similar(&self, item: ItemIdx, k: usize) -> Result<Vec<Rec>> {
+        self.recommend_session(&[item], k, &[])
+    }
+
+    /// Why `item` for `user`, in words: the model's own explanation when it has one (the
+    /// rankers' feature contributions), otherwise the history items that contributed most —
+    /// those whose removal from the history lowers the item's score the most (leave-one-out
+    /// over the latest 20 history items, so it is what this model actually did).
+    pub fn explain(&self, user: &str, item: ItemIdx) -> Result<Vec<String>> {
+        let (uid, hist) = {
+            let u = self.users.read().unwrap_or_else(|p| p.into_inner());
+            let uid = u.ids.get(user);
+            let h = uid
+                .and_then(|i| u.history.get(i as usize))
+                .cloned()
+                .unwrap_or_default();
+            (uid, h)
+        };
+        if hist.is_empty() {
+            return Ok(vec!["popular right now (no history to go on yet)".into()]);
+        }
+        let (model, model_users) = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let items: Vec<ItemIdx> = hist.iter().map(|h| h.0).collect();
+        let ctx = UserContext {
+            user: uid.filter(|&i| (i as usize) < model_users),
+            ..UserContext::from_history(None, &items)
+        };
+        let name = |i: ItemIdx| self.data.item_label(i);
+        if let Some((_, why)) = model.explain(&ctx, item, &name)? {
+            if !why.is_empty() {
+                return Ok(why);
+            }
+        }
+        let mut scores = vec![0f32; self.data.n_items()];
+        model.score(&ctx, &mut scores)?;
+        let base = scores.get(item as usize).copied().unwrap_or(0.0);
+        let start = items.len().saturating_sub(20);
+        let mut drops: Vec<(f32, ItemIdx)> = Vec::new();
+        for pos in start..items.len() {
+            let mut without = items.clone();
+            let removed = without.remove(pos);
+            let c = UserContext {
+                user: ctx.user,
+                ..UserContext::from_history(None, &without)
+            };
+            model.score(&c, &mut scores)?;
+            let s = scores.get(item as usize).copied().unwrap_or(0.0);
+            drops.push((base - s, removed));
+        }
+        drops.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let why: Vec<String> = drops
+            .iter()
+            .filter(|(d, _)| *d > 0.0)
+            .take(3)
+            .map(|(d, i)| format!("because of {} (score +{d:.3})", self.data.item_label(*i)))
+            .collect();
+        Ok(if why.is_empty() {
+            vec!["no single history item stands out: the user's history as a whole".into()]
+        } else {
+            why
+        })
+    }
+
     /// The user's history as (item id, unix seconds), oldest first.
     pub fn history(&self, user: &str) -> Option<Vec<(String, i64)>> {
         let u = self.users.read().unwrap_or_else(|p| p.into_inner());

@@ -151,7 +151,9 @@ pub fn document(limits: &Limits) -> Value {
                         "items": {"type": "array", "items": {
                             "type": "object", "required": ["item", "title", "score"],
                             "properties": {"item": {"type": "string"}, "title": {"type": "string"},
-                                "score": {"type": "number"}}
+                                "score": {"type": "number"},
+                                "why": {"type": "array", "items": {"type": "string"},
+                                    "description": "with explain=true: why, in words"}}
                         }}
                     }
                 }
@@ -179,12 +181,45 @@ pub fn document(limits: &Limits) -> Value {
                     {"name": "exclude", "in": "query", "schema": {"type": "string"},
                         "description": "item ids never to return, comma separated (ids outside the catalogue are ignored)"},
                     {"name": "context", "in": "query", "schema": {"type": "string"},
-                        "description": "COLUMN=VALUE pairs, comma separated"}
+                        "description": "COLUMN=VALUE pairs, comma separated"},
+                    {"name": "explain", "in": "query", "schema": {"type": "boolean"},
+                        "description": "add each item's reasons (`why`)"}
                 ],
                 "responses": with(json!({
                     "200": {"description": "recommendations", "content": {"application/json": {
                         "schema": {"$ref": "#/components/schemas/Recommendations"}}}},
                     "400": err("bad parameter; `field` names it")
+                }))
+            }},
+            "/v1/recommend-session": {"post": {
+                "summary": "Recommendations for an anonymous session from its recent items",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": false, "required": ["items"],
+                    "properties": {
+                        "items": {"type": "array", "maxItems": 1000, "items": {"type": "string"},
+                            "description": "item ids, oldest first (ids outside the catalogue are skipped)"},
+                        "k": {"type": "integer", "minimum": 1, "maximum": limits.max_k, "nullable": true},
+                        "exclude": {"type": "array", "items": {"type": "string"}}
+                    }}}}},
+                "responses": with(json!({
+                    "200": {"description": "recommendations", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["known_items", "items"],
+                        "properties": {"known_items": {"type": "integer"}, "items": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "400": err("invalid body")
+                }))
+            }},
+            "/v1/items/{item}/similar": {"get": {
+                "summary": "Items like this one, by the live model",
+                "parameters": [
+                    {"name": "item", "in": "path", "required": true, "schema": {"type": "string", "minLength": 1}},
+                    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": limits.max_k}}
+                ],
+                "responses": with(json!({
+                    "200": {"description": "similar items", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["item", "items"],
+                        "properties": {"item": {"type": "string"}, "items": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "400": err("bad parameter"),
+                    "404": err("unknown item")
                 }))
             }},
             "/v1/users/{user}/history": {"get": {

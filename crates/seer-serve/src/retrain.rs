@@ -40,6 +40,9 @@ pub struct RetrainConfig {
     pub holdout: usize,
     /// The candidate may be this much worse (relative NDCG@10) and still go live. Default 0.02.
     pub margin: f64,
+    /// Threads the retrain may use (0: half the cores, at least one), so that requests keep
+    /// the rest: on 2 cores an unbounded retrain pushed recommendation p99 from 1.2 ms to 45 ms.
+    pub threads: usize,
 }
 
 impl Default for RetrainConfig {
@@ -49,6 +52,7 @@ impl Default for RetrainConfig {
             every: 0,
             holdout: 2_000,
             margin: 0.02,
+            threads: 0,
         }
     }
 }
@@ -202,8 +206,17 @@ impl Retrainer {
         let k = self.config.holdout.min(order.len() / 5);
         let (train_rows, held) = order.split_at(order.len() - k);
         let train = TrainData::new(&data, train_rows);
-        let candidate = cfg
-            .fit(&train, &indicatif_hidden())
+        let threads = match self.config.threads {
+            0 => (std::thread::available_parallelism().map_or(1, |n| n.get()) / 2).max(1),
+            n => n,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("seer-retrain-{i}"))
+            .build()
+            .map_err(|e| Error::Load(format!("retrain thread pool: {e}")))?;
+        let candidate = pool
+            .install(|| cfg.fit(&train, &indicatif_hidden()))
             .map_err(|e| Error::Load(format!("retraining {spec}: {e}")))?;
         // Held-out events with the user's earlier training events as history.
         let mut hist: Vec<Vec<ItemIdx>> = vec![Vec::new(); data.n_users()];
