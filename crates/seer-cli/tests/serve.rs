@@ -290,6 +290,7 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
         ("k=0", "k"),
         ("k=abc", "k"),
         ("context=device=car", "context"),
+        ("category=fantasy", "category"), // the demo's books have no category field
         ("colour=red", "colour"),
     ] {
         let (s, e) = get(&a, &format!("{u}/v1/recommend/u2?{q}"));

@@ -326,7 +326,11 @@ struct RecQuery {
     k: Option<String>,
     exclude: Option<String>,
     context: Option<String>,
+    category: Option<String>,
 }
+
+/// Item fields the `category` filter reads.
+const CATEGORY_FIELDS: [&str; 5] = ["categories", "category", "genres", "genre", "tags"];
 
 async fn get_recommend(
     State(st): State<Arc<AppState>>,
@@ -335,10 +339,10 @@ async fn get_recommend(
 ) -> Result<Response, ApiError> {
     let t0 = Instant::now();
     for key in q.keys() {
-        if !["k", "exclude", "context", "explain"].contains(&key.as_str()) {
+        if !["k", "exclude", "context", "explain", "category"].contains(&key.as_str()) {
             return Err(ApiError::bad(
                 key.clone(),
-                "unknown query parameter (known: k, exclude, context, explain)",
+                "unknown query parameter (known: k, exclude, context, explain, category)",
             ));
         }
     }
@@ -356,6 +360,7 @@ async fn get_recommend(
         k: q.get("k").cloned(),
         exclude: q.get("exclude").cloned(),
         context: q.get("context").cloned(),
+        category: q.get("category").cloned(),
     };
     let k = match q.k.as_deref() {
         None => 10,
@@ -382,6 +387,34 @@ async fn get_recommend(
         // an id outside the catalogue can never be recommended: nothing to exclude
         if let Some(i) = data.items.get(id) {
             exclude.push(i);
+        }
+    }
+    if let Some(cat) = q.category.as_deref().filter(|c| !c.is_empty()) {
+        // only items of this category: every other item is excluded
+        let fields: Vec<&seer_data::TextColumn> = data
+            .item_text
+            .iter()
+            .filter(|c| CATEGORY_FIELDS.contains(&c.name.as_str()))
+            .collect();
+        if fields.is_empty() {
+            return Err(ApiError::bad(
+                "category",
+                format!(
+                    "this catalogue has no category field (one of {})",
+                    CATEGORY_FIELDS.join(", ")
+                ),
+            ));
+        }
+        let want = cat.to_lowercase();
+        for i in 0..data.n_items() {
+            let hit = fields.iter().any(|f| {
+                f.values
+                    .get(i)
+                    .is_some_and(|v| v.split(" | ").any(|t| t.trim().to_lowercase() == want))
+            });
+            if !hit {
+                exclude.push(i as u32);
+            }
         }
     }
     let mut ctx = HashMap::new();

@@ -182,6 +182,8 @@ pub fn document(limits: &Limits) -> Value {
                         "description": "item ids never to return, comma separated (ids outside the catalogue are ignored)"},
                     {"name": "context", "in": "query", "schema": {"type": "string"},
                         "description": "COLUMN=VALUE pairs, comma separated"},
+                    {"name": "category", "in": "query", "schema": {"type": "string"},
+                        "description": "only items with this category / genre / tag"},
                     {"name": "explain", "in": "query", "schema": {"type": "boolean"},
                         "description": "add each item's reasons (`why`)"}
                 ],
