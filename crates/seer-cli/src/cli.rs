@@ -1695,6 +1695,7 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
             data.n_items()
         );
     }
+    let trained_until = meta.trained_until;
     let live = std::sync::Arc::new(seer_serve::live::Live::new(data, model, meta.spec));
     let config = seer_serve::ServeConfig {
         addr: a.addr,
@@ -1705,6 +1706,7 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
             ..Default::default()
         },
         model_dir: a.model.clone(),
+        model_trained_until: trained_until,
         retrain: seer_serve::retrain::RetrainConfig {
             dir: a.versions.clone().unwrap_or_else(|| {
                 let mut p = a.store.clone().into_os_string();

@@ -604,7 +604,34 @@ fn r7_retrain_hot_swap_under_load_and_rollback() {
         })
         .collect();
     let a = agent();
-    std::thread::sleep(Duration::from_millis(300));
+    // too few new events since the live model was trained: no version, the reason reported
+    let r = a.post(&format!("{u}/v1/models/retrain")).send("").unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, m) = get(&a, &format!("{u}/v1/models"));
+        if m["retraining"] == false && m["last_error"].is_string() {
+            assert!(m["last_error"].as_str().unwrap().contains("too few"), "{m}");
+            assert_eq!(m["versions"].as_array().unwrap().len(), 1, "{m}");
+            break;
+        }
+        // the load threads may have posted enough already: then a version exists
+        if m["retraining"] == false && m["versions"].as_array().unwrap().len() > 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // new events, then a retrain that can be judged on them
+    let batch: Vec<Value> = (0..80)
+        .map(|i| json!({"user": format!("u{}", 1 + i * 13 % 1500), "item": format!("{}", 1 + i * 7 % 900)}))
+        .collect();
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        &json!({ "events": batch }).to_string(),
+    );
+    assert_eq!(s, 200);
     let r = a.post(&format!("{u}/v1/models/retrain")).send("").unwrap();
     assert!([202, 409].contains(&r.status().as_u16()), "{}", r.status());
     let deadline = Instant::now() + Duration::from_secs(120);

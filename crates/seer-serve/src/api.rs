@@ -623,6 +623,7 @@ async fn list_models(State(st): State<Arc<AppState>>) -> Response {
     Json(json!({
         "live": live,
         "retraining": st.retrainer.is_running(),
+        "last_error": st.retrainer.last_error(),
         "versions": versions,
     }))
     .into_response()

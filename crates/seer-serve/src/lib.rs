@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub limits: api::Limits,
     /// The directory of the model the server starts with (version 0).
     pub model_dir: PathBuf,
+    /// The latest event time that model was trained on, when known.
+    pub model_trained_until: Option<i64>,
     /// Background retraining.
     pub retrain: retrain::RetrainConfig,
 }
@@ -61,6 +63,7 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
             config.retrain.clone(),
             &live.model_spec(),
             &config.model_dir,
+            config.model_trained_until,
         )),
         retrained_at: Default::default(),
     });

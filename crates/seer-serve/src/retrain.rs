@@ -82,6 +82,9 @@ pub struct Version {
     pub created: i64,
 }
 
+/// Fewest new held-out events a swap decision is made on.
+pub const MIN_HOLDOUT: usize = 20;
+
 /// Versions and the running job.
 #[derive(Debug, Default)]
 pub struct Retrainer {
@@ -90,6 +93,11 @@ pub struct Retrainer {
     versions: Mutex<Vec<Version>>,
     running: AtomicBool,
     live_version: Mutex<u32>,
+    /// Latest event time the live model was trained on (`None`: unknown, every event counts
+    /// as new).
+    live_until: Mutex<Option<i64>>,
+    /// Why the last retrain did not produce a version, if it did not.
+    last_error: Mutex<Option<String>>,
 }
 
 fn now() -> i64 {
@@ -126,10 +134,17 @@ fn ndcg10(model: &dyn Recommender, events: &[(u32, ItemIdx, Vec<ItemIdx>)]) -> R
 }
 
 impl Retrainer {
-    /// With `config`; the server's starting model is version 0.
-    pub fn new(config: RetrainConfig, start_spec: &str, start_dir: &Path) -> Retrainer {
+    /// With `config`; the server's starting model is version 0, trained on events up to
+    /// `trained_until` (unix seconds) when known.
+    pub fn new(
+        config: RetrainConfig,
+        start_spec: &str,
+        start_dir: &Path,
+        trained_until: Option<i64>,
+    ) -> Retrainer {
         let r = Retrainer {
             config,
+            live_until: Mutex::new(trained_until),
             ..Default::default()
         };
         if let Ok(mut v) = r.versions.lock() {
@@ -162,6 +177,14 @@ impl Retrainer {
         )
     }
 
+    /// Why the last retrain produced no version (too few new events, a failed fit).
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Whether a retrain is running.
     pub fn is_running(&self) -> bool {
         self.running.load(Ordering::SeqCst)
@@ -185,7 +208,11 @@ impl Retrainer {
                         seconds = v.seconds,
                         "retrain finished"
                     ),
-                    Err(e) => tracing::error!(error = %e, "retrain failed; the live model stays"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "retrain produced no version; the live model stays");
+                        *me.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(e.to_string());
+                    }
                 }
                 me.running.store(false, Ordering::SeqCst);
             });
@@ -202,8 +229,21 @@ impl Retrainer {
         let spec = live.model_spec();
         let cfg = ModelConfig::from_spec(&spec).map_err(|e| Error::Load(e.to_string()))?;
         let (data, order) = snapshot(live, store)?;
-        // The most recent events (by arrival) are held out.
-        let k = self.config.holdout.min(order.len() / 5);
+        // The most recent events (by arrival) that the live model has not been trained on are
+        // held out: both models meet them for the first time, so the comparison is fair.
+        let until = *self.live_until.lock().unwrap_or_else(|p| p.into_inner());
+        let new_events = order
+            .iter()
+            .rev()
+            .take_while(|&&r| until.is_none_or(|t| data.interactions.ts[r] > t))
+            .count();
+        let k = self.config.holdout.min(new_events).min(order.len() / 5);
+        if k < MIN_HOLDOUT {
+            return Err(Error::Load(format!(
+                "only {new_events} events arrived after the live model's training data: too \
+                 few to judge a candidate (at least {MIN_HOLDOUT}); the live model stays"
+            )));
+        }
         let (train_rows, held) = order.split_at(order.len() - k);
         let train = TrainData::new(&data, train_rows);
         let threads = match self.config.threads {
@@ -261,9 +301,12 @@ impl Retrainer {
             serde_json::to_vec_pretty(&v).unwrap_or_default(),
         )
         .map_err(|e| Error::store(&dir, e))?;
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if swapped {
             live.swap_model(Arc::from(candidate), data.n_users());
             *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+            let trained_until = train_rows.iter().map(|&r| data.interactions.ts[r]).max();
+            *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = trained_until;
         }
         self.versions
             .lock()
@@ -293,6 +336,8 @@ impl Retrainer {
         // users the model was trained on: at least the dataset's
         live.swap_model(Arc::from(model), live.data().n_users());
         *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        // what an activated version saw is not recorded: every event counts as new
+        *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(v)
     }
 }
