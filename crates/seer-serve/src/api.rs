@@ -362,18 +362,7 @@ async fn get_recommend(
         context: q.get("context").cloned(),
         category: q.get("category").cloned(),
     };
-    let k = match q.k.as_deref() {
-        None => 10,
-        Some(s) => match s.parse::<usize>() {
-            Ok(k) if (1..=st.limits.max_k).contains(&k) => k,
-            _ => {
-                return Err(ApiError::bad(
-                    "k",
-                    format!("{s:?}: expected a whole number 1..={}", st.limits.max_k),
-                ))
-            }
-        },
-    };
+    let k = parse_k(q.k.as_ref(), st.limits.max_k)?;
     let data = st.live.data();
     let mut exclude = Vec::new();
     for id in q
@@ -441,7 +430,7 @@ async fn get_recommend(
     let live = st.live.clone();
     let user2 = user.clone();
     // Scoring is CPU work: off the async threads.
-    let (recs, meta, whys) = tokio::task::spawn_blocking(move || {
+    let (recs, meta, whys) = blocking(move || {
         let (recs, meta) = live.recommend(&user2, k, &exclude, codes.as_deref())?;
         let whys = if explain {
             recs.iter()
@@ -452,9 +441,7 @@ async fn get_recommend(
         };
         Ok::<_, crate::Error>((recs, meta, whys))
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .await?;
     let items: Vec<_> = recs
         .iter()
         .enumerate()
@@ -480,6 +467,30 @@ async fn get_recommend(
         "items": items,
     }))
     .into_response())
+}
+
+/// `k` from a query: 10 when absent, else a whole number 1..=max_k.
+fn parse_k(raw: Option<&String>, max_k: usize) -> Result<usize, ApiError> {
+    match raw {
+        None => Ok(10),
+        Some(s) => match s.parse::<usize>() {
+            Ok(k) if (1..=max_k).contains(&k) => Ok(k),
+            _ => Err(ApiError::bad(
+                "k",
+                format!("{s:?}: expected a whole number 1..={max_k}"),
+            )),
+        },
+    }
+}
+
+/// Runs CPU or disk work off the async threads; its error is a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
 }
 
 /// Item ids to catalogue indices; ids outside the catalogue are skipped.
@@ -528,7 +539,7 @@ async fn post_session(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
     let n_known = items.len();
     let exclude = known_items(&st, &s.exclude);
     let live = st.live.clone();
-    let recs = tokio::task::spawn_blocking(move || {
+    let recs = blocking(move || {
         if items.is_empty() {
             // nothing known to go on: the most popular items
             live.recommend("", k, &exclude, None).map(|r| r.0)
@@ -536,9 +547,7 @@ async fn post_session(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Re
             live.recommend_session(&items, k, &exclude)
         }
     })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    .await?;
     Ok(Json(json!({"known_items": n_known, "items": rec_items(&st, &recs)})).into_response())
 }
 
@@ -553,18 +562,7 @@ async fn get_similar(
             "unknown query parameter (known: k)",
         ));
     }
-    let k = match q.get("k") {
-        None => 10,
-        Some(s) => match s.parse::<usize>() {
-            Ok(k) if (1..=st.limits.max_k).contains(&k) => k,
-            _ => {
-                return Err(ApiError::bad(
-                    "k",
-                    format!("{s:?}: expected 1..={}", st.limits.max_k),
-                ))
-            }
-        },
-    };
+    let k = parse_k(q.get("k"), st.limits.max_k)?;
     let Some(i) = st.live.data().items.get(&item) else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -573,10 +571,7 @@ async fn get_similar(
         });
     };
     let live = st.live.clone();
-    let recs = tokio::task::spawn_blocking(move || live.similar(i, k))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let recs = blocking(move || live.similar(i, k)).await?;
     Ok(Json(json!({"item": item, "items": rec_items(&st, &recs)})).into_response())
 }
 
@@ -610,10 +605,7 @@ async fn delete_user(
 ) -> Result<Response, ApiError> {
     let store = st.store.clone();
     let u = user.clone();
-    let deleted = tokio::task::spawn_blocking(move || store.delete_user(&u))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let deleted = blocking(move || store.delete_user(&u)).await?;
     let known = st.live.forget_user(&user);
     Ok(Json(json!({"user": user, "known": known, "deleted_events": deleted})).into_response())
 }
