@@ -720,6 +720,7 @@ fn r7_dashboard_in_headless_chromium() {
     let base = [
         "--headless",
         "--no-sandbox",
+        "--disable-dev-shm-usage",
         "--disable-gpu",
         "--disable-quic",
         "--no-first-run",
