@@ -731,7 +731,30 @@ async fn openapi(State(st): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|c| (c.name.clone(), c.values.ids().to_vec()))
         .collect();
-    Json(crate::openapi::document_for(&st.limits, &cols)).into_response()
+    let data = st.live.data();
+    let fields: Vec<&seer_data::TextColumn> = data
+        .item_text
+        .iter()
+        .filter(|c| CATEGORY_FIELDS.contains(&c.name.as_str()))
+        .collect();
+    let categories = (!fields.is_empty()).then(|| {
+        let mut set: Vec<String> = fields
+            .iter()
+            .flat_map(|f| f.values.iter())
+            .flat_map(|v| v.split(" | "))
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        set.sort();
+        set.dedup();
+        set
+    });
+    Json(crate::openapi::document_for(
+        &st.limits,
+        &cols,
+        categories.as_deref(),
+    ))
+    .into_response()
 }
 
 async fn dashboard() -> Response {

@@ -44,17 +44,31 @@ pub fn context_pattern(columns: &[(String, Vec<String>)]) -> String {
     format!("^$|^({pair})(,({pair}))*$")
 }
 
-/// The document, with the limits the server runs with and the data's context columns.
-pub fn document_for(limits: &Limits, columns: &[(String, Vec<String>)]) -> Value {
+/// The document, with the limits the server runs with, the data's context columns and its
+/// categories (`None`: the catalogue has no category field, and the `category` parameter is
+/// left out; up to 500 categories are listed as an enum).
+pub fn document_for(
+    limits: &Limits,
+    columns: &[(String, Vec<String>)],
+    categories: Option<&[String]>,
+) -> Value {
     let mut d = document(limits);
     if let Some(params) = d
         .pointer_mut("/paths/~1v1~1recommend~1{user}/get/parameters")
         .and_then(Value::as_array_mut)
     {
-        for p in params {
+        for p in params.iter_mut() {
             if p["name"] == "context" {
                 p["schema"]["pattern"] = Value::String(context_pattern(columns));
             }
+            if p["name"] == "category" {
+                if let Some(c) = categories.filter(|c| c.len() <= 500) {
+                    p["schema"]["enum"] = json!(c);
+                }
+            }
+        }
+        if categories.is_none() {
+            params.retain(|p| p["name"] != "category");
         }
     }
     d
