@@ -7,7 +7,8 @@
 //! scores candidate and live model on the held-out events by NDCG@10 with full ranking (each
 //! event's history: the user's earlier events). The candidate is swapped in — one pointer
 //! under a lock, so requests see either the old or the new model, never a mix — only if its
-//! NDCG is not below the live model's by more than `margin` (relative). Every candidate is
+//! NDCG is not below the live model's by more than `margin` (relative) and is above zero (two
+//! zeros are no evidence). Every candidate is
 //! saved as a version directory with its metrics; `activate` makes any saved version live
 //! again (rollback).
 //!
@@ -275,7 +276,8 @@ impl Retrainer {
         let current = live.model();
         let live_score = ndcg10(current.as_ref(), &eval)?;
         let cand_score = ndcg10(candidate.as_ref(), &eval)?;
-        let swapped = cand_score >= live_score * (1.0 - self.config.margin);
+        // No hit for either model is no evidence: the live model stays.
+        let swapped = cand_score > 0.0 && cand_score >= live_score * (1.0 - self.config.margin);
         let version = {
             let v = self.versions.lock().unwrap_or_else(|p| p.into_inner());
             v.iter().map(|x| x.version).max().unwrap_or(0) + 1
