@@ -14,7 +14,7 @@ use std::path::Path;
 use seer_core::prob;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Metrics of predictions `p` against targets `y`: rating metrics when `ratings`, else
 /// probability metrics.
@@ -200,11 +200,7 @@ impl PointwiseReport {
 
     /// Writes the report as pretty JSON.
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
-            path: path.to_owned(),
-            source,
-        })?;
-        std::fs::write(path, text + "\n").map_err(Error::io(path))
+        crate::report::write_pretty_json(self, path)
     }
 }
 

@@ -18,6 +18,15 @@ use serde::{Deserialize, Serialize};
 use crate::compare::Reference;
 use crate::error::{Error, Result};
 
+/// `value` as pretty JSON with a final newline.
+pub(crate) fn write_pretty_json<T: Serialize>(value: &T, path: &Path) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|source| Error::Json {
+        path: path.to_owned(),
+        source,
+    })?;
+    std::fs::write(path, text + "\n").map_err(Error::io(path))
+}
+
 /// The results of one benchmark run: one dataset, one split, several models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
@@ -281,11 +290,7 @@ impl BenchReport {
 
     /// Writes the report as pretty-printed JSON.
     pub fn write_json(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|source| Error::Json {
-            path: path.to_owned(),
-            source,
-        })?;
-        std::fs::write(path, text + "\n").map_err(Error::io(path))
+        write_pretty_json(self, path)
     }
 
     /// Reads a report written by [`Self::write_json`].

@@ -271,22 +271,11 @@ impl Config {
             .ok()
             .and_then(|v| v.as_object().cloned())
             .unwrap_or_default();
-        for kv in params.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let Some((key, raw)) = kv.split_once('=') else {
-                return Err(Error::Spec {
-                    model: "pointwise",
-                    message: format!("{kv:?}: expected key=value"),
-                });
-            };
-            let (key, raw) = (key.trim(), raw.trim());
-            let value = serde_json::from_str::<serde_json::Value>(raw)
-                .ok()
-                .filter(|v| !v.is_object() && !v.is_array())
-                .unwrap_or_else(|| serde_json::Value::String(raw.to_string()));
-            if feats.contains_key(key) {
-                feats.insert(key.into(), value);
+        for (key, value) in crate::registry::spec_params(params, "pointwise")? {
+            if feats.contains_key(&key) {
+                feats.insert(key, value);
             } else {
-                rk.insert(key.into(), value);
+                rk.insert(key, value);
             }
         }
         let spec_err = |e: serde_json::Error| Error::Spec {

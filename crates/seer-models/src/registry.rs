@@ -46,6 +46,33 @@ pub const MODEL_NAMES: [&str; 7] = [
     "pop", "itemknn", "ease", "als", "sasrec", "bert4rec", "text",
 ];
 
+/// The comma-separated `key=value` pairs of a spec, values as JSON scalars where they parse
+/// (`3`, `true`, `"ce"`) and bare strings otherwise; `model` names the spec in errors.
+pub(crate) fn spec_params(
+    params: &str,
+    model: &'static str,
+) -> Result<Vec<(String, serde_json::Value)>> {
+    params
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let Some((key, raw)) = kv.split_once('=') else {
+                return Err(Error::Spec {
+                    model,
+                    message: format!("{kv:?}: expected key=value"),
+                });
+            };
+            let (key, raw) = (key.trim(), raw.trim());
+            let value = serde_json::from_str::<serde_json::Value>(raw)
+                .ok()
+                .filter(|v| !v.is_object() && !v.is_array())
+                .unwrap_or_else(|| serde_json::Value::String(raw.to_string()));
+            Ok((key.to_string(), value))
+        })
+        .collect()
+}
+
 impl ModelConfig {
     /// Stable short name: `pop`, `itemknn`, `ease`, `als` (equals the fitted model's
     /// [`Recommender::kind`]).
@@ -171,18 +198,8 @@ impl ModelConfig {
             .ok()
             .and_then(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
             .unwrap_or_default();
-        for kv in params.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let Some((key, raw)) = kv.split_once('=') else {
-                return Err(Error::Spec {
-                    model: two_stage::KIND,
-                    message: format!("{kv:?}: expected key=value"),
-                });
-            };
-            let (key, raw) = (key.trim(), raw.trim());
-            let value = serde_json::from_str::<serde_json::Value>(raw)
-                .ok()
-                .filter(|v| !v.is_object() && !v.is_array())
-                .unwrap_or_else(|| serde_json::Value::String(raw.to_string()));
+        for (key, value) in spec_params(params, two_stage::KIND)? {
+            let key = key.as_str();
             match key {
                 "candidates" | "negatives" | "max_users" | "seed" => {
                     top.insert(key.into(), value);

@@ -84,18 +84,12 @@ impl SqliteStore {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(Error::store(self.path(), "a key's rate must be > 0"));
         }
-        let mut raw = [0u8; 20];
-        rand::rng().fill_bytes(&mut raw);
-        let id: String = raw[..6].iter().map(|b| format!("{b:02x}")).collect();
-        let secret: String = raw[6..]
-            .iter()
-            .chain(&{
-                let mut more = [0u8; 18];
-                rand::rng().fill_bytes(&mut more);
-                more
-            })
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = |n: usize| -> String {
+            let mut b = vec![0u8; n];
+            rand::rng().fill_bytes(&mut b);
+            b.iter().map(|x| format!("{x:02x}")).collect()
+        };
+        let (id, secret) = (hex(6), hex(32));
         let mut salt_bytes = [0u8; 16];
         rand::rng().fill_bytes(&mut salt_bytes);
         let salt = SaltString::encode_b64(&salt_bytes).map_err(|e| Error::store(self.path(), e))?;
@@ -289,11 +283,6 @@ impl Auth {
     }
 }
 
-/// Looks up a key record directly (for tests and `seer keys`).
-pub fn find_key(store: &SqliteStore, id: &str) -> Result<Option<KeyInfo>> {
-    Ok(store.list_keys()?.into_iter().find(|k| k.id == id))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +337,8 @@ mod tests {
         }
         assert!((10..=13).contains(&limited), "{limited}");
         assert!(store.revoke_key(&info.id).unwrap());
-        assert!(find_key(&store, &info.id).unwrap().unwrap().revoked);
+        let listed = store.list_keys().unwrap();
+        assert!(listed.iter().find(|k| k.id == info.id).unwrap().revoked);
         let fresh = Auth::default();
         assert!(matches!(
             fresh.check(&store, Some(&token), Scope::Read),

@@ -203,6 +203,17 @@ impl Live {
         true
     }
 
+    /// The user's index (when known) and a copy of their history.
+    fn user_history(&self, user: &str) -> (Option<u32>, Vec<(ItemIdx, i64)>) {
+        let u = self.users.read().unwrap_or_else(|p| p.into_inner());
+        let uid = u.ids.get(user);
+        let hist = uid
+            .and_then(|i| u.history.get(i as usize))
+            .cloned()
+            .unwrap_or_default();
+        (uid, hist)
+    }
+
     /// Counters.
     pub fn counts(&self) -> Counts {
         let u = self.users.read().unwrap_or_else(|p| p.into_inner());
@@ -235,17 +246,15 @@ impl Live {
         exclude: &[ItemIdx],
         now_context: Option<&[u32]>,
     ) -> Result<(Vec<Rec>, RecMeta)> {
-        let (uid, hist, counts) = {
-            let u = self.users.read().unwrap_or_else(|p| p.into_inner());
-            let uid = u.ids.get(user);
-            let hist = uid
-                .and_then(|i| u.history.get(i as usize))
-                .cloned()
-                .unwrap_or_default();
-            // popularity is only needed for the fallback
-            let counts = hist.is_empty().then(|| u.item_counts.clone());
-            (uid, hist, counts)
-        };
+        let (uid, hist) = self.user_history(user);
+        // popularity is only needed for the fallback
+        let counts = hist.is_empty().then(|| {
+            self.users
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .item_counts
+                .clone()
+        });
         let n = self.data.n_items();
         let mut scores: Vec<f32> = match counts {
             Some(c) => c.iter().map(|&x| x as f32).collect(),
@@ -326,15 +335,7 @@ impl Live {
     /// those whose removal from the history lowers the item's score the most (leave-one-out
     /// over the latest 20 history items, so it is what this model actually did).
     pub fn explain(&self, user: &str, item: ItemIdx) -> Result<Vec<String>> {
-        let (uid, hist) = {
-            let u = self.users.read().unwrap_or_else(|p| p.into_inner());
-            let uid = u.ids.get(user);
-            let h = uid
-                .and_then(|i| u.history.get(i as usize))
-                .cloned()
-                .unwrap_or_default();
-            (uid, h)
-        };
+        let (uid, hist) = self.user_history(user);
         if hist.is_empty() {
             return Ok(vec!["popular right now (no history to go on yet)".into()]);
         }
