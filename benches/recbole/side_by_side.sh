@@ -38,6 +38,6 @@ epochs=()
     --protocol recbole --fix-pop --quiet --out "$out/$name-recbole-fixpop.json" >/dev/null
 
 "$seer" bench --data "$out/ds" --protocol recbole -q \
-    --models pop,itemknn:k=100,neighbours=target,ease:lambda=250,als \
+    --models pop,itemknn:k=100,neighbours=target,ease:lambda=250,bpr,als \
     --compare "$out/$name-recbole.json,$out/$name-recbole-fixpop.json" \
     --out "$out/bench"

@@ -25,7 +25,7 @@ pub fn selection_key(eval: &EvalConfig) -> String {
     format!("ndcg@{k}")
 }
 
-/// Fits `cfg` on the given split parts. Iterative models (SASRec, BERT4Rec) validate on the
+/// Fits `cfg` on the given split parts. Iterative models (BPR, SASRec, BERT4Rec) validate on the
 /// validation part every few epochs (NDCG@10, full ranking, the one protocol), keep the best
 /// epoch and stop early; `checkpoint` makes their training resumable.
 pub fn fit(
@@ -159,6 +159,10 @@ pub fn run_model(
     let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
     mem::reset_peak_rss();
     let mut tuned = tune(&base, data, split, eval, grid, progress)?;
+    let epochs = tuned
+        .model
+        .as_ref()
+        .map(|(_, _, log)| (log.epochs.len(), log.best_epoch));
     let (model, fit_seconds) = match (tuned.model.take(), eval.protocol) {
         // RecBole's protocol: the model fit on train, early-stopped on validation.
         (Some((m, secs, _)), TestProtocol::Recbole) => (m, secs),
@@ -223,6 +227,8 @@ pub fn run_model(
         fit_seconds,
         eval_seconds,
         peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
+        epochs_run: epochs.map(|e| e.0),
+        best_epoch: epochs.map(|e| e.1),
     };
     Ok((result, test))
 }

@@ -297,6 +297,8 @@ mod tests {
             fit_seconds: 0.3,
             eval_seconds: 0.1,
             peak_rss_mb: 10.0,
+            epochs_run: None,
+            best_epoch: None,
         }
     }
 

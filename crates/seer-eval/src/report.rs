@@ -68,6 +68,13 @@ pub struct ModelResult {
     pub eval_seconds: f64,
     /// Peak resident memory during fit + evaluation, MiB (0 when unknown).
     pub peak_rss_mb: f64,
+    /// Iterative models (early-stopped on validation): epochs run in the fit on train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs_run: Option<usize>,
+    /// Iterative models: the epoch kept (best validation NDCG@10), which the refit on
+    /// train + validation trains for under seer's protocol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
 }
 
 /// Where a table column's value comes from.
@@ -629,6 +636,8 @@ mod tests {
             fit_seconds: 1.5,
             eval_seconds: 0.25,
             peak_rss_mb: 120.0,
+            epochs_run: None,
+            best_epoch: None,
         }
     }
 

@@ -9,7 +9,8 @@
 //!   [`ModelConfig::tuning_grid`] gives the small grid `seer tune` searches.
 //! - One module per model: [`popularity`] (all-time or recent-window counts), [`item_knn`]
 //!   (cosine item-kNN with shrinkage), [`ease`] (Steck 2019, closed form with faer), [`als`]
-//!   (implicit ALS, Hu et al. 2008, users folded in at scoring time).
+//!   (implicit ALS, Hu et al. 2008, users folded in at scoring time), [`bpr`] (BPR matrix
+//!   factorisation, Rendle et al. 2009).
 //! - Saving: [`seer_core::Recommender::save`] writes `weights.safetensors` (tensors plus a header
 //!   with the format version, the model kind and its config); [`load`] reads any of them back.
 //!   See [`io`] for the layout.
@@ -39,6 +40,7 @@
 
 pub mod als;
 pub mod bert4rec;
+pub mod bpr;
 pub mod ease;
 mod error;
 mod history;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
 use crate::train::{FitOptions, TrainData};
-use crate::{als, bert4rec, ease, item_knn, popularity, sasrec, text, two_stage};
+use crate::{als, bert4rec, bpr, ease, item_knn, popularity, sasrec, text, two_stage};
 
 /// Which model to fit, with its hyperparameters.
 ///
@@ -29,6 +29,8 @@ pub enum ModelConfig {
     Ease(ease::Config),
     /// Implicit-feedback alternating least squares ([`als`]).
     Als(als::Config),
+    /// Matrix factorisation trained with the BPR loss ([`bpr`]).
+    Bpr(bpr::Config),
     /// SASRec, the causal Transformer over the user's sequence ([`sasrec`]).
     Sasrec(sasrec::Config),
     /// BERT4Rec, the bidirectional masked-item Transformer ([`bert4rec`]).
@@ -42,8 +44,8 @@ pub enum ModelConfig {
 }
 
 /// Names accepted by [`ModelConfig::from_spec`] and written into model files.
-pub const MODEL_NAMES: [&str; 7] = [
-    "pop", "itemknn", "ease", "als", "sasrec", "bert4rec", "text",
+pub const MODEL_NAMES: [&str; 8] = [
+    "pop", "itemknn", "ease", "als", "bpr", "sasrec", "bert4rec", "text",
 ];
 
 /// The comma-separated `key=value` pairs of a spec, values as JSON scalars where they parse
@@ -82,6 +84,7 @@ impl ModelConfig {
             ModelConfig::ItemKnn(_) => item_knn::KIND,
             ModelConfig::Ease(_) => ease::KIND,
             ModelConfig::Als(_) => als::KIND,
+            ModelConfig::Bpr(_) => bpr::KIND,
             ModelConfig::Sasrec(_) => sasrec::KIND,
             ModelConfig::Bert4rec(_) => bert4rec::KIND,
             ModelConfig::Text(_) => text::KIND,
@@ -97,6 +100,7 @@ impl ModelConfig {
             "itemknn" | "item_knn" => ModelConfig::ItemKnn(Default::default()),
             "ease" => ModelConfig::Ease(Default::default()),
             "als" => ModelConfig::Als(Default::default()),
+            "bpr" => ModelConfig::Bpr(Default::default()),
             "sasrec" => ModelConfig::Sasrec(Default::default()),
             "bert4rec" => ModelConfig::Bert4rec(Default::default()),
             "text" => ModelConfig::Text(Default::default()),
@@ -245,6 +249,7 @@ impl ModelConfig {
             ModelConfig::ItemKnn(c) => c.validate(),
             ModelConfig::Ease(c) => c.validate(),
             ModelConfig::Als(c) => c.validate(),
+            ModelConfig::Bpr(c) => c.validate(),
             ModelConfig::Sasrec(c) => c.validate(),
             ModelConfig::Bert4rec(c) => c.validate(),
             ModelConfig::Text(c) => c.validate(),
@@ -261,6 +266,8 @@ impl ModelConfig {
     /// - `ease`: `lambda` ∈ {5, 10, 25, 50, 100, 250, 500, 1000} (sparse 5-core data such as
     ///   Amazon Beauty prefers small values);
     /// - `als`: `factors` ∈ {64, 128} × `reg` ∈ {0.01, 0.1} × `alpha` ∈ {10, 40};
+    /// - `bpr`: `lr` ∈ {0.001, 0.005} × `reg` ∈ {0, 0.0001} (each fit early-stops on
+    ///   validation);
     /// - `sasrec`, `bert4rec`: `dropout` ∈ {0.2, 0.5} (each fit already early-stops on
     ///   validation, and a fit takes minutes);
     /// - `text`: the recency half-life `half_life` ∈ {2, 5, 20} events.
@@ -343,6 +350,19 @@ impl ModelConfig {
                 .into_iter()
                 .map(|lambda| ModelConfig::Ease(ease::Config { lambda }))
                 .collect(),
+            ModelConfig::Bpr(c) => {
+                let mut out = Vec::new();
+                for lr in [0.001, 0.005] {
+                    for reg in [0.0, 0.0001] {
+                        out.push(ModelConfig::Bpr(bpr::Config {
+                            lr,
+                            reg,
+                            ..c.clone()
+                        }));
+                    }
+                }
+                out
+            }
             ModelConfig::Als(c) => {
                 let mut out = Vec::new();
                 for factors in [64, 128] {
@@ -384,15 +404,30 @@ impl ModelConfig {
                 patience: 0,
                 ..c.clone()
             }),
+            ModelConfig::Bpr(c) => ModelConfig::Bpr(bpr::Config {
+                epochs: epochs.max(1),
+                patience: 0,
+                ..c.clone()
+            }),
             other => other.clone(),
         }
     }
 
     /// Whether the model is trained by gradient descent and uses [`FitOptions`] (validation
-    /// for early stopping, resumable checkpoints). Such models are evaluated on test as
-    /// fitted on train with the validation events as input, not refitted on train +
-    /// validation (there would be nothing left to stop on).
+    /// for early stopping; resumable checkpoints for the sequence models). Under seer's
+    /// protocol such a model is refit on train + validation for the best epoch count found
+    /// on validation ([`ModelConfig::with_fixed_epochs`]); under RecBole's it is tested as
+    /// early-stopped on train.
     pub fn is_iterative(&self) -> bool {
+        matches!(
+            self,
+            ModelConfig::Sasrec(_) | ModelConfig::Bert4rec(_) | ModelConfig::Bpr(_)
+        )
+    }
+
+    /// Whether the model reads the user's history as a sequence and scores the next item
+    /// (SASRec, BERT4Rec): its scores are next-item logits.
+    pub fn is_sequential(&self) -> bool {
         matches!(self, ModelConfig::Sasrec(_) | ModelConfig::Bert4rec(_))
     }
 
@@ -411,6 +446,7 @@ impl ModelConfig {
             ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::fit(c, train, pb)?),
             ModelConfig::Ease(c) => Box::new(ease::Ease::fit(c, train, pb)?),
             ModelConfig::Als(c) => Box::new(als::Als::fit(c, train, pb)?),
+            ModelConfig::Bpr(c) => Box::new(bpr::Bpr::fit(c, train, opts, pb)?),
             ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::fit(c, train, opts, pb)?),
             ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::fit(c, train, opts, pb)?),
             ModelConfig::Text(c) => Box::new(text::TextRecommender::fit(c, train, pb)?),
@@ -444,6 +480,7 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
         ModelConfig::ItemKnn(c) => Box::new(item_knn::ItemKnn::load(&file, c)?),
         ModelConfig::Ease(c) => Box::new(ease::Ease::load(&file, c)?),
         ModelConfig::Als(c) => Box::new(als::Als::load(&file, c)?),
+        ModelConfig::Bpr(c) => Box::new(bpr::Bpr::load(&file, c)?),
         ModelConfig::Sasrec(c) => Box::new(sasrec::Sasrec::load(&file, c)?),
         ModelConfig::Bert4rec(c) => Box::new(bert4rec::Bert4rec::load(&file, c)?),
         ModelConfig::Text(c) => Box::new(text::TextRecommender::load(&file, c)?),
