@@ -19,10 +19,14 @@ trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 "$SEER" split --data "$WORK/ds" -q >/dev/null
 "$SEER" train --data "$WORK/ds" --model itemknn --out "$WORK/model" -q >/dev/null
 TOKEN=$("$SEER" keys --store "$WORK/events.db" create --scope admin --name schemathesis 2>/dev/null)
+# With the text encoder when it is there (`seer fetch minilm`): items put through the API are
+# embedded, and /v1/search is part of the document.
+ENC=()
+[ -f models/all-MiniLM-L6-v2/model.safetensors ] && ENC=(--text-encoder models/all-MiniLM-L6-v2)
 "$SEER" serve --data "$WORK/ds" --model "$WORK/model" --store "$WORK/events.db" \
-  --addr 127.0.0.1:0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  --addr 127.0.0.1:0 "${ENC[@]}" >"$WORK/serve.out" 2>"$WORK/serve.err" &
 PID=$!
-for _ in $(seq 1 100); do
+for _ in $(seq 1 1200); do
   grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break
   sleep 0.1
 done

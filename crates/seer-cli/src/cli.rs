@@ -439,6 +439,13 @@ struct ServeArgs {
     /// Threads a background retrain may use (0: half the cores), leaving the rest to requests.
     #[arg(long, default_value_t = 0)]
     retrain_threads: usize,
+    /// A sentence encoder (a local model directory such as `models/all-MiniLM-L6-v2`, from
+    /// `seer fetch minilm`, or a hub id) for real-time text: items put through the API are
+    /// recommendable at once through their text vector, users with profile text get
+    /// personalised recommendations before their first event, and `/v1/search` answers free
+    /// text. The catalogue is embedded at start (cached next to the store).
+    #[arg(long, value_name = "DIR")]
+    text_encoder: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -797,7 +804,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 return continual_update(&a, &data, &split, &progress);
             };
             let model_cfg = ModelConfig::from_spec(spec)?;
-            // Iterative models (sasrec, bert4rec) by default follow the bench protocol:
+            // Iterative models (bpr, sasrec, bert4rec) by default follow the bench protocol:
             // train on the training part with early stopping on validation, then refit on
             // train + validation for the best epoch count.
             let refit = a.on.is_none() && model_cfg.is_iterative();
@@ -1353,7 +1360,7 @@ fn request_context(data: &Dataset, pairs: &[String]) -> Result<Option<Vec<u32>>>
 
 /// Generative decoding reads scores as next-item logits: only the sequence models have them.
 fn require_sequence_model(spec: &str, dir: &Path) -> Result<()> {
-    if ModelConfig::from_spec(spec).is_ok_and(|c| c.is_iterative()) {
+    if ModelConfig::from_spec(spec).is_ok_and(|c| c.is_sequential()) {
         Ok(())
     } else {
         bail!(
@@ -1696,7 +1703,15 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
         );
     }
     let trained_until = meta.trained_until;
-    let live = std::sync::Arc::new(seer_serve::live::Live::new(data, model, meta.spec));
+    let mut live = seer_serve::live::Live::new(data, model, meta.spec);
+    if let Some(spec) = &a.text_encoder {
+        let enc = seer_models::text_encoder::TextEncoder::resolve(spec)
+            .with_context(|| format!("--text-encoder {spec}"))?;
+        let mut cache = a.store.clone().into_os_string();
+        cache.push(".embeddings");
+        live = live.with_encoder(enc, Some(PathBuf::from(cache)))?;
+    }
+    let live = std::sync::Arc::new(live);
     let config = seer_serve::ServeConfig {
         addr: a.addr,
         store: a.store.clone(),

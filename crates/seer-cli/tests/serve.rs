@@ -316,9 +316,19 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
         "/v1/models",
         "/v1/models/retrain",
         "/v1/models/{version}/activate",
+        "/v1/items/{item}",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} undocumented");
     }
+    for (p, m) in [
+        ("/v1/items/{item}", "put"),
+        ("/v1/items/{item}", "delete"),
+        ("/v1/users/{user}", "put"),
+    ] {
+        assert!(doc["paths"][p][m].is_object(), "{m} {p} undocumented");
+    }
+    // no text encoder here: search is not offered
+    assert!(doc["paths"]["/v1/search"].is_null());
     let pattern = doc["paths"]["/v1/recommend/{user}"]["get"]["parameters"][3]["schema"]["pattern"]
         .as_str()
         .unwrap()
@@ -336,8 +346,14 @@ fn r7_serve_events_recommend_validation_and_shutdown() {
     assert_eq!(hist["events"].as_array().unwrap().len(), 1);
     let r = a.delete(&format!("{u}/v1/users/newcomer")).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let (_, hist) = get(&a, &format!("{u}/v1/users/newcomer/history"));
-    assert_eq!(hist["events"].as_array().unwrap().len(), 0);
+    // gone: unknown to reads, as if never seen
+    let (s, _) = get(&a, &format!("{u}/v1/users/newcomer/history"));
+    assert_eq!(s, 404);
+    let (_, r) = get(&a, &format!("{u}/v1/recommend/newcomer"));
+    assert_eq!(
+        (r["known"].as_bool(), r["history_len"].as_u64()),
+        (Some(false), Some(0))
+    );
     let (s, _) = get(&a, &format!("{u}/v1/users/nobody-at-all/history"));
     assert_eq!(s, 404);
 
@@ -761,4 +777,221 @@ fn r7_dashboard_in_headless_chromium() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 20_000, "{} bytes: an empty page?", png.len());
+}
+
+/// all-MiniLM-L6-v2 at the workspace root (`seer fetch minilm`), or `None` to skip — unless
+/// `SEER_REQUIRE_MINILM` is set (CI fetches the model first), then its absence fails.
+fn minilm() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
+    if dir.join("model.safetensors").exists() {
+        return Some(dir.canonicalize().unwrap());
+    }
+    assert!(
+        std::env::var_os("SEER_REQUIRE_MINILM").is_none(),
+        "no model at {}; run `seer fetch minilm`",
+        dir.display()
+    );
+    eprintln!("skipped: no MiniLM model at {}", dir.display());
+    None
+}
+
+/// `PUT` or `DELETE` with an optional JSON body.
+fn send(a: &ureq::Agent, method: &str, url: &str, body: &str) -> (u16, Value) {
+    let mut r = match method {
+        "PUT" => a
+            .put(url)
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap(),
+        "DELETE" => a.delete(url).call().unwrap(),
+        other => panic!("method {other}"),
+    };
+    let status = r.status().as_u16();
+    let text = r.body_mut().read_to_string().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// The catalogue grows while serving: an item put with text is recommended and shows up in
+/// similar-items at once (before any retrain), an event on it reads as its nearest known
+/// item, a user put with profile text gets recommendations from it before any event,
+/// free-text search, item deletion, and all of it survives a restart.
+#[test]
+fn r7_new_items_and_profiles_served_at_once_through_text() {
+    let Some(enc) = minilm() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let args = ["--text-encoder", enc.to_str().unwrap()];
+    let srv = Server::start(&ds, &model, &store, &args);
+    let a = agent();
+    let u = srv.url.clone();
+
+    // Item 2 is "Harry Potter and the Sorcerer's Stone"; its similar items are the series.
+    let (s, before) = get(&a, &format!("{u}/v1/items/2/similar?k=10"));
+    assert_eq!(s, 200, "{before}");
+    assert!(!items(&before).contains(&"hp-new".to_string()));
+    let (s, unknown) = get(&a, &format!("{u}/v1/items/hp-new"));
+    assert_eq!((s, unknown["field"].as_str()), (404, Some("item")));
+
+    let body = r#"{"fields": {"title": "Harry Potter and the Chamber of Secrets (Harry Potter, #2) illustrated edition", "authors": ["J.K. Rowling", "Jim Kay"]}}"#;
+    let (s, put) = send(&a, "PUT", &format!("{u}/v1/items/hp-new"), body);
+    assert_eq!(s, 200, "{put}");
+    assert_eq!(
+        (put["created"].as_bool(), put["text_vector"].as_bool()),
+        (Some(true), Some(true))
+    );
+    let (_, h) = get(&a, &format!("{u}/health"));
+    assert_eq!(h["items"], 999, "{h}"); // the demo's 998 books and the new one
+                                        // At once: in the similar items of the first book, and in a Harry Potter session's picks.
+    let (_, after) = get(&a, &format!("{u}/v1/items/2/similar?k=10"));
+    assert!(items(&after).contains(&"hp-new".to_string()), "{after}");
+    let (_, sess) = post(
+        &a,
+        &format!("{u}/v1/recommend-session"),
+        r#"{"items": ["2", "18"], "k": 10}"#,
+    );
+    assert!(items(&sess).contains(&"hp-new".to_string()), "{sess}");
+    // Its own similar items come from its text: the other Harry Potter books first.
+    let (_, own) = get(&a, &format!("{u}/v1/items/hp-new/similar?k=3"));
+    for it in own["items"].as_array().unwrap() {
+        assert!(
+            it["title"].as_str().unwrap().contains("Harry Potter"),
+            "{own}"
+        );
+    }
+    // A first event on the new item reads as its nearest known book: Harry Potter follows.
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        r#"{"events": [{"user": "fresh", "item": "hp-new"}]}"#,
+    );
+    assert_eq!(s, 200);
+    let (_, r) = get(&a, &format!("{u}/v1/recommend/fresh?k=5"));
+    assert_eq!(r["source"], "model", "{r}");
+    let titles: Vec<&str> = r["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.iter().filter(|t| t.contains("Harry Potter")).count() >= 3,
+        "{titles:?}"
+    );
+
+    // A user with a profile and no events: recommendations from the profile text.
+    let (_, pop) = get(&a, &format!("{u}/v1/recommend/nobody?k=5"));
+    assert_eq!(pop["source"], "popularity");
+    let (s, _) = send(
+        &a,
+        "PUT",
+        &format!("{u}/v1/users/reader"),
+        r#"{"fields": {"about": "epic fantasy with dragons and wizards"}}"#,
+    );
+    assert_eq!(s, 200);
+    let (_, prof) = get(&a, &format!("{u}/v1/recommend/reader?k=5"));
+    assert_eq!(prof["source"], "profile", "{prof}");
+    assert_ne!(items(&prof), items(&pop));
+    let dragons = prof["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["title"].as_str().unwrap().contains("Dragon"))
+        .count();
+    assert!(dragons >= 1, "{prof}");
+
+    // Free-text search, documented when the encoder is loaded.
+    let (_, doc) = get(&a, &format!("{u}/openapi.json"));
+    assert!(doc["paths"]["/v1/search"]["get"].is_object());
+    let (s, found) = get(&a, &format!("{u}/v1/search?q=boy%20wizard%20school&k=5"));
+    assert_eq!(s, 200, "{found}");
+    assert_eq!(found["items"].as_array().unwrap().len(), 5);
+    let (s, e) = get(&a, &format!("{u}/v1/search?k=5"));
+    assert_eq!((s, e["field"].as_str()), (400, Some("q")));
+
+    // Bad input names the field.
+    let (s, e) = send(
+        &a,
+        "PUT",
+        &format!("{u}/v1/items/x1"),
+        r#"{"fields": {"title": 5}}"#,
+    );
+    assert_eq!(s, 400, "{e}");
+    assert!(e["field"].as_str().unwrap().starts_with("fields"), "{e}");
+    let long = format!(r#"{{"fields": {{"title": "{}"}}}}"#, "x".repeat(10_001));
+    let (s, e) = send(&a, "PUT", &format!("{u}/v1/items/x1"), &long);
+    assert_eq!((s, e["field"].as_str()), (400, Some("fields.title")));
+    let (s, e) = send(
+        &a,
+        "PUT",
+        &format!("{u}/v1/items/{}", "y".repeat(300)),
+        "{}",
+    );
+    assert_eq!((s, e["field"].as_str()), (400, Some("item")));
+    let (s, e) = send(
+        &a,
+        "PUT",
+        &format!("{u}/v1/items/x1"),
+        r#"{"colour": "red"}"#,
+    );
+    assert_eq!(s, 400, "{e}");
+
+    // Deleted: never recommended, no similar list, marked in GET.
+    let (s, _) = send(&a, "DELETE", &format!("{u}/v1/items/hp-new"), "");
+    assert_eq!(s, 200);
+    let (_, after) = get(&a, &format!("{u}/v1/items/2/similar?k=10"));
+    assert!(!items(&after).contains(&"hp-new".to_string()));
+    let (s, _) = get(&a, &format!("{u}/v1/items/hp-new/similar"));
+    assert_eq!(s, 404);
+    let (s, _) = get(&a, &format!("{u}/v1/items/hp-new"));
+    assert_eq!(s, 404);
+    // Put again: back, with its new text.
+    let (s, put) = send(&a, "PUT", &format!("{u}/v1/items/hp-new"), body);
+    assert_eq!((s, put["created"].as_bool()), (200, Some(false)));
+
+    // Everything survives a restart.
+    assert!(srv.stop().success());
+    let srv = Server::start(&ds, &model, &store, &args);
+    let u = srv.url.clone();
+    let (_, g) = get(&a, &format!("{u}/v1/items/hp-new"));
+    assert_eq!(
+        (g["deleted"].as_bool(), g["fields"]["authors"].as_str()),
+        (Some(false), Some("J.K. Rowling | Jim Kay"))
+    );
+    let (_, after) = get(&a, &format!("{u}/v1/items/2/similar?k=10"));
+    assert!(items(&after).contains(&"hp-new".to_string()), "{after}");
+    let (_, prof2) = get(&a, &format!("{u}/v1/recommend/reader?k=5"));
+    assert_eq!(
+        (prof2["source"].clone(), items(&prof2)),
+        (prof["source"].clone(), items(&prof))
+    );
+    let (_, r2) = get(&a, &format!("{u}/v1/recommend/fresh?k=5"));
+    assert_eq!(items(&r2), items(&r));
+    // Deleting the user removes the profile too.
+    let (s, _) = send(&a, "DELETE", &format!("{u}/v1/users/reader"), "");
+    assert_eq!(s, 200);
+    let (_, gone) = get(&a, &format!("{u}/v1/recommend/reader?k=5"));
+    assert_eq!(gone["source"], "popularity");
+    drop(srv);
+
+    // Without an encoder: search says what is missing; a new item waits for a retrain.
+    let srv = Server::start(&ds, &model, &tmp.path().join("plain.db"), &[]);
+    let u = srv.url.clone();
+    let (s, e) = get(&a, &format!("{u}/v1/search?q=wizard"));
+    assert_eq!(s, 400);
+    assert!(
+        e["error"].as_str().unwrap().contains("--text-encoder"),
+        "{e}"
+    );
+    let (s, put) = send(&a, "PUT", &format!("{u}/v1/items/plain-new"), body);
+    assert_eq!((s, put["text_vector"].as_bool()), (200, Some(false)));
+    let (_, sess) = post(
+        &a,
+        &format!("{u}/v1/recommend-session"),
+        r#"{"items": ["2", "18"], "k": 50}"#,
+    );
+    assert!(!items(&sess).contains(&"plain-new".to_string()));
 }

@@ -4,8 +4,12 @@
 //!   "key"?}]}`; answered after the batch is durable: `{"acked": n, "results": [{"seq",
 //!   "duplicate"}]}`.
 //! - `GET /v1/recommend/{user}?k=10&exclude=ID,ID&context=COLUMN=VALUE,…`
-//! - `GET /v1/users/{user}/history`, `DELETE /v1/users/{user}` (every event and the in-memory
-//!   history of the user; later models never see them).
+//! - `GET /v1/users/{user}/history`, `DELETE /v1/users/{user}` (every event, the profile and
+//!   the in-memory history of the user; later models never see them), `PUT /v1/users/{user}`
+//!   (`{"fields": {"about": "…"}}`: profile text and attributes).
+//! - `PUT /v1/items/{item}` (`{"fields": {"title": "…", "categories": ["…"]}}`: creates or
+//!   replaces an item; recommendable at once through its text vector), `GET`, `DELETE`.
+//! - `GET /v1/search?q=TEXT&k=10` (free-text query; needs the text encoder).
 //! - `GET /health`, `GET /metrics` (Prometheus text format).
 //!
 //! Bad input is a 4xx with `{"error": message, "field": path}` naming the field
@@ -563,12 +567,8 @@ async fn get_similar(
         ));
     }
     let k = parse_k(q.get("k"), st.limits.max_k)?;
-    let Some(i) = st.live.data().items.get(&item) else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("unknown item {item:?}"),
-            field: Some("item".into()),
-        });
+    let Some(i) = st.live.item_index(&item) else {
+        return Err(not_found("item", "item", &item));
     };
     let live = st.live.clone();
     let recs = blocking(move || live.similar(i, k)).await?;
@@ -608,6 +608,181 @@ async fn delete_user(
     let deleted = blocking(move || store.delete_user(&u)).await?;
     let known = st.live.forget_user(&user);
     Ok(Json(json!({"user": user, "known": known, "deleted_events": deleted})).into_response())
+}
+
+/// A text field's value: a string, or a list of strings (joined with `" | "`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FieldValue {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntityIn {
+    #[serde(default)]
+    fields: std::collections::BTreeMap<String, FieldValue>,
+}
+
+/// Checks an id from the path and a body's fields; errors name the field. Exactly what the
+/// OpenAPI document says is accepted: at most 64 fields, each a string of at most 10,000
+/// characters or a list of at most 100 strings of at most 1,000 (joined with `" | "`). Field
+/// names are free; an empty one is read as `text`.
+fn entity(id: &str, id_field: &str, body: &[u8]) -> Result<crate::store::Entity, ApiError> {
+    if id.is_empty() || id.chars().count() > 256 {
+        return Err(ApiError::bad(id_field, "must be 1 to 256 characters"));
+    }
+    let e: EntityIn = parse(body)?;
+    if e.fields.len() > 64 {
+        return Err(ApiError::bad("fields", "at most 64 fields"));
+    }
+    let mut fields: Vec<(String, String)> = Vec::with_capacity(e.fields.len());
+    for (name, value) in e.fields {
+        let f = format!("fields.{name}");
+        let value = match value {
+            FieldValue::One(v) if v.chars().count() > 10_000 => {
+                return Err(ApiError::bad(f, "longer than 10,000 characters"));
+            }
+            FieldValue::One(v) => v,
+            FieldValue::Many(vs) if vs.len() > 100 => {
+                return Err(ApiError::bad(f, "at most 100 values"));
+            }
+            FieldValue::Many(vs) if vs.iter().any(|v| v.chars().count() > 1_000) => {
+                return Err(ApiError::bad(f, "a value longer than 1,000 characters"));
+            }
+            FieldValue::Many(vs) => vs.join(" | "),
+        };
+        let name = match name.trim() {
+            "" => "text".to_string(),
+            n => n.to_string(),
+        };
+        match fields.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, v)) => {
+                v.push_str(". ");
+                v.push_str(&value);
+            }
+            None => fields.push((name, value)),
+        }
+    }
+    fields.sort();
+    Ok(crate::store::Entity {
+        id: id.to_string(),
+        fields,
+        deleted: false,
+    })
+}
+
+fn not_found(what: &str, field: &str, id: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("unknown {what} {id:?}"),
+        field: Some(field.into()),
+    }
+}
+
+async fn put_item(
+    State(st): State<Arc<AppState>>,
+    Path(item): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let e = entity(&item, "item", &body)?;
+    let (store, live) = (st.store.clone(), st.live.clone());
+    // Durable first, then visible (the same order as events).
+    let (i, created) = blocking(move || {
+        crate::store::Store::put_entity(store.as_ref(), crate::store::Kind::Item, &e)?;
+        Ok(live.put_items(std::slice::from_ref(&e))?[0])
+    })
+    .await?;
+    let data = st.live.data();
+    Ok(Json(json!({
+        "item": item,
+        "title": data.item_label(i),
+        "created": created,
+        "text_vector": st.live.has_encoder(),
+    }))
+    .into_response())
+}
+
+async fn get_item(
+    State(st): State<Arc<AppState>>,
+    Path(item): Path<String>,
+) -> Result<Response, ApiError> {
+    let data = st.live.data();
+    let Some(i) = st.live.item_index(&item) else {
+        // unknown, or deleted (gone until it is put again)
+        return Err(not_found("item", "item", &item));
+    };
+    let fields: serde_json::Map<String, serde_json::Value> = data
+        .item_text
+        .iter()
+        .filter_map(|c| {
+            let v = c.values.get(i as usize)?;
+            (!v.is_empty()).then(|| (c.name.clone(), json!(v)))
+        })
+        .collect();
+    Ok(Json(json!({
+        "item": item,
+        "title": data.item_label(i),
+        "fields": fields,
+        "deleted": false,
+    }))
+    .into_response())
+}
+
+async fn delete_item(
+    State(st): State<Arc<AppState>>,
+    Path(item): Path<String>,
+) -> Result<Response, ApiError> {
+    if st.live.data().items.get(&item).is_none() {
+        return Err(not_found("item", "item", &item));
+    }
+    let store = st.store.clone();
+    let id = item.clone();
+    blocking(move || crate::store::Store::delete_item(store.as_ref(), &id)).await?;
+    st.live.delete_item(&item);
+    Ok(Json(json!({"item": item, "deleted": true})).into_response())
+}
+
+async fn put_user(
+    State(st): State<Arc<AppState>>,
+    Path(user): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let e = entity(&user, "user", &body)?;
+    let (store, live) = (st.store.clone(), st.live.clone());
+    blocking(move || {
+        crate::store::Store::put_entity(store.as_ref(), crate::store::Kind::User, &e)?;
+        live.put_users(std::slice::from_ref(&e))
+    })
+    .await?;
+    Ok(Json(json!({"user": user, "text_vector": st.live.has_encoder()})).into_response())
+}
+
+async fn get_search(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if let Some(other) = q.keys().find(|k| !["q", "k"].contains(&k.as_str())) {
+        return Err(ApiError::bad(
+            other.clone(),
+            "unknown query parameter (known: q, k)",
+        ));
+    }
+    let k = parse_k(q.get("k"), st.limits.max_k)?;
+    let text = q.get("q").cloned().unwrap_or_default();
+    if text.is_empty() || text.chars().count() > 1_000 {
+        return Err(ApiError::bad("q", "a query of 1 to 1,000 characters"));
+    }
+    if !st.live.has_encoder() {
+        return Err(ApiError::bad(
+            "q",
+            "free-text search needs a text encoder: start `seer serve` with --text-encoder DIR",
+        ));
+    }
+    let live = st.live.clone();
+    let recs = blocking(move || live.search(&text, k)).await?;
+    Ok(Json(json!({"query": q.get("q"), "items": rec_items(&st, &recs)})).into_response())
 }
 
 async fn list_models(State(st): State<Arc<AppState>>) -> Response {
@@ -753,6 +928,7 @@ async fn openapi(State(st): State<Arc<AppState>>) -> Response {
         &st.limits,
         &cols,
         categories.as_deref(),
+        st.live.has_encoder(),
     ))
     .into_response()
 }
@@ -862,8 +1038,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/recommend/{user}", get(get_recommend))
         .route("/v1/recommend-session", post(post_session))
         .route("/v1/items/{item}/similar", get(get_similar))
+        .route(
+            "/v1/items/{item}",
+            get(get_item).put(put_item).delete(delete_item),
+        )
+        .route("/v1/search", get(get_search))
         .route("/v1/users/{user}/history", get(get_history))
-        .route("/v1/users/{user}", delete(delete_user))
+        .route("/v1/users/{user}", delete(delete_user).put(put_user))
         .route("/v1/models", get(list_models))
         .route("/v1/models/retrain", post(retrain))
         .route("/v1/models/{version}/activate", post(activate))

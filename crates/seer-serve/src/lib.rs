@@ -43,6 +43,17 @@ pub struct ServeConfig {
 pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
     let l2 = live.clone();
     let store = store::SqliteStore::open(&config.store, move |evs| l2.apply(evs))?;
+    // Items and profiles put through the API first (events may refer to them), in the
+    // order they were first put, so new items get the indices they had before.
+    let items = store::Store::entities(&store, store::Kind::Item)?;
+    live.put_items(&items)?;
+    let users = store::Store::entities(&store, store::Kind::User)?;
+    live.put_users(&users)?;
+    tracing::info!(
+        items = items.len(),
+        profiles = users.len(),
+        "catalogue replayed"
+    );
     // Replay in pages: memory stays bounded whatever the store's size.
     let (mut after, mut replayed) = (0i64, 0usize);
     loop {

@@ -5,17 +5,183 @@
 //! clients are answered, so an acknowledged event is already in the history the next
 //! recommendation reads (read-your-writes). Users first seen through the API get new dense
 //! indices after the dataset's; the model treats them as unknown users with a history.
-//! Events for items outside the model's catalogue are stored (nothing acknowledged is ever
-//! dropped) and counted, but cannot enter histories until a model that knows the item is live.
+//! Events for items outside the catalogue are stored (nothing acknowledged is ever dropped)
+//! and counted, but cannot enter histories until the item is put (`PUT /v1/items/{id}`).
+//!
+//! **The catalogue grows while serving.** Items put through the API get indices after the
+//! dataset's (and the store keeps them, so a restart numbers them the same way). The live
+//! model scores the items it was trained on; with a text encoder loaded (`seer serve
+//! --text-encoder DIR`) every item has a text vector, and an item newer than the model takes
+//! the score of its most text-similar trained items (weights `exp((cos − 1) / 0.05)` over the
+//! five nearest, so a near-duplicate inherits its twin's score): it can be recommended, and
+//! shows up in similar-items, the moment it is put, before any retrain. Without an encoder a
+//! new item waits for the next retrain. A user put with profile text and no events yet is
+//! ranked by the cosine of the profile's vector and the items' (the `text:user=profile`
+//! rule), instead of by popularity. Deleted items are never recommended.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use seer_core::{IdMap, ItemIdx, Recommender, UserContext};
-use seer_data::Dataset;
+use seer_data::{Dataset, Interactions, TextColumn};
+use seer_models::text_encoder::{EmbeddingCache, TextEncoder};
 
-use crate::error::Result;
-use crate::store::StoredEvent;
+use crate::error::{Error, Result};
+use crate::store::{Entity, StoredEvent};
+
+/// Text-similar trained items a new item takes its score from.
+const NEIGHBOURS: usize = 5;
+/// Temperature of the neighbour weights `exp((cos − 1) / T)`.
+const NEIGHBOUR_TEMPERATURE: f32 = 0.05;
+
+/// The catalogue as the server knows it now: the dataset's items, then items put through
+/// the API; `data` holds ids, text fields and the context vocabularies (no events).
+#[derive(Debug, Clone, Default)]
+struct Catalogue {
+    data: Arc<Dataset>,
+    deleted: Vec<bool>,
+    /// Text vectors, `n_items × dim` (empty without an encoder).
+    vectors: Vec<f32>,
+    dim: usize,
+    /// Items put through the API: their most text-similar catalogue items when put,
+    /// `(cosine, item)` best first.
+    neighbours: HashMap<ItemIdx, Vec<(f32, ItemIdx)>>,
+}
+
+/// Neighbours kept per put item (masked or deleted ones are skipped at request time).
+const NEIGHBOUR_LIST: usize = 20;
+
+impl Catalogue {
+    fn n_items(&self) -> usize {
+        self.data.n_items()
+    }
+
+    fn vector(&self, i: ItemIdx) -> Option<&[f32]> {
+        let d = self.dim;
+        self.vectors.get(i as usize * d..(i as usize + 1) * d)
+    }
+
+    /// `i` itself when a model of `m` items knows it, else its most text-similar item the
+    /// model knows (`None` without one).
+    fn proxy(&self, i: ItemIdx, m: usize) -> Option<ItemIdx> {
+        if (i as usize) < m {
+            return Some(i);
+        }
+        self.neighbours
+            .get(&i)?
+            .iter()
+            .map(|&(_, j)| j)
+            .find(|&j| (j as usize) < m)
+    }
+
+    /// Cosine of `v` with every item's text vector; −∞ for items without text (or when
+    /// there are no vectors, or `v` is zero).
+    fn cosines(&self, v: &[f32]) -> Vec<f32> {
+        let zero = v.iter().all(|&x| x == 0.0);
+        (0..self.n_items() as ItemIdx)
+            .map(|i| match self.vector(i) {
+                Some(w) if !zero && w.iter().any(|&x| x != 0.0) => {
+                    v.iter().zip(w).map(|(a, b)| a * b).sum()
+                }
+                _ => f32::NEG_INFINITY,
+            })
+            .collect()
+    }
+
+    /// The `NEIGHBOUR_LIST` items most text-similar to `item` (itself excluded, items
+    /// without text skipped); empty when `item` has no text vector.
+    fn nearest(&self, item: ItemIdx) -> Vec<(f32, ItemIdx)> {
+        let Some(v) = self.vector(item).filter(|v| v.iter().any(|&x| x != 0.0)) else {
+            return Vec::new();
+        };
+        let mut near: Vec<(f32, ItemIdx)> = Vec::with_capacity(NEIGHBOUR_LIST + 1);
+        for i in 0..self.n_items() as ItemIdx {
+            if i == item {
+                continue;
+            }
+            let Some(w) = self.vector(i) else { continue };
+            let c: f32 = v.iter().zip(w).map(|(a, b)| a * b).sum();
+            if c == 0.0 {
+                continue; // no text
+            }
+            if near.len() < NEIGHBOUR_LIST || c > near[near.len() - 1].0 {
+                let at = near.partition_point(|x| x.0 >= c);
+                near.insert(at, (c, i));
+                near.truncate(NEIGHBOUR_LIST);
+            }
+        }
+        near
+    }
+
+    /// Scores of items `m..` (newer than a model of `m` items) from the scores of their
+    /// nearest items the model knows; neighbours already masked (−∞) or deleted do not
+    /// count. An item without text, or with no usable neighbour, stays at −∞.
+    fn inherit(&self, scores: &mut [f32], m: usize) {
+        let n = scores.len();
+        for j in m..n {
+            let mut v = f32::NEG_INFINITY;
+            if let Some(near) = self.neighbours.get(&(j as ItemIdx)) {
+                let (mut num, mut den) = (0.0f32, 0.0f32);
+                let usable = near.iter().filter(|&&(_, i)| {
+                    (i as usize) < m
+                        && scores[i as usize].is_finite()
+                        && !self.deleted.get(i as usize).copied().unwrap_or(false)
+                });
+                for &(c, i) in usable.take(NEIGHBOURS) {
+                    let w = ((c - 1.0) / NEIGHBOUR_TEMPERATURE).exp();
+                    num += w * scores[i as usize];
+                    den += w;
+                }
+                if den > 0.0 {
+                    v = num / den;
+                }
+            }
+            scores[j] = v;
+        }
+    }
+}
+
+/// The text a language model reads for `fields` laid out as the catalogue's columns.
+fn document_of(fields: &[(String, String)], columns: &[TextColumn]) -> String {
+    let mut cols: Vec<TextColumn> = columns
+        .iter()
+        .map(|c| TextColumn {
+            name: c.name.clone(),
+            values: vec![String::new()],
+        })
+        .collect();
+    for (name, value) in fields {
+        match cols.iter_mut().find(|c| &c.name == name) {
+            Some(c) => c.values[0] = value.clone(),
+            None => cols.push(TextColumn {
+                name: name.clone(),
+                values: vec![value.clone()],
+            }),
+        }
+    }
+    Dataset {
+        item_text: cols,
+        ..Default::default()
+    }
+    .item_document(0)
+}
+
+/// A user profile put through the API.
+#[derive(Debug, Clone, Default)]
+struct Profile {
+    /// Text fields, `(name, value)`.
+    fields: Vec<(String, String)>,
+    /// Its text vector (empty without an encoder).
+    vector: Vec<f32>,
+}
+
+/// What a recommendation reads of a user.
+struct UserState {
+    uid: Option<u32>,
+    history: Vec<(ItemIdx, i64)>,
+    profile: Option<Vec<f32>>,
+}
 
 /// Per-user state behind one lock.
 #[derive(Debug, Default)]
@@ -29,6 +195,10 @@ struct Users {
     unknown_item_events: u64,
     /// Events applied per wall-clock second, the last 60 seconds (slot = second % 60).
     per_second: Vec<(u64, u32)>,
+    /// Profiles put through the API.
+    profiles: HashMap<u32, Profile>,
+    /// Users deleted (privacy) and not seen since: unknown to reads.
+    forgotten: std::collections::HashSet<u32>,
 }
 
 /// One recommended item.
@@ -47,7 +217,7 @@ pub struct RecMeta {
     pub known: bool,
     /// Events in the user's history.
     pub history_len: usize,
-    /// `model` or `popularity` (no history to go on).
+    /// `model`, `profile` (no events yet, profile text) or `popularity` (nothing to go on).
     pub source: &'static str,
 }
 
@@ -70,17 +240,20 @@ pub struct Counts {
 
 /// The live view.
 pub struct Live {
-    data: Dataset,
+    /// The dataset's events (retraining starts from them).
+    base: Interactions,
+    catalogue: RwLock<Catalogue>,
     /// The live model and how many users it was trained on (indices below that are its own).
     model: RwLock<(Arc<dyn Recommender>, usize)>,
     model_name: String,
     users: RwLock<Users>,
+    encoder: Option<(TextEncoder, Option<PathBuf>)>,
 }
 
 impl std::fmt::Debug for Live {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Live")
-            .field("dataset", &self.data.name)
+            .field("dataset", &self.data().name)
             .field("model", &self.model_name)
             .finish()
     }
@@ -88,7 +261,7 @@ impl std::fmt::Debug for Live {
 
 impl Live {
     /// The dataset's users and histories, serving `model` (named `model_name`).
-    pub fn new(data: Dataset, model: Box<dyn Recommender>, model_name: String) -> Live {
+    pub fn new(mut data: Dataset, model: Box<dyn Recommender>, model_name: String) -> Live {
         let n_items = data.n_items();
         let mut history: Vec<Vec<(ItemIdx, i64)>> = vec![Vec::new(); data.n_users()];
         let inter = &data.interactions;
@@ -107,12 +280,191 @@ impl Live {
             ..Default::default()
         };
         let n_users = data.n_users();
+        // The catalogue keeps the context vocabularies, not the events.
+        let mut base = std::mem::take(&mut data.interactions);
+        data.interactions.context = base
+            .context
+            .iter()
+            .map(|c| seer_data::CategoricalColumn {
+                name: c.name.clone(),
+                values: c.values.clone(),
+                codes: Vec::new(),
+            })
+            .collect();
+        base.context
+            .iter_mut()
+            .for_each(|c| c.codes.shrink_to_fit());
         Live {
-            data,
+            base,
+            catalogue: RwLock::new(Catalogue {
+                deleted: vec![false; n_items],
+                data: Arc::new(data),
+                vectors: Vec::new(),
+                dim: 0,
+                neighbours: HashMap::new(),
+            }),
             model: RwLock::new((Arc::from(model), n_users)),
             model_name,
             users: RwLock::new(users),
+            encoder: None,
         }
+    }
+
+    /// Loads `encoder` and embeds the whole catalogue with it (through the embedding cache
+    /// in `cache`, when given, so a restart does not encode again).
+    pub fn with_encoder(mut self, encoder: TextEncoder, cache: Option<PathBuf>) -> Result<Live> {
+        let texts: Vec<String> = {
+            let cat = self.catalogue.read().unwrap_or_else(|p| p.into_inner());
+            (0..cat.n_items() as u32)
+                .map(|i| cat.data.item_document(i))
+                .collect()
+        };
+        let vectors = encode(&encoder, cache.as_ref(), &texts)?;
+        {
+            let mut cat = self.catalogue.write().unwrap_or_else(|p| p.into_inner());
+            cat.dim = encoder.dim();
+            cat.vectors = vectors;
+        }
+        tracing::info!(items = texts.len(), "catalogue embedded");
+        self.encoder = Some((encoder, cache));
+        Ok(self)
+    }
+
+    /// Whether a text encoder is loaded.
+    pub fn has_encoder(&self) -> bool {
+        self.encoder.is_some()
+    }
+
+    fn catalogue(&self) -> std::sync::RwLockReadGuard<'_, Catalogue> {
+        self.catalogue.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Vectors of `texts` with the loaded encoder (empty rows' vectors are zero).
+    fn embed(&self, texts: &[String]) -> Result<Vec<f32>> {
+        match &self.encoder {
+            Some((enc, cache)) => encode(enc, cache.as_ref(), texts),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Creates or replaces items (`entities` as stored, in order): new ids get the next
+    /// indices, every item's fields are replaced, a `deleted` entity is marked deleted.
+    /// Returns each entity's index and whether it was new.
+    pub fn put_items(&self, entities: &[Entity]) -> Result<Vec<(ItemIdx, bool)>> {
+        // Encode outside the lock (tens of milliseconds per batch of texts).
+        let columns = self.catalogue().data.item_text.clone();
+        let texts: Vec<String> = entities
+            .iter()
+            .map(|e| document_of(&e.fields, &columns))
+            .collect();
+        let vectors = self.embed(&texts)?;
+        let mut cat = self.catalogue.write().unwrap_or_else(|p| p.into_inner());
+        let dim = cat.dim;
+        let mut out = Vec::with_capacity(entities.len());
+        for (k, e) in entities.iter().enumerate() {
+            let data = Arc::make_mut(&mut cat.data);
+            let before = data.items.len();
+            let i = data.items.get_or_insert(&e.id);
+            let new = data.items.len() > before;
+            let n = data.items.len();
+            for c in &mut data.item_text {
+                c.values.resize(n, String::new());
+            }
+            if !(e.deleted && e.fields.is_empty()) {
+                // a put replaces every field; a deletion keeps them (for retraining)
+                for c in &mut data.item_text {
+                    c.values[i as usize].clear();
+                }
+                for (name, value) in &e.fields {
+                    let col = match data.item_text.iter().position(|c| &c.name == name) {
+                        Some(j) => j,
+                        None => {
+                            data.item_text.push(TextColumn {
+                                name: name.clone(),
+                                values: vec![String::new(); n],
+                            });
+                            data.item_text.len() - 1
+                        }
+                    };
+                    data.item_text[col].values[i as usize] = value.clone();
+                }
+                if dim > 0 {
+                    cat.vectors.resize(n * dim, 0.0);
+                    cat.vectors[i as usize * dim..(i as usize + 1) * dim]
+                        .copy_from_slice(&vectors[k * dim..(k + 1) * dim]);
+                }
+            } else if dim > 0 {
+                cat.vectors.resize(n * dim, 0.0);
+            }
+            cat.deleted.resize(n, false);
+            cat.deleted[i as usize] = e.deleted;
+            out.push((i, new));
+        }
+        if dim > 0 {
+            for &(i, _) in &out {
+                let near = cat.nearest(i);
+                cat.neighbours.insert(i, near);
+            }
+        }
+        drop(cat);
+        let n = self.catalogue().n_items();
+        let mut u = self.users.write().unwrap_or_else(|p| p.into_inner());
+        u.item_counts.resize(n, 0);
+        Ok(out)
+    }
+
+    /// Marks `item` deleted: it is never recommended, until it is put again.
+    pub fn delete_item(&self, item: &str) -> bool {
+        let mut cat = self.catalogue.write().unwrap_or_else(|p| p.into_inner());
+        match cat.data.items.get(item) {
+            Some(i) => {
+                cat.deleted[i as usize] = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `item` is in the catalogue and not deleted.
+    pub fn item_index(&self, item: &str) -> Option<ItemIdx> {
+        let cat = self.catalogue();
+        cat.data
+            .items
+            .get(item)
+            .filter(|&i| !cat.deleted[i as usize])
+    }
+
+    /// Creates or replaces user profiles (`entities` as stored): new ids get the next
+    /// indices; with an encoder the profile text is embedded.
+    pub fn put_users(&self, entities: &[Entity]) -> Result<()> {
+        let columns = self.catalogue().data.user_attrs.clone();
+        let texts: Vec<String> = entities
+            .iter()
+            .map(|e| document_of(&e.fields, &columns))
+            .collect();
+        let vectors = self.embed(&texts)?;
+        let dim = self.catalogue().dim;
+        let mut u = self.users.write().unwrap_or_else(|p| p.into_inner());
+        for (k, e) in entities.iter().enumerate() {
+            let uid = u.ids.get_or_insert(&e.id);
+            if u.history.len() <= uid as usize {
+                u.history.resize(uid as usize + 1, Vec::new());
+            }
+            let v = if dim > 0 {
+                vectors[k * dim..(k + 1) * dim].to_vec()
+            } else {
+                Vec::new()
+            };
+            u.profiles.insert(
+                uid,
+                Profile {
+                    fields: e.fields.clone(),
+                    vector: v,
+                },
+            );
+            u.forgotten.remove(&uid);
+        }
+        Ok(())
     }
 
     /// The live model.
@@ -144,9 +496,41 @@ impl Live {
             .clone()
     }
 
-    /// The dataset (catalogue ids and labels).
-    pub fn data(&self) -> &Dataset {
-        &self.data
+    /// The catalogue now (ids, text fields, context vocabularies; no events).
+    pub fn data(&self) -> Arc<Dataset> {
+        self.catalogue().data.clone()
+    }
+
+    /// What a retrain learns from: the catalogue now, the dataset's events (each appended
+    /// event comes from the store), every user known so far with the profiles put through
+    /// the API as user attributes.
+    pub fn snapshot_base(&self) -> Dataset {
+        let mut data = (*self.data()).clone();
+        data.interactions = self.base.clone();
+        let u = self.users.read().unwrap_or_else(|p| p.into_inner());
+        for id in u.ids.ids().iter().skip(data.users.len()) {
+            data.users.get_or_insert(id);
+        }
+        let n = data.users.len();
+        for col in &mut data.user_attrs {
+            col.values.resize(n, String::new());
+        }
+        for (&uid, profile) in &u.profiles {
+            for (name, value) in &profile.fields {
+                let j = match data.user_attrs.iter().position(|c| &c.name == name) {
+                    Some(j) => j,
+                    None => {
+                        data.user_attrs.push(TextColumn {
+                            name: name.clone(),
+                            values: vec![String::new(); n],
+                        });
+                        data.user_attrs.len() - 1
+                    }
+                };
+                data.user_attrs[j].values[uid as usize] = value.clone();
+            }
+        }
+        data
     }
 
     /// The live model's spec.
@@ -156,8 +540,17 @@ impl Live {
 
     /// Applies newly stored events (in sequence order).
     pub fn apply(&self, events: &[StoredEvent]) {
+        // Item indices first, without holding the users' lock (lock order: never the
+        // catalogue inside the users' lock).
+        let idx: Vec<Option<ItemIdx>> = {
+            let cat = self.catalogue();
+            events
+                .iter()
+                .map(|e| cat.data.items.get(&e.event.item))
+                .collect()
+        };
         let mut u = self.users.write().unwrap_or_else(|p| p.into_inner());
-        for e in events {
+        for (e, idx) in events.iter().zip(idx) {
             if e.seq <= u.last_seq {
                 continue; // replayed already
             }
@@ -176,7 +569,8 @@ impl Live {
             if u.history.len() <= uid {
                 u.history.resize(uid + 1, Vec::new());
             }
-            match self.data.items.get(&e.event.item) {
+            u.forgotten.remove(&(uid as u32));
+            match idx {
                 Some(i) => {
                     u.history[uid].push((i, e.event.ts));
                     if let Some(c) = u.item_counts.get_mut(i as usize) {
@@ -195,6 +589,8 @@ impl Live {
             return false;
         };
         let h = std::mem::take(&mut u.history[uid as usize]);
+        u.profiles.remove(&uid);
+        u.forgotten.insert(uid);
         for (i, _) in h {
             if let Some(c) = u.item_counts.get_mut(i as usize) {
                 *c = c.saturating_sub(1);
@@ -203,23 +599,37 @@ impl Live {
         true
     }
 
-    /// The user's index (when known) and a copy of their history.
-    fn user_history(&self, user: &str) -> (Option<u32>, Vec<(ItemIdx, i64)>) {
+    /// The user's index (when known), a copy of their history and their profile vector.
+    fn user_state(&self, user: &str) -> UserState {
         let u = self.users.read().unwrap_or_else(|p| p.into_inner());
-        let uid = u.ids.get(user);
+        let uid = u.ids.get(user).filter(|i| !u.forgotten.contains(i));
         let hist = uid
             .and_then(|i| u.history.get(i as usize))
             .cloned()
             .unwrap_or_default();
-        (uid, hist)
+        let profile = uid
+            .and_then(|i| u.profiles.get(&i))
+            .map(|p| p.vector.clone())
+            .filter(|v| !v.is_empty());
+        UserState {
+            uid,
+            history: hist,
+            profile,
+        }
+    }
+
+    fn user_history(&self, user: &str) -> (Option<u32>, Vec<(ItemIdx, i64)>) {
+        let s = self.user_state(user);
+        (s.uid, s.history)
     }
 
     /// Counters.
     pub fn counts(&self) -> Counts {
+        let items = self.catalogue().n_items();
         let u = self.users.read().unwrap_or_else(|p| p.into_inner());
         Counts {
             users: u.ids.len(),
-            items: self.data.n_items(),
+            items,
             api_events: u.api_events,
             unknown_item_events: u.unknown_item_events,
             last_seq: u.last_seq,
@@ -237,8 +647,35 @@ impl Live {
         }
     }
 
+    /// The model's scores over the whole catalogue: the items it was trained on scored by
+    /// it, `masked` items at −∞, newer items inherited from their text neighbours, deleted
+    /// items at −∞.
+    fn score_all(
+        &self,
+        model: &dyn Recommender,
+        ctx: &UserContext<'_>,
+        masked: &[ItemIdx],
+    ) -> Result<Vec<f32>> {
+        let cat = self.catalogue();
+        let n = cat.n_items();
+        let m = model.n_items().min(n);
+        let mut scores = vec![0f32; n];
+        if model.n_items() > n {
+            return Err(Error::Load(format!(
+                "the live model scores {} items, the catalogue has {n}",
+                model.n_items()
+            )));
+        }
+        model.score(ctx, &mut scores[..m])?;
+        mask(&mut scores, masked);
+        cat.inherit(&mut scores, m);
+        finish(&mut scores, &cat.deleted, masked);
+        Ok(scores)
+    }
+
     /// The top `k` items for `user`: seen and `exclude`d items never come back. A user with
-    /// no history (unknown, or known without events) gets the most popular items.
+    /// no history is ranked by their profile text when they have one (and an encoder is
+    /// loaded), else gets the most popular items.
     pub fn recommend(
         &self,
         user: &str,
@@ -246,55 +683,54 @@ impl Live {
         exclude: &[ItemIdx],
         now_context: Option<&[u32]>,
     ) -> Result<(Vec<Rec>, RecMeta)> {
-        let (uid, hist) = self.user_history(user);
-        // popularity is only needed for the fallback
-        let counts = hist.is_empty().then(|| {
-            self.users
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .item_counts
-                .clone()
-        });
-        let n = self.data.n_items();
-        let mut scores: Vec<f32> = match counts {
-            Some(c) => c.iter().map(|&x| x as f32).collect(),
-            None => vec![0.0; n],
+        let UserState {
+            uid,
+            history: hist,
+            profile,
+        } = self.user_state(user);
+        let mut masked: Vec<ItemIdx> = hist.iter().map(|h| h.0).collect();
+        masked.extend_from_slice(exclude);
+        let (model, model_users) = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+        // Items newer than the model read as their nearest item it knows.
+        let (items, ts): (Vec<ItemIdx>, Vec<i64>) = {
+            let cat = self.catalogue();
+            hist.iter()
+                .filter_map(|&(i, t)| cat.proxy(i, model.n_items()).map(|p| (p, t)))
+                .unzip()
         };
-        let source = if hist.is_empty() {
-            "popularity"
-        } else {
-            let items: Vec<ItemIdx> = hist.iter().map(|h| h.0).collect();
-            let ts: Vec<i64> = hist.iter().map(|h| h.1).collect();
-            let (model, model_users) = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (scores, source) = if !items.is_empty() {
+            let has_ts = self.catalogue().data.has_timestamps;
             let ctx = UserContext {
                 // users newer than the model have indices beyond its own: unknown to it
                 user: uid.filter(|&i| (i as usize) < model_users),
                 history: &items,
-                timestamps: self.data.has_timestamps.then_some(ts.as_slice()),
+                timestamps: has_ts.then_some(ts.as_slice()),
                 now: None,
                 context: None,
                 now_context,
             };
-            model.score(&ctx, &mut scores)?;
-            "model"
+            (self.score_all(model.as_ref(), &ctx, &masked)?, "model")
+        } else if let Some(p) = profile {
+            let cat = self.catalogue();
+            let mut scores = cat.cosines(&p);
+            finish(&mut scores, &cat.deleted, &masked);
+            (scores, "profile")
+        } else {
+            let counts = self
+                .users
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .item_counts
+                .clone();
+            let cat = self.catalogue();
+            let mut scores: Vec<f32> = (0..cat.n_items())
+                .map(|i| counts.get(i).copied().unwrap_or(0) as f32)
+                .collect();
+            finish(&mut scores, &cat.deleted, &masked);
+            (scores, "popularity")
         };
-        for &(i, _) in &hist {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        for &i in exclude {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        let recs = seer_core::topk::top_k(&scores, k)
-            .into_iter()
-            .filter(|r| r.1.is_finite())
-            .map(|(item, score)| Rec { item, score })
-            .collect();
         Ok((
-            recs,
+            top(&scores, k),
             RecMeta {
                 known: uid.is_some(),
                 history_len: hist.len(),
@@ -311,23 +747,51 @@ impl Live {
         exclude: &[ItemIdx],
     ) -> Result<Vec<Rec>> {
         let model = self.model();
-        let mut scores = vec![0f32; self.data.n_items()];
-        model.score(&UserContext::from_history(None, items), &mut scores)?;
-        for &i in items.iter().chain(exclude) {
-            if let Some(s) = scores.get_mut(i as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        Ok(seer_core::topk::top_k(&scores, k)
-            .into_iter()
-            .filter(|r| r.1.is_finite())
-            .map(|(item, score)| Rec { item, score })
-            .collect())
+        let mut masked = items.to_vec();
+        masked.extend_from_slice(exclude);
+        let proxies: Vec<ItemIdx> = {
+            let cat = self.catalogue();
+            items
+                .iter()
+                .filter_map(|&i| cat.proxy(i, model.n_items()))
+                .collect()
+        };
+        let scores = self.score_all(
+            model.as_ref(),
+            &UserContext::from_history(None, &proxies),
+            &masked,
+        )?;
+        Ok(top(&scores, k))
     }
 
-    /// Items like `item` by the live model: its scores for a session of just that item.
+    /// Items like `item`: the live model's scores for a session of just that item; for an
+    /// item newer than the model, the catalogue's nearest items by text (empty without an
+    /// encoder).
     pub fn similar(&self, item: ItemIdx, k: usize) -> Result<Vec<Rec>> {
-        self.recommend_session(&[item], k, &[])
+        let model = self.model();
+        if (item as usize) < model.n_items() {
+            return self.recommend_session(&[item], k, &[]);
+        }
+        let cat = self.catalogue();
+        let Some(v) = cat.vector(item).map(<[f32]>::to_vec) else {
+            return Ok(Vec::new());
+        };
+        let mut scores = cat.cosines(&v);
+        finish(&mut scores, &cat.deleted, &[item]);
+        Ok(top(&scores, k))
+    }
+
+    /// The catalogue's items closest to free text `query` (cosine of text vectors; deleted
+    /// items left out). Empty without an encoder.
+    pub fn search(&self, query: &str, k: usize) -> Result<Vec<Rec>> {
+        let v = self.embed(&[query.to_string()])?;
+        if v.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cat = self.catalogue();
+        let mut scores = cat.cosines(&v);
+        finish(&mut scores, &cat.deleted, &[]);
+        Ok(top(&scores, k))
     }
 
     /// Why `item` for `user`, in words: the model's own explanation when it has one (the
@@ -345,13 +809,20 @@ impl Live {
             user: uid.filter(|&i| (i as usize) < model_users),
             ..UserContext::from_history(None, &items)
         };
-        let name = |i: ItemIdx| self.data.item_label(i);
+        let data = self.data();
+        let name = |i: ItemIdx| data.item_label(i);
         if let Some((_, why)) = model.explain(&ctx, item, &name)? {
             if !why.is_empty() {
                 return Ok(why);
             }
         }
-        let mut scores = vec![0f32; self.data.n_items()];
+        if item as usize >= model.n_items() {
+            return Ok(vec![format!(
+                "new in the catalogue: ranked by its text's likeness to items the model knows ({})",
+                data.item_label(item)
+            )]);
+        }
+        let mut scores = vec![0f32; model.n_items()];
         model.score(&ctx, &mut scores)?;
         let base = scores.get(item as usize).copied().unwrap_or(0.0);
         let start = items.len().saturating_sub(20);
@@ -372,7 +843,7 @@ impl Live {
             .iter()
             .filter(|(d, _)| *d > 0.0)
             .take(3)
-            .map(|(d, i)| format!("because of {} (score +{d:.3})", self.data.item_label(*i)))
+            .map(|(d, i)| format!("because of {} (score +{d:.3})", data.item_label(*i)))
             .collect();
         Ok(if why.is_empty() {
             vec!["no single history item stands out: the user's history as a whole".into()]
@@ -383,12 +854,13 @@ impl Live {
 
     /// The user's history as (item id, unix seconds), oldest first.
     pub fn history(&self, user: &str) -> Option<Vec<(String, i64)>> {
+        let data = self.data();
         let u = self.users.read().unwrap_or_else(|p| p.into_inner());
-        let uid = u.ids.get(user)?;
+        let uid = u.ids.get(user).filter(|i| !u.forgotten.contains(i))?;
         Some(
             u.history[uid as usize]
                 .iter()
-                .map(|&(i, t)| (self.data.items.id(i).unwrap_or("?").to_string(), t))
+                .map(|&(i, t)| (data.items.id(i).unwrap_or("?").to_string(), t))
                 .collect(),
         )
     }
@@ -399,7 +871,8 @@ impl Live {
         &self,
         pairs: &HashMap<String, String>,
     ) -> std::result::Result<Option<Vec<u32>>, String> {
-        let cols = &self.data.interactions.context;
+        let data = self.data();
+        let cols = &data.interactions.context;
         if pairs.is_empty() {
             return Ok(None);
         }
@@ -425,4 +898,56 @@ impl Live {
         }
         Ok(Some(codes))
     }
+}
+
+/// Sets the scores of `items` to −∞.
+fn mask(scores: &mut [f32], items: &[ItemIdx]) {
+    for &i in items {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// Masks deleted items and `masked` (again: inheritance may have given them a score).
+fn finish(scores: &mut [f32], deleted: &[bool], masked: &[ItemIdx]) {
+    for (s, &d) in scores.iter_mut().zip(deleted) {
+        if d {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+    mask(scores, masked);
+}
+
+/// The `k` best finite scores.
+fn top(scores: &[f32], k: usize) -> Vec<Rec> {
+    seer_core::topk::top_k(scores, k)
+        .into_iter()
+        .filter(|r| r.1.is_finite())
+        .map(|(item, score)| Rec { item, score })
+        .collect()
+}
+
+/// `texts` encoded (through the cache in `cache` when given); empty texts get zero vectors.
+fn encode(encoder: &TextEncoder, cache: Option<&PathBuf>, texts: &[String]) -> Result<Vec<f32>> {
+    let dim = encoder.dim();
+    let mut out = vec![0f32; texts.len() * dim];
+    let idx: Vec<usize> = (0..texts.len()).filter(|&i| !texts[i].is_empty()).collect();
+    if idx.is_empty() {
+        return Ok(out);
+    }
+    let refs: Vec<&str> = idx.iter().map(|&i| texts[i].as_str()).collect();
+    let pb = indicatif::ProgressBar::hidden();
+    let err = |e: seer_models::Error| Error::Load(format!("text encoder: {e}"));
+    let vecs = match cache {
+        Some(dir) => {
+            let mut c = EmbeddingCache::open(dir, encoder).map_err(err)?;
+            encoder.encode_cached(&refs, &mut c, &pb).map_err(err)?.0
+        }
+        None => encoder.encode(&refs, &pb).map_err(err)?,
+    };
+    for (k, &i) in idx.iter().enumerate() {
+        out[i * dim..(i + 1) * dim].copy_from_slice(&vecs[k * dim..(k + 1) * dim]);
+    }
+    Ok(out)
 }

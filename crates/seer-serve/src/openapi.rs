@@ -51,8 +51,15 @@ pub fn document_for(
     limits: &Limits,
     columns: &[(String, Vec<String>)],
     categories: Option<&[String]>,
+    text_encoder: bool,
 ) -> Value {
     let mut d = document(limits);
+    // Free-text search needs the encoder: without one the route only explains that.
+    if !text_encoder {
+        if let Some(paths) = d.get_mut("paths").and_then(Value::as_object_mut) {
+            paths.remove("/v1/search");
+        }
+    }
     if let Some(params) = d
         .pointer_mut("/paths/~1v1~1recommend~1{user}/get/parameters")
         .and_then(Value::as_array_mut)
@@ -101,6 +108,10 @@ pub fn document(limits: &Limits) -> Value {
     };
     let user_param = json!({"name": "user", "in": "path", "required": true,
         "schema": {"type": "string", "minLength": 1}});
+    let user_id_param = json!({"name": "user", "in": "path", "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 256}});
+    let item_param = json!({"name": "item", "in": "path", "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 256}});
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -153,6 +164,21 @@ pub fn document(limits: &Limits) -> Value {
                         }}
                     }
                 },
+                "Entity": {
+                    "type": "object",
+                    "additionalProperties": false,
+                    "properties": {
+                        "fields": {
+                            "type": "object",
+                            "maxProperties": 64,
+                            "description": "text fields (title, categories, brand, about, …): a string, or a list of strings; an item's fields are what its text vector reads",
+                            "additionalProperties": {"oneOf": [
+                                {"type": "string", "maxLength": 10_000},
+                                {"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 1_000}}
+                            ]}
+                        }
+                    }
+                },
                 "Recommendations": {
                     "type": "object",
                     "required": ["user", "known", "history_len", "source", "model", "items"],
@@ -160,7 +186,7 @@ pub fn document(limits: &Limits) -> Value {
                         "user": {"type": "string"},
                         "known": {"type": "boolean"},
                         "history_len": {"type": "integer"},
-                        "source": {"type": "string", "enum": ["model", "popularity"]},
+                        "source": {"type": "string", "enum": ["model", "profile", "popularity"]},
                         "model": {"type": "string"},
                         "items": {"type": "array", "items": {
                             "type": "object", "required": ["item", "title", "score"],
@@ -238,6 +264,56 @@ pub fn document(limits: &Limits) -> Value {
                     "404": err("unknown item")
                 }))
             }},
+            "/v1/items/{item}": {
+                "get": {
+                    "summary": "An item's fields (404 once deleted)",
+                    "parameters": [item_param.clone()],
+                    "responses": with(json!({
+                        "200": {"description": "the item", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["item", "title", "fields", "deleted"],
+                            "properties": {"item": {"type": "string"}, "title": {"type": "string"},
+                                "fields": {"type": "object"}, "deleted": {"type": "boolean"}}}}}},
+                        "404": err("unknown or deleted item")
+                    }))
+                },
+                "put": {
+                    "summary": "Create or replace an item; with a text encoder it is recommendable at once",
+                    "parameters": [item_param.clone()],
+                    "requestBody": {"required": true, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Entity"}}}},
+                    "responses": with(json!({
+                        "200": {"description": "stored (durably) and live", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["item", "title", "created", "text_vector"],
+                            "properties": {"item": {"type": "string"}, "title": {"type": "string"},
+                                "created": {"type": "boolean"}, "text_vector": {"type": "boolean"}}}}}},
+                        "400": err("invalid body or id; `field` names it"),
+                        "413": {"description": format!("body above {} bytes", limits.max_body)}
+                    }))
+                },
+                "delete": {
+                    "summary": "Delete an item: never recommended again (until put again)",
+                    "parameters": [item_param.clone()],
+                    "responses": with(json!({
+                        "200": {"description": "deleted", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["item", "deleted"],
+                            "properties": {"item": {"type": "string"}, "deleted": {"type": "boolean"}}}}}},
+                        "404": err("unknown item")
+                    }))
+                }
+            },
+            "/v1/search": {"get": {
+                "summary": "Items for a free-text query, by the text encoder",
+                "parameters": [
+                    {"name": "q", "in": "query", "required": true, "schema": {"type": "string", "minLength": 1, "maxLength": 1000}},
+                    {"name": "k", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": limits.max_k}}
+                ],
+                "responses": with(json!({
+                    "200": {"description": "matching items", "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["items"],
+                        "properties": {"query": {"type": "string"}, "items": {"type": "array", "items": {"type": "object"}}}}}}},
+                    "400": err("bad parameter")
+                }))
+            }},
             "/v1/users/{user}/history": {"get": {
                 "summary": "A user's events, oldest first",
                 "parameters": [user_param],
@@ -250,16 +326,31 @@ pub fn document(limits: &Limits) -> Value {
                     "404": err("unknown user")
                 }))
             }},
-            "/v1/users/{user}": {"delete": {
-                "summary": "Delete a user's events and history (privacy)",
-                "parameters": [user_param],
-                "responses": with(json!({
-                    "200": {"description": "deleted", "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["user", "known", "deleted_events"],
-                        "properties": {"user": {"type": "string"}, "known": {"type": "boolean"},
-                            "deleted_events": {"type": "integer"}}}}}}
-                }))
-            }},
+            "/v1/users/{user}": {
+                "delete": {
+                    "summary": "Delete a user's events, profile and history (privacy)",
+                    "parameters": [user_param.clone()],
+                    "responses": with(json!({
+                        "200": {"description": "deleted", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["user", "known", "deleted_events"],
+                            "properties": {"user": {"type": "string"}, "known": {"type": "boolean"},
+                                "deleted_events": {"type": "integer"}}}}}}
+                    }))
+                },
+                "put": {
+                    "summary": "Create or replace a user's profile (text and attributes); with a text encoder a user without events is recommended from it",
+                    "parameters": [user_id_param],
+                    "requestBody": {"required": true, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/Entity"}}}},
+                    "responses": with(json!({
+                        "200": {"description": "stored (durably) and live", "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["user", "text_vector"],
+                            "properties": {"user": {"type": "string"}, "text_vector": {"type": "boolean"}}}}}},
+                        "400": err("invalid body or id; `field` names it"),
+                        "413": {"description": format!("body above {} bytes", limits.max_body)}
+                    }))
+                }
+            },
             "/v1/models": {"get": {
                 "summary": "Model versions with their held-out NDCG@10, which is live, whether a retrain runs",
                 "responses": with(json!({"200": {"description": "versions", "content": {"application/json": {"schema": {

@@ -328,7 +328,9 @@ impl Retrainer {
         };
         let model = seer_models::load(&v.dir)
             .map_err(|e| Error::Load(format!("loading {}: {e}", v.dir.display())))?;
-        if model.n_items() != live.data().n_items() {
+        // Items put after the version was trained are scored from their text neighbours;
+        // a version that knows more items than the catalogue is from another catalogue.
+        if model.n_items() > live.data().n_items() {
             return Err(Error::Load(format!(
                 "version {version} scores {} items, the catalogue has {}",
                 model.n_items(),
@@ -351,19 +353,12 @@ fn indicatif_hidden() -> indicatif::ProgressBar {
 /// The dataset's events plus every stored event (catalogue items only), users as the live
 /// view numbers them; returns the data and its rows in arrival order.
 fn snapshot(live: &Live, store: &dyn Store) -> Result<(Dataset, Vec<usize>)> {
-    let mut data = live.data().clone();
+    // the catalogue with the items and profiles put through the API, the dataset's events
+    let mut data = live.snapshot_base();
     let base_rows = data.interactions.len();
     // dataset events in time order first (stable), then the store's in sequence order
     let mut order: Vec<usize> = (0..base_rows).collect();
     order.sort_by_key(|&r| data.interactions.ts[r]);
-    let users = live.user_ids();
-    let n_new = users.len().saturating_sub(data.users.len());
-    for id in users.ids().iter().skip(data.users.len()) {
-        data.users.get_or_insert(id);
-    }
-    for col in &mut data.user_attrs {
-        col.values.extend(std::iter::repeat_n(String::new(), n_new));
-    }
     let mut after = 0;
     loop {
         let page = store.events_page(after, 50_000)?;

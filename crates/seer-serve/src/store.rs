@@ -71,8 +71,44 @@ pub trait Store: Send + Sync {
     fn events_page(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>>;
     /// Number of stored events.
     fn count(&self) -> Result<i64>;
-    /// Deletes every event of `user`; returns how many.
+    /// Deletes every event of `user` and their profile; returns how many events.
     fn delete_user(&self, user: &str) -> Result<usize>;
+    /// Creates or replaces an item (`deleted` false) or a user profile, durably.
+    fn put_entity(&self, kind: Kind, entity: &Entity) -> Result<()>;
+    /// Marks `item` deleted (it is never recommended again until it is put again); an item
+    /// the store has not seen is recorded as deleted with no fields.
+    fn delete_item(&self, item: &str) -> Result<()>;
+    /// Every stored item or user profile, in the order each was first put.
+    fn entities(&self, kind: Kind) -> Result<Vec<Entity>>;
+}
+
+/// Which table [`Store::put_entity`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Catalogue items (text fields: title, categories, …).
+    Item,
+    /// User profiles (profile text and attributes).
+    User,
+}
+
+impl Kind {
+    fn table(self) -> &'static str {
+        match self {
+            Kind::Item => "items",
+            Kind::User => "users",
+        }
+    }
+}
+
+/// An item or a user profile put through the API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entity {
+    /// The original id.
+    pub id: String,
+    /// Text fields as `(name, value)` pairs, sorted by name (lists joined with `" | "`).
+    pub fields: Vec<(String, String)>,
+    /// Items only: deleted (not recommendable).
+    pub deleted: bool,
 }
 
 /// Schema migrations, applied in order; `user_version` = how many have run.
@@ -98,6 +134,16 @@ pub const MIGRATIONS: &[&str] = &[
         rate    REAL    NOT NULL,
         created INTEGER NOT NULL,
         revoked INTEGER NOT NULL DEFAULT 0
+    );",
+    // 3: items and user profiles put through the API (first-put order = rowid order)
+    "CREATE TABLE items (
+        id      TEXT    PRIMARY KEY,
+        fields  TEXT    NOT NULL,
+        deleted INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE users (
+        id      TEXT    PRIMARY KEY,
+        fields  TEXT    NOT NULL
     );",
 ];
 
@@ -350,9 +396,70 @@ impl Store for SqliteStore {
     }
 
     fn delete_user(&self, user: &str) -> Result<usize> {
+        let mut conn = connect(&self.path)?;
+        let t = conn
+            .transaction()
+            .map_err(|e| Error::store(&self.path, e))?;
+        let n = t
+            .execute("DELETE FROM events WHERE user_id = ?1", params![user])
+            .map_err(|e| Error::store(&self.path, e))?;
+        t.execute("DELETE FROM users WHERE id = ?1", params![user])
+            .map_err(|e| Error::store(&self.path, e))?;
+        t.commit().map_err(|e| Error::store(&self.path, e))?;
+        Ok(n)
+    }
+
+    fn put_entity(&self, kind: Kind, entity: &Entity) -> Result<()> {
         let conn = connect(&self.path)?;
-        conn.execute("DELETE FROM events WHERE user_id = ?1", params![user])
-            .map_err(|e| Error::store(&self.path, e))
+        let fields = serde_json::to_string(&entity.fields).unwrap_or_else(|_| "[]".into());
+        let sql = match kind {
+            Kind::Item => {
+                "INSERT INTO items (id, fields, deleted) VALUES (?1, ?2, 0)
+                 ON CONFLICT(id) DO UPDATE SET fields = excluded.fields, deleted = 0"
+            }
+            Kind::User => {
+                "INSERT INTO users (id, fields) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET fields = excluded.fields"
+            }
+        };
+        conn.execute(sql, params![entity.id, fields])
+            .map_err(|e| Error::store(&self.path, e))?;
+        Ok(())
+    }
+
+    fn delete_item(&self, item: &str) -> Result<()> {
+        let conn = connect(&self.path)?;
+        conn.execute(
+            "INSERT INTO items (id, fields, deleted) VALUES (?1, '[]', 1)
+             ON CONFLICT(id) DO UPDATE SET deleted = 1",
+            params![item],
+        )
+        .map_err(|e| Error::store(&self.path, e))?;
+        Ok(())
+    }
+
+    fn entities(&self, kind: Kind) -> Result<Vec<Entity>> {
+        let conn = self.reader()?;
+        let sql = match kind {
+            Kind::Item => "SELECT id, fields, deleted FROM items ORDER BY rowid",
+            Kind::User => "SELECT id, fields, 0 FROM users ORDER BY rowid",
+        };
+        let mut st = conn.prepare(sql).map_err(|e| Error::store(&self.path, e))?;
+        let rows = st
+            .query_map([], |r| {
+                let fields: String = r.get(1)?;
+                Ok(Entity {
+                    id: r.get(0)?,
+                    fields: serde_json::from_str(&fields).unwrap_or_default(),
+                    deleted: r.get::<_, i64>(2)? != 0,
+                })
+            })
+            .map_err(|e| Error::store(&self.path, e))?;
+        let out = rows
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(&self.path, e))?;
+        tracing::debug!(table = kind.table(), n = out.len(), "entities read");
+        Ok(out)
     }
 }
 
@@ -447,6 +554,56 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(store.count().unwrap(), 200);
+    }
+
+    #[test]
+    fn items_and_profiles_persist_in_first_put_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.db");
+        let store = SqliteStore::open(&path, |_| {}).unwrap();
+        let item = |id: &str, title: &str| Entity {
+            id: id.into(),
+            fields: vec![("title".into(), title.into())],
+            deleted: false,
+        };
+        store.put_entity(Kind::Item, &item("b", "Bee")).unwrap();
+        store.put_entity(Kind::Item, &item("a", "Ant")).unwrap();
+        store.delete_item("b").unwrap();
+        store.delete_item("z").unwrap(); // never put: recorded as deleted
+        store.put_entity(Kind::Item, &item("z", "Zebra")).unwrap(); // put again: back
+        store.put_entity(Kind::Item, &item("a", "Ant II")).unwrap(); // replaced in place
+        let profile = Entity {
+            id: "u1".into(),
+            fields: vec![("about".into(), "loves sci-fi".into())],
+            deleted: false,
+        };
+        store.put_entity(Kind::User, &profile).unwrap();
+        store.append(vec![ev("u1", "a", None)]).unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path, |_| {}).unwrap();
+        let items = store.entities(Kind::Item).unwrap();
+        let got: Vec<(&str, &str, bool)> = items
+            .iter()
+            .map(|e| {
+                (
+                    e.id.as_str(),
+                    e.fields.first().map_or("", |f| f.1.as_str()),
+                    e.deleted,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("b", "Bee", true),
+                ("a", "Ant II", false),
+                ("z", "Zebra", false)
+            ]
+        );
+        assert_eq!(store.entities(Kind::User).unwrap(), [profile]);
+        // Deleting the user removes the profile with the events.
+        assert_eq!(store.delete_user("u1").unwrap(), 1);
+        assert!(store.entities(Kind::User).unwrap().is_empty());
     }
 
     #[test]
