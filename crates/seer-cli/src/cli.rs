@@ -439,6 +439,10 @@ struct ServeArgs {
     /// Threads a background retrain may use (0: half the cores), leaving the rest to requests.
     #[arg(long, default_value_t = 0)]
     retrain_threads: usize,
+    /// Retrain on a schedule: every this many seconds when events arrived since the last
+    /// retrain (0: no schedule; combines with --retrain-every).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    retrain_interval: u64,
     /// A sentence encoder (a local model directory such as `models/all-MiniLM-L6-v2`, from
     /// `seer fetch minilm`, or a hub id) for real-time text: items put through the API are
     /// recommendable at once through their text vector, users with profile text get
@@ -1729,6 +1733,7 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
                 PathBuf::from(p)
             }),
             every: a.retrain_every,
+            interval_secs: a.retrain_interval,
             holdout: a.holdout,
             margin: a.margin,
             threads: a.retrain_threads,

@@ -903,6 +903,38 @@ fn r7_new_items_and_profiles_served_at_once_through_text() {
         .count();
     assert!(dragons >= 1, "{prof}");
 
+    // Explanations: what the model did, shared attributes, the closest history text.
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        r#"{"events": [{"user": "fan", "item": "2"}, {"user": "fan", "item": "18"}]}"#,
+    );
+    assert_eq!(s, 200);
+    let (_, ex) = get(&a, &format!("{u}/v1/recommend/fan?k=3&explain=true"));
+    let why: Vec<String> = ex["items"][0]["why"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        why.iter().any(|w| w.starts_with("shares authors")),
+        "{why:?}"
+    );
+    assert!(why.iter().any(|w| w.contains("text similarity")), "{why:?}");
+    assert!(
+        !why.iter().any(|w| w.contains("language")),
+        "too common to explain: {why:?}"
+    );
+    let (_, ex) = get(&a, &format!("{u}/v1/recommend/reader?k=1&explain=true"));
+    assert!(
+        ex["items"][0]["why"][0]
+            .as_str()
+            .unwrap()
+            .contains("profile"),
+        "{ex}"
+    );
+
     // Free-text search, documented when the encoder is loaded.
     let (_, doc) = get(&a, &format!("{u}/openapi.json"));
     assert!(doc["paths"]["/v1/search"]["get"].is_object());
@@ -994,4 +1026,52 @@ fn r7_new_items_and_profiles_served_at_once_through_text() {
         r#"{"items": ["2", "18"], "k": 50}"#,
     );
     assert!(!items(&sess).contains(&"plain-new".to_string()));
+}
+
+/// Retraining on a schedule: with `--retrain-interval 1` a retrain starts within the second
+/// after new events arrive, and none starts while no event arrives.
+#[test]
+fn r7_scheduled_retrain_runs_only_after_new_events() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, model) = prepare(tmp.path());
+    let store = tmp.path().join("events.db");
+    let srv = Server::start(
+        &ds,
+        &model,
+        &store,
+        &["--retrain-interval", "1", "--holdout", "50"],
+    );
+    let u = srv.url.clone();
+    let a = agent();
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, m) = get(&a, &format!("{u}/v1/models"));
+    assert_eq!(
+        m["versions"].as_array().unwrap().len(),
+        1,
+        "no events, no retrain: {m}"
+    );
+    let batch: Vec<Value> = (0..80)
+        .map(|i| json!({"user": format!("u{}", 1 + i * 13 % 1500), "item": format!("{}", 1 + i * 7 % 900)}))
+        .collect();
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        &json!({ "events": batch }).to_string(),
+    );
+    assert_eq!(s, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let versions = loop {
+        let (_, m) = get(&a, &format!("{u}/v1/models"));
+        let n = m["versions"].as_array().unwrap().len();
+        if m["retraining"] == false && n > 1 {
+            break n;
+        }
+        assert!(Instant::now() < deadline, "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(versions, 2);
+    // nothing new since: the schedule does not retrain again
+    std::thread::sleep(Duration::from_millis(2500));
+    let (_, m) = get(&a, &format!("{u}/v1/models"));
+    assert_eq!(m["versions"].as_array().unwrap().len(), 2, "{m}");
 }

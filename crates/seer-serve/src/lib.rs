@@ -87,6 +87,25 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
             config.store.display()
         );
     }
+    if config.retrain.interval_secs > 0 {
+        // The schedule: a retrain every interval when events arrived since the last one.
+        let st = state.clone();
+        let period = std::time::Duration::from_secs(config.retrain.interval_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let n = st.live.counts().api_events;
+                let last = st.retrained_at.load(std::sync::atomic::Ordering::Relaxed);
+                if n > last && st.retrainer.start(st.live.clone(), st.store.clone()) {
+                    st.retrained_at
+                        .store(n, std::sync::atomic::Ordering::Relaxed);
+                    tracing::info!(events = n - last, "scheduled retrain started");
+                }
+            }
+        });
+    }
     let app = api::router(state.clone());
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

@@ -618,11 +618,6 @@ impl Live {
         }
     }
 
-    fn user_history(&self, user: &str) -> (Option<u32>, Vec<(ItemIdx, i64)>) {
-        let s = self.user_state(user);
-        (s.uid, s.history)
-    }
-
     /// Counters.
     pub fn counts(&self) -> Counts {
         let items = self.catalogue().n_items();
@@ -794,22 +789,55 @@ impl Live {
         Ok(top(&scores, k))
     }
 
-    /// Why `item` for `user`, in words: the model's own explanation when it has one (the
-    /// rankers' feature contributions), otherwise the history items that contributed most —
-    /// those whose removal from the history lowers the item's score the most (leave-one-out
-    /// over the latest 20 history items, so it is what this model actually did).
+    /// Why `item` for `user`, in words: what the model did (its own explanation, or the
+    /// history items that contributed most), the attributes the item shares with the history
+    /// (same author, category, brand, …) and, with an encoder, the history item closest in
+    /// text. A user without events but with a profile: how well the item matches it.
     pub fn explain(&self, user: &str, item: ItemIdx) -> Result<Vec<String>> {
-        let (uid, hist) = self.user_history(user);
+        let UserState {
+            uid,
+            history: hist,
+            profile,
+        } = self.user_state(user);
+        let data = self.data();
         if hist.is_empty() {
+            let cat = self.catalogue();
+            if let (Some(p), Some(v)) = (profile, cat.vector(item)) {
+                let c: f32 = p.iter().zip(v).map(|(a, b)| a * b).sum();
+                return Ok(vec![format!(
+                    "matches your profile text (text similarity {c:.2})"
+                )]);
+            }
             return Ok(vec!["popular right now (no history to go on yet)".into()]);
         }
+        let mut why = self.model_reasons(uid, &hist, item, &data)?;
+        why.extend(shared_attributes(&data, &hist, item));
+        why.extend(self.text_match(&hist, item, &data));
+        Ok(why)
+    }
+
+    /// The model's own explanation when it has one (the rankers' feature contributions),
+    /// otherwise the history items that contributed most — those whose removal from the
+    /// history lowers the item's score the most (leave-one-out over the latest 20 history
+    /// items, so it is what this model actually did).
+    fn model_reasons(
+        &self,
+        uid: Option<u32>,
+        hist: &[(ItemIdx, i64)],
+        item: ItemIdx,
+        data: &Dataset,
+    ) -> Result<Vec<String>> {
         let (model, model_users) = self.model.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let items: Vec<ItemIdx> = hist.iter().map(|h| h.0).collect();
+        let items: Vec<ItemIdx> = {
+            let cat = self.catalogue();
+            hist.iter()
+                .filter_map(|&(i, _)| cat.proxy(i, model.n_items()))
+                .collect()
+        };
         let ctx = UserContext {
             user: uid.filter(|&i| (i as usize) < model_users),
             ..UserContext::from_history(None, &items)
         };
-        let data = self.data();
         let name = |i: ItemIdx| data.item_label(i);
         if let Some((_, why)) = model.explain(&ctx, item, &name)? {
             if !why.is_empty() {
@@ -817,10 +845,11 @@ impl Live {
             }
         }
         if item as usize >= model.n_items() {
-            return Ok(vec![format!(
-                "new in the catalogue: ranked by its text's likeness to items the model knows ({})",
-                data.item_label(item)
-            )]);
+            return Ok(vec![
+                "new in the catalogue: scored from the items most like it in text that the model \
+                 knows"
+                    .into(),
+            ]);
         }
         let mut scores = vec![0f32; model.n_items()];
         model.score(&ctx, &mut scores)?;
@@ -849,6 +878,26 @@ impl Live {
             vec!["no single history item stands out: the user's history as a whole".into()]
         } else {
             why
+        })
+    }
+
+    /// With an encoder: the history item whose text is closest to `item`'s, when close.
+    fn text_match(&self, hist: &[(ItemIdx, i64)], item: ItemIdx, data: &Dataset) -> Option<String> {
+        let cat = self.catalogue();
+        let v = cat.vector(item)?;
+        let (c, best) = hist
+            .iter()
+            .filter(|h| h.0 != item)
+            .filter_map(|h| {
+                let w = cat.vector(h.0)?;
+                Some((v.iter().zip(w).map(|(a, b)| a * b).sum::<f32>(), h.0))
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))?;
+        (c >= 0.5).then(|| {
+            format!(
+                "its text is close to {} from your history (text similarity {c:.2})",
+                data.item_label(best)
+            )
         })
     }
 
@@ -950,4 +999,59 @@ fn encode(encoder: &TextEncoder, cache: Option<&PathBuf>, texts: &[String]) -> R
         out[i * dim..(i + 1) * dim].copy_from_slice(&vecs[k * dim..(k + 1) * dim]);
     }
     Ok(out)
+}
+
+/// Attribute values (`authors`, `categories`, `brand`, …; not the title, not numbers, not
+/// values a fifth of the catalogue has) that `item` shares with items of the history, the two
+/// most shared, in words.
+fn shared_attributes(data: &Dataset, hist: &[(ItemIdx, i64)], item: ItemIdx) -> Vec<String> {
+    let mut hist_items: Vec<ItemIdx> = hist.iter().map(|h| h.0).filter(|&i| i != item).collect();
+    hist_items.sort_unstable();
+    hist_items.dedup();
+    let tokens = |v: &str| -> Vec<String> {
+        v.split(" | ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.chars().count() <= 80 && t.parse::<f64>().is_err())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let mut found: Vec<(usize, String)> = Vec::new();
+    for col in data.item_text.iter().filter(|c| c.name != "title") {
+        let Some(v) = col.values.get(item as usize) else {
+            continue;
+        };
+        for (t, shown) in tokens(v).into_iter().zip(
+            v.split(" | ")
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && t.chars().count() <= 80 && t.parse::<f64>().is_err()),
+        ) {
+            let n = hist_items
+                .iter()
+                .filter(|&&h| {
+                    col.values
+                        .get(h as usize)
+                        .is_some_and(|hv| tokens(hv).contains(&t))
+                })
+                .count();
+            // A value most of the catalogue has ("language: eng") explains nothing.
+            let common = n > 0 && {
+                let df = col
+                    .values
+                    .iter()
+                    .filter(|cv| tokens(cv).contains(&t))
+                    .count();
+                df * 5 > col.values.len()
+            };
+            if n > 0 && !common {
+                let what = col.name.replace('_', " ");
+                let items = if n == 1 { "item" } else { "items" };
+                found.push((
+                    n,
+                    format!("shares {what} \"{shown}\" with {n} {items} in your history"),
+                ));
+            }
+        }
+    }
+    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.into_iter().take(2).map(|f| f.1).collect()
 }

@@ -37,6 +37,9 @@ pub struct RetrainConfig {
     pub dir: PathBuf,
     /// Retrain after this many new events (0: only on request). Default 0.
     pub every: u64,
+    /// Also retrain on a schedule: every this many seconds, when events arrived since the
+    /// last retrain (0: no schedule). Default 0.
+    pub interval_secs: u64,
     /// Most recent events held out for the swap decision. Default 2,000.
     pub holdout: usize,
     /// The candidate may be this much worse (relative NDCG@10) and still go live. Default 0.02.
@@ -51,6 +54,7 @@ impl Default for RetrainConfig {
         RetrainConfig {
             dir: PathBuf::from("models/versions"),
             every: 0,
+            interval_secs: 0,
             holdout: 2_000,
             margin: 0.02,
             threads: 0,
