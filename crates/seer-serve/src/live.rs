@@ -1052,6 +1052,6 @@ fn shared_attributes(data: &Dataset, hist: &[(ItemIdx, i64)], item: ItemIdx) -> 
             }
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     found.into_iter().take(2).map(|f| f.1).collect()
 }
