@@ -443,6 +443,11 @@ struct ServeArgs {
     /// retrain (0: no schedule; combines with --retrain-every).
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     retrain_interval: u64,
+    /// Between full retrains: the retrains triggered by --retrain-every are continual updates
+    /// of the live sequence model (sasrec, bert4rec), this many epochs on the users with new
+    /// events; --retrain-interval and POST /v1/models/retrain stay full (0: always full).
+    #[arg(long, default_value_t = 0)]
+    update_epochs: usize,
     /// A sentence encoder (a local model directory such as `models/all-MiniLM-L6-v2`, from
     /// `seer fetch minilm`, or a hub id) for real-time text: items put through the API are
     /// recommendable at once through their text vector, users with profile text get
@@ -1734,6 +1739,7 @@ fn serve_cmd(a: &ServeArgs) -> Result<ExitCode> {
             }),
             every: a.retrain_every,
             interval_secs: a.retrain_interval,
+            update_epochs: a.update_epochs,
             holdout: a.holdout,
             margin: a.margin,
             threads: a.retrain_threads,

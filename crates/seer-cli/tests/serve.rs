@@ -1075,3 +1075,93 @@ fn r7_scheduled_retrain_runs_only_after_new_events() {
     let (_, m) = get(&a, &format!("{u}/v1/models"));
     assert_eq!(m["versions"].as_array().unwrap().len(), 2, "{m}");
 }
+
+/// Between full retrains, continual updates: with `--update-epochs 1` the retrain triggered
+/// by new events continues the live SASRec on the users with new events (`mode: update`),
+/// while a requested retrain is full; both are judged on the held-out newest events.
+#[test]
+fn r7_continual_update_between_full_retrains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ds, _) = prepare(tmp.path());
+    let model = tmp.path().join("sasrec");
+    run_ok(
+        &[
+            "train",
+            "--data",
+            ds.to_str().unwrap(),
+            "--model",
+            "sasrec:epochs=2,patience=0,hidden=32,max_len=20",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    let store = tmp.path().join("events.db");
+    let srv = Server::start(
+        &ds,
+        &model,
+        &store,
+        &[
+            "--retrain-every",
+            "60",
+            "--update-epochs",
+            "1",
+            "--holdout",
+            "30",
+            "--margin",
+            "1.0",
+        ],
+    );
+    let u = srv.url.clone();
+    let a = agent();
+    // 80 events: the 60th triggers an update (the newest 30 held out from it). Explicit
+    // times keep the second batch strictly newer than what the first taught the model.
+    let batch: Vec<Value> = (0..80)
+        .map(|i| json!({"user": format!("u{}", 1 + i * 13 % 1500), "item": format!("{}", 1 + i * 7 % 900), "ts": 2_000_000_000 + i}))
+        .collect();
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        &json!({ "events": batch }).to_string(),
+    );
+    assert_eq!(s, 200);
+    let wait = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (_, m) = get(&a, &format!("{u}/v1/models"));
+            if m["retraining"] == false && m["versions"].as_array().unwrap().len() >= n {
+                return m;
+            }
+            assert!(Instant::now() < deadline, "{m}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let m = wait(2);
+    let v1 = &m["versions"][1];
+    assert_eq!(v1["mode"], "update", "{m}");
+    assert!(v1["ndcg10"].as_f64().unwrap().is_finite(), "{m}");
+    // margin 1.0: any candidate with a hit goes live; without one the live model stays
+    assert_eq!(m["live"] == 1, v1["swapped"] == true, "{m}");
+    // A requested retrain is full; a bad mode is refused.
+    let r = a
+        .post(&format!("{u}/v1/models/retrain?mode=sideways"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let batch: Vec<Value> = (0..40)
+        .map(|i| json!({"user": format!("u{}", 2 + i * 11 % 1500), "item": format!("{}", 3 + i * 5 % 900), "ts": 2_000_001_000 + i}))
+        .collect();
+    let (s, _) = post(
+        &a,
+        &format!("{u}/v1/events"),
+        &json!({ "events": batch }).to_string(),
+    );
+    assert_eq!(s, 200);
+    let r = a
+        .post(&format!("{u}/v1/models/retrain?mode=full"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let m = wait(3);
+    assert_eq!(m["versions"][2]["mode"], "full", "{m}");
+}

@@ -318,7 +318,13 @@ async fn post_events(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Res
                 .compare_exchange(last, n, Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
         {
-            st.retrainer.start(st.live.clone(), st.store.clone());
+            // between full retrains: continual updates, when configured
+            let mode = if st.retrainer.config.update_epochs > 0 {
+                crate::retrain::Mode::Update
+            } else {
+                crate::retrain::Mode::Full
+            };
+            st.retrainer.start(st.live.clone(), st.store.clone(), mode);
         }
     }
     Ok(Json(json!({"acked": acks.len(), "results": acks})).into_response())
@@ -796,8 +802,23 @@ async fn list_models(State(st): State<Arc<AppState>>) -> Response {
     .into_response()
 }
 
-async fn retrain(State(st): State<Arc<AppState>>) -> Response {
-    if st.retrainer.start(st.live.clone(), st.store.clone()) {
+async fn retrain(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(other) = q.keys().find(|k| k.as_str() != "mode") {
+        return ApiError::bad(other.clone(), "unknown query parameter (known: mode)")
+            .into_response();
+    }
+    let mode = match q.get("mode").map(String::as_str) {
+        None | Some("full") => crate::retrain::Mode::Full,
+        Some("update") => crate::retrain::Mode::Update,
+        Some(other) => {
+            return ApiError::bad("mode", format!("{other:?}: expected full or update"))
+                .into_response()
+        }
+    };
+    if st.retrainer.start(st.live.clone(), st.store.clone(), mode) {
         (StatusCode::ACCEPTED, Json(json!({"started": true}))).into_response()
     } else {
         ApiError {

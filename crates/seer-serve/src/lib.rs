@@ -98,7 +98,11 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
                 tick.tick().await;
                 let n = st.live.counts().api_events;
                 let last = st.retrained_at.load(std::sync::atomic::Ordering::Relaxed);
-                if n > last && st.retrainer.start(st.live.clone(), st.store.clone()) {
+                if n > last
+                    && st
+                        .retrainer
+                        .start(st.live.clone(), st.store.clone(), retrain::Mode::Full)
+                {
                     st.retrained_at
                         .store(n, std::sync::atomic::Ordering::Relaxed);
                     tracing::info!(events = n - last, "scheduled retrain started");

@@ -360,8 +360,11 @@ pub fn document(limits: &Limits) -> Value {
             }},
             "/v1/models/retrain": {"post": {
                 "summary": "Retrain in the background; the candidate goes live only if not worse than the live model",
+                "parameters": [{"name": "mode", "in": "query", "schema": {"type": "string", "enum": ["full", "update"]},
+                    "description": "full (default) or a continual update of the live sequence model (needs --update-epochs; otherwise full)"}],
                 "responses": with(json!({
                     "202": {"description": "started", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "400": err("bad parameter"),
                     "409": err("a retrain is already running")
                 }))
             }},

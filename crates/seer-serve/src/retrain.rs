@@ -40,6 +40,12 @@ pub struct RetrainConfig {
     /// Also retrain on a schedule: every this many seconds, when events arrived since the
     /// last retrain (0: no schedule). Default 0.
     pub interval_secs: u64,
+    /// Between full retrains: when > 0, the retrains triggered by `every` are continual
+    /// updates of the live sequence model — this many epochs on the users with new events
+    /// (plus as many other users, replayed against forgetting), items it knows keeping their
+    /// embeddings — while the scheduled and requested retrains stay full. Other models are
+    /// always retrained in full. Default 0.
+    pub update_epochs: usize,
     /// Most recent events held out for the swap decision. Default 2,000.
     pub holdout: usize,
     /// The candidate may be this much worse (relative NDCG@10) and still go live. Default 0.02.
@@ -55,6 +61,7 @@ impl Default for RetrainConfig {
             dir: PathBuf::from("models/versions"),
             every: 0,
             interval_secs: 0,
+            update_epochs: 0,
             holdout: 2_000,
             margin: 0.02,
             threads: 0,
@@ -62,11 +69,23 @@ impl Default for RetrainConfig {
     }
 }
 
+/// A full retrain or a continual update of the live model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Fit the live model's spec from scratch on every event.
+    Full,
+    /// Continue training the live sequence model on the users with new events.
+    Update,
+}
+
 /// One saved model version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Version {
     /// 1, 2, … (0: the model the server started with).
     pub version: u32,
+    /// How it was made (`full` for the starting model).
+    pub mode: Mode,
     /// The model spec.
     pub spec: String,
     /// Its directory.
@@ -155,6 +174,7 @@ impl Retrainer {
         if let Ok(mut v) = r.versions.lock() {
             v.push(Version {
                 version: 0,
+                mode: Mode::Full,
                 spec: start_spec.to_string(),
                 dir: start_dir.to_owned(),
                 train_events: 0,
@@ -196,7 +216,7 @@ impl Retrainer {
     }
 
     /// Starts a retrain on its own thread unless one is running; false when one was.
-    pub fn start(self: &Arc<Self>, live: Arc<Live>, store: Arc<SqliteStore>) -> bool {
+    pub fn start(self: &Arc<Self>, live: Arc<Live>, store: Arc<SqliteStore>, mode: Mode) -> bool {
         if self.running.swap(true, Ordering::SeqCst) {
             return false;
         }
@@ -204,7 +224,7 @@ impl Retrainer {
         let spawned = std::thread::Builder::new()
             .name("seer-retrain".into())
             .spawn(move || {
-                match me.retrain(&live, store.as_ref()) {
+                match me.retrain(&live, store.as_ref(), mode) {
                     Ok(v) => tracing::info!(
                         version = v.version,
                         ndcg10 = v.ndcg10,
@@ -229,14 +249,25 @@ impl Retrainer {
     }
 
     /// One retrain, on the calling thread.
-    pub fn retrain(&self, live: &Live, store: &dyn Store) -> Result<Version> {
+    pub fn retrain(&self, live: &Live, store: &dyn Store, mode: Mode) -> Result<Version> {
         let t0 = Instant::now();
         let spec = live.model_spec();
         let cfg = ModelConfig::from_spec(&spec).map_err(|e| Error::Load(e.to_string()))?;
+        let until0 = *self.live_until.lock().unwrap_or_else(|p| p.into_inner());
+        // Updates continue a sequence model from what it learned before `until`; anything
+        // else (or an unknown `until`) is retrained in full.
+        let mode = match mode {
+            Mode::Update
+                if cfg.is_sequential() && until0.is_some() && self.config.update_epochs > 0 =>
+            {
+                Mode::Update
+            }
+            _ => Mode::Full,
+        };
         let (data, order) = snapshot(live, store)?;
         // The most recent events (by arrival) that the live model has not been trained on are
         // held out: both models meet them for the first time, so the comparison is fair.
-        let until = *self.live_until.lock().unwrap_or_else(|p| p.into_inner());
+        let until = until0;
         let new_events = order
             .iter()
             .rev()
@@ -260,9 +291,66 @@ impl Retrainer {
             .thread_name(|i| format!("seer-retrain-{i}"))
             .build()
             .map_err(|e| Error::Load(format!("retrain thread pool: {e}")))?;
-        let candidate = pool
-            .install(|| cfg.fit(&train, &indicatif_hidden()))
-            .map_err(|e| Error::Load(format!("retraining {spec}: {e}")))?;
+        let candidate = match mode {
+            Mode::Full => pool
+                .install(|| cfg.fit(&train, &indicatif_hidden()))
+                .map_err(|e| Error::Load(format!("retraining {spec}: {e}")))?,
+            Mode::Update => {
+                let live_dir = {
+                    let live_v = *self.live_version.lock().unwrap_or_else(|p| p.into_inner());
+                    let vs = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+                    vs.iter()
+                        .find(|v| v.version == live_v)
+                        .map(|v| v.dir.clone())
+                        .ok_or_else(|| Error::Load(format!("live version {live_v} not found")))?
+                };
+                let m_old = live.model().n_items();
+                let is_new = |r: usize| until.is_none_or(|t| data.interactions.ts[r] > t);
+                let mut learned = vec![false; data.n_items()];
+                let mut users: Vec<u32> = Vec::new();
+                for &r in train_rows {
+                    if is_new(r) {
+                        users.push(data.interactions.user[r]);
+                    } else {
+                        learned[data.interactions.item[r] as usize] = true;
+                    }
+                }
+                users.sort_unstable();
+                users.dedup();
+                if users.is_empty() {
+                    return Err(Error::Load(
+                        "no new training events besides the held-out ones: nothing to update \
+                         the live model with"
+                            .into(),
+                    ));
+                }
+                // As many other users again, replayed so the update does not forget them.
+                let active = users.len();
+                let mut others: Vec<u32> = (0..data.n_users() as u32)
+                    .filter(|u| users.binary_search(u).is_err())
+                    .collect();
+                {
+                    use rand::seq::SliceRandom;
+                    use rand::SeedableRng;
+                    others.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(42));
+                }
+                others.truncate(active);
+                users.extend(others);
+                users.sort_unstable();
+                let map: Vec<Option<u32>> = (0..data.n_items())
+                    .map(|j| (j < m_old && learned[j]).then_some(j as u32))
+                    .collect();
+                let opts = seer_models::FitOptions {
+                    users: Some(&users),
+                    ..Default::default()
+                };
+                let epochs = self.config.update_epochs;
+                pool.install(|| {
+                    seer_models::update(&live_dir, &map, epochs, &train, &opts, &indicatif_hidden())
+                })
+                .map_err(|e| Error::Load(format!("updating {spec}: {e}")))?
+            }
+        };
         // Held-out events with the user's earlier training events as history.
         let mut hist: Vec<Vec<ItemIdx>> = vec![Vec::new(); data.n_users()];
         for &r in train_rows {
@@ -292,6 +380,7 @@ impl Retrainer {
             .map_err(|e| Error::Load(format!("saving {}: {e}", dir.display())))?;
         let v = Version {
             version,
+            mode,
             spec: spec.clone(),
             dir: dir.clone(),
             train_events: train_rows.len(),
