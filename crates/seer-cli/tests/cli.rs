@@ -1,6 +1,9 @@
 //! Integration tests: run the real `seer` binary on the bundled demo data (issue 3).
 #![allow(clippy::unwrap_used)] // test helpers: a failure here is a failed test
 
+mod common;
+use common::minilm;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1423,22 +1426,6 @@ fn r4_generative_decoding_recommend_and_eval() {
     );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("sequence model"));
-}
-
-/// all-MiniLM-L6-v2 at the workspace root (`seer fetch minilm`), or `None` to skip — unless
-/// `SEER_REQUIRE_MINILM` is set (CI fetches the model first), then its absence fails.
-fn minilm() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").exists() {
-        return Some(dir.canonicalize().unwrap());
-    }
-    assert!(
-        std::env::var_os("SEER_REQUIRE_MINILM").is_none(),
-        "no model at {}; run `seer fetch minilm`",
-        dir.display()
-    );
-    eprintln!("skipped: no MiniLM model (run `seer fetch minilm`)");
-    None
 }
 
 /// Issue 5: the language-model recommender end to end on the demo — bench against

@@ -2,6 +2,9 @@
 //! data, a trained model, HTTP over loopback.
 #![allow(clippy::unwrap_used)] // test helpers: a failure here is a failed test
 
+mod common;
+use common::minilm;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -777,22 +780,6 @@ fn r7_dashboard_in_headless_chromium() {
     let png = std::fs::read(&shot).expect("a screenshot");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     assert!(png.len() > 20_000, "{} bytes: an empty page?", png.len());
-}
-
-/// all-MiniLM-L6-v2 at the workspace root (`seer fetch minilm`), or `None` to skip — unless
-/// `SEER_REQUIRE_MINILM` is set (CI fetches the model first), then its absence fails.
-fn minilm() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2");
-    if dir.join("model.safetensors").exists() {
-        return Some(dir.canonicalize().unwrap());
-    }
-    assert!(
-        std::env::var_os("SEER_REQUIRE_MINILM").is_none(),
-        "no model at {}; run `seer fetch minilm`",
-        dir.display()
-    );
-    eprintln!("skipped: no MiniLM model at {}", dir.display());
-    None
 }
 
 /// `PUT` or `DELETE` with an optional JSON body.

@@ -39,7 +39,7 @@
 
 use std::path::Path;
 
-use faer::{Accum, Mat, MatMut, MatRef};
+use faer::{Accum, Mat};
 use indicatif::ProgressBar;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -628,17 +628,7 @@ impl Recommender for Als {
         for (u, x) in users.iter().zip(xb.chunks_exact_mut(k)) {
             self.fold_in(u.history, &mut s, x);
         }
-        let xm = MatRef::from_row_major_slice(&xb, users.len(), k);
-        let ym = MatRef::from_row_major_slice(&self.item_factors, n, k);
-        let om = MatMut::from_row_major_slice_mut(out, users.len(), n);
-        faer::linalg::matmul::matmul(
-            om,
-            Accum::Replace,
-            xm,
-            ym.transpose(),
-            1.0,
-            faer::get_global_parallelism(),
-        );
+        crate::history::factor_scores(&xb, &self.item_factors, k, out);
         Ok(())
     }
 
@@ -655,24 +645,8 @@ impl Recommender for Als {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::csr;
+    use crate::testutil::{blocks, csr};
     use seer_core::topk::top_k;
-
-    /// 3 blocks of 4 items; each of 8 users per block has 3 of their block's 4 items.
-    fn blocks() -> TrainData {
-        let mut ev = Vec::new();
-        for blk in 0..3u32 {
-            for u in 0..8u32 {
-                let user = blk * 8 + u;
-                for j in 0..4u32 {
-                    if j != u % 4 {
-                        ev.push((user, blk * 4 + j, j as i64));
-                    }
-                }
-            }
-        }
-        TrainData::from_csr(csr(12, &ev), false)
-    }
 
     fn cfg() -> Config {
         Config {

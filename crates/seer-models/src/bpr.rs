@@ -31,7 +31,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use faer::{Accum, MatMut, MatRef};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -482,17 +481,7 @@ impl Recommender for Bpr {
         for (u, x) in users.iter().zip(xb.chunks_exact_mut(k)) {
             self.user_vector(u, x);
         }
-        let xm = MatRef::from_row_major_slice(&xb, users.len(), k);
-        let ym = MatRef::from_row_major_slice(&self.item_factors, n, k);
-        let om = MatMut::from_row_major_slice_mut(out, users.len(), n);
-        faer::linalg::matmul::matmul(
-            om,
-            Accum::Replace,
-            xm,
-            ym.transpose(),
-            1.0,
-            faer::get_global_parallelism(),
-        );
+        crate::history::factor_scores(&xb, &self.item_factors, k, out);
         Ok(())
     }
 
@@ -517,24 +506,8 @@ impl Recommender for Bpr {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::csr;
+    use crate::testutil::blocks;
     use seer_core::topk::top_k;
-
-    /// 3 blocks of 4 items; each of 8 users per block has 3 of their block's 4 items.
-    fn blocks() -> TrainData {
-        let mut ev = Vec::new();
-        for blk in 0..3u32 {
-            for u in 0..8u32 {
-                let user = blk * 8 + u;
-                for j in 0..4u32 {
-                    if j != u % 4 {
-                        ev.push((user, blk * 4 + j, j as i64));
-                    }
-                }
-            }
-        }
-        TrainData::from_csr(csr(12, &ev), false)
-    }
 
     fn small() -> Config {
         Config {

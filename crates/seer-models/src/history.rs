@@ -29,3 +29,18 @@ pub(crate) fn counted_known(
         }
     }
 }
+
+/// `out = X · Yᵀ`: the scores of `x.len() / k` user vectors against every row of the item
+/// factors `y` (`[n_items, k]`), row-major `[users, n_items]`, with faer's parallel product.
+pub(crate) fn factor_scores(x: &[f32], y: &[f32], k: usize, out: &mut [f32]) {
+    use faer::{Accum, MatMut, MatRef};
+    let (users, n) = (x.len() / k, y.len() / k);
+    faer::linalg::matmul::matmul(
+        MatMut::from_row_major_slice_mut(out, users, n),
+        Accum::Replace,
+        MatRef::from_row_major_slice(x, users, k),
+        MatRef::from_row_major_slice(y, n, k).transpose(),
+        1.0,
+        faer::get_global_parallelism(),
+    );
+}

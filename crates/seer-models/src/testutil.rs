@@ -21,6 +21,23 @@ pub(crate) fn csr(n_items: usize, events: &[(u32, u32, i64)]) -> Csr {
     Csr::from_rows(&inter, &rows, n_users, n_items)
 }
 
+/// 3 blocks of 4 items; each of 8 users per block has 3 of their block's 4 items (the
+/// missing one, `block·4 + user % 4`, is what a model should put first).
+pub(crate) fn blocks() -> TrainData {
+    let mut ev = Vec::new();
+    for blk in 0..3u32 {
+        for u in 0..8u32 {
+            let user = blk * 8 + u;
+            for j in 0..4u32 {
+                if j != u % 4 {
+                    ev.push((user, blk * 4 + j, j as i64));
+                }
+            }
+        }
+    }
+    TrainData::from_csr(csr(12, &ev), false)
+}
+
 /// Fits `cfg` on `train`, saves, loads, and checks the loaded model scores every training
 /// user, an empty history and a history with unknown items exactly as the original does.
 pub(crate) fn assert_round_trip(cfg: &ModelConfig, train: &TrainData) {
