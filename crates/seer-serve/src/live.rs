@@ -650,6 +650,7 @@ impl Live {
         model: &dyn Recommender,
         ctx: &UserContext<'_>,
         masked: &[ItemIdx],
+        anchor: Option<ItemIdx>,
     ) -> Result<Vec<f32>> {
         let cat = self.catalogue();
         let n = cat.n_items();
@@ -663,6 +664,12 @@ impl Live {
         }
         model.score(ctx, &mut scores[..m])?;
         mask(&mut scores, masked);
+        if let Some(i) = anchor.filter(|&i| (i as usize) < m) {
+            // Similar items: the anchor is the item most like itself, so a new item whose
+            // nearest text is the anchor's (a new edition of it) inherits the top score.
+            let top = scores.iter().copied().filter(|s| s.is_finite()).fold(f32::MIN, f32::max);
+            scores[i as usize] = top;
+        }
         cat.inherit(&mut scores, m);
         finish(&mut scores, &cat.deleted, masked);
         Ok(scores)
@@ -704,7 +711,7 @@ impl Live {
                 context: None,
                 now_context,
             };
-            (self.score_all(model.as_ref(), &ctx, &masked)?, "model")
+            (self.score_all(model.as_ref(), &ctx, &masked, None)?, "model")
         } else if let Some(p) = profile {
             let cat = self.catalogue();
             let mut scores = cat.cosines(&p);
@@ -741,6 +748,16 @@ impl Live {
         k: usize,
         exclude: &[ItemIdx],
     ) -> Result<Vec<Rec>> {
+        self.session(items, k, exclude, None)
+    }
+
+    fn session(
+        &self,
+        items: &[ItemIdx],
+        k: usize,
+        exclude: &[ItemIdx],
+        anchor: Option<ItemIdx>,
+    ) -> Result<Vec<Rec>> {
         let model = self.model();
         let mut masked = items.to_vec();
         masked.extend_from_slice(exclude);
@@ -755,17 +772,19 @@ impl Live {
             model.as_ref(),
             &UserContext::from_history(None, &proxies),
             &masked,
+            anchor,
         )?;
         Ok(top(&scores, k))
     }
 
-    /// Items like `item`: the live model's scores for a session of just that item; for an
+    /// Items like `item`: the live model's scores for a session of just that item (new items
+    /// inherit from their text neighbours, `item` itself counting as the best match); for an
     /// item newer than the model, the catalogue's nearest items by text (empty without an
     /// encoder).
     pub fn similar(&self, item: ItemIdx, k: usize) -> Result<Vec<Rec>> {
         let model = self.model();
         if (item as usize) < model.n_items() {
-            return self.recommend_session(&[item], k, &[]);
+            return self.session(&[item], k, &[], Some(item));
         }
         let cat = self.catalogue();
         let Some(v) = cat.vector(item).map(<[f32]>::to_vec) else {
