@@ -667,7 +667,11 @@ impl Live {
         if let Some(i) = anchor.filter(|&i| (i as usize) < m) {
             // Similar items: the anchor is the item most like itself, so a new item whose
             // nearest text is the anchor's (a new edition of it) inherits the top score.
-            let top = scores.iter().copied().filter(|s| s.is_finite()).fold(f32::MIN, f32::max);
+            let top = scores
+                .iter()
+                .copied()
+                .filter(|s| s.is_finite())
+                .fold(f32::MIN, f32::max);
             scores[i as usize] = top;
         }
         cat.inherit(&mut scores, m);
@@ -711,7 +715,10 @@ impl Live {
                 context: None,
                 now_context,
             };
-            (self.score_all(model.as_ref(), &ctx, &masked, None)?, "model")
+            (
+                self.score_all(model.as_ref(), &ctx, &masked, None)?,
+                "model",
+            )
         } else if let Some(p) = profile {
             let cat = self.catalogue();
             let mut scores = cat.cosines(&p);
