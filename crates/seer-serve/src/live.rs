@@ -243,8 +243,10 @@ pub struct Live {
     /// The dataset's events (retraining starts from them).
     base: Interactions,
     catalogue: RwLock<Catalogue>,
-    /// The live model and how many users it was trained on (indices below that are its own).
-    model: RwLock<(Arc<dyn Recommender>, usize)>,
+    /// The live model and the users it was trained on, in its own index order (a model
+    /// trained by the server numbers users as the server did then; after a restart or a
+    /// deletion the server's numbering may differ, so users are matched by id).
+    model: RwLock<(Arc<dyn Recommender>, Arc<IdMap>)>,
     model_name: String,
     users: RwLock<Users>,
     encoder: Option<(TextEncoder, Option<PathBuf>)>,
@@ -279,7 +281,7 @@ impl Live {
             per_second: vec![(0, 0); 60],
             ..Default::default()
         };
-        let n_users = data.n_users();
+        let model_users = Arc::new(data.users.clone());
         // The catalogue keeps the context vocabularies, not the events.
         let mut base = std::mem::take(&mut data.interactions);
         data.interactions.context = base
@@ -303,7 +305,7 @@ impl Live {
                 dim: 0,
                 neighbours: HashMap::new(),
             }),
-            model: RwLock::new((Arc::from(model), n_users)),
+            model: RwLock::new((Arc::from(model), model_users)),
             model_name,
             users: RwLock::new(users),
             encoder: None,
@@ -481,10 +483,10 @@ impl Live {
         self.model_name.clone()
     }
 
-    /// Makes `model` live (trained on `n_users` users numbered as this view numbers them):
-    /// requests already scoring keep the model they started with.
-    pub fn swap_model(&self, model: Arc<dyn Recommender>, n_users: usize) {
-        *self.model.write().unwrap_or_else(|p| p.into_inner()) = (model, n_users);
+    /// Makes `model` live (trained on `users`, in its index order): requests already
+    /// scoring keep the model they started with.
+    pub fn swap_model(&self, model: Arc<dyn Recommender>, users: Arc<IdMap>) {
+        *self.model.write().unwrap_or_else(|p| p.into_inner()) = (model, users);
     }
 
     /// Every user id known so far, in index order.
@@ -707,8 +709,8 @@ impl Live {
         let (scores, source) = if !items.is_empty() {
             let has_ts = self.catalogue().data.has_timestamps;
             let ctx = UserContext {
-                // users newer than the model have indices beyond its own: unknown to it
-                user: uid.filter(|&i| (i as usize) < model_users),
+                // the model's own index of this user; users newer than it are unknown to it
+                user: uid.and(model_users.get(user)),
                 history: &items,
                 timestamps: has_ts.then_some(ts.as_slice()),
                 now: None,
@@ -836,7 +838,7 @@ impl Live {
             }
             return Ok(vec!["popular right now (no history to go on yet)".into()]);
         }
-        let mut why = self.model_reasons(uid, &hist, item, &data)?;
+        let mut why = self.model_reasons(uid.and(Some(user)), &hist, item, &data)?;
         why.extend(shared_attributes(&data, &hist, item));
         why.extend(self.text_match(&hist, item, &data));
         Ok(why)
@@ -848,7 +850,7 @@ impl Live {
     /// items, so it is what this model actually did).
     fn model_reasons(
         &self,
-        uid: Option<u32>,
+        user: Option<&str>,
         hist: &[(ItemIdx, i64)],
         item: ItemIdx,
         data: &Dataset,
@@ -861,7 +863,7 @@ impl Live {
                 .collect()
         };
         let ctx = UserContext {
-            user: uid.filter(|&i| (i as usize) < model_users),
+            user: user.and_then(|u| model_users.get(u)),
             ..UserContext::from_history(None, &items)
         };
         let name = |i: ItemIdx| data.item_label(i);

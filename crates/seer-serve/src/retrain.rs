@@ -378,6 +378,12 @@ impl Retrainer {
         candidate
             .save(&dir)
             .map_err(|e| Error::Load(format!("saving {}: {e}", dir.display())))?;
+        // the users in the model's index order, so an activation matches them by id
+        std::fs::write(
+            dir.join("users.json"),
+            serde_json::to_vec(data.users.ids()).unwrap_or_default(),
+        )
+        .map_err(|e| Error::store(&dir, e))?;
         let v = Version {
             version,
             mode,
@@ -398,7 +404,7 @@ impl Retrainer {
         .map_err(|e| Error::store(&dir, e))?;
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if swapped {
-            live.swap_model(Arc::from(candidate), data.n_users());
+            live.swap_model(Arc::from(candidate), Arc::new(data.users.clone()));
             *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
             let trained_until = train_rows.iter().map(|&r| data.interactions.ts[r]).max();
             *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = trained_until;
@@ -430,8 +436,22 @@ impl Retrainer {
                 live.data().n_items()
             )));
         }
-        // users the model was trained on: at least the dataset's
-        live.swap_model(Arc::from(model), live.data().n_users());
+        // the users it was trained on, by id (saved with the version; the dataset's for the
+        // starting model)
+        let users = match std::fs::read(v.dir.join("users.json")) {
+            Ok(bytes) => {
+                let ids: Vec<String> = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Load(format!("{}: {e}", v.dir.join("users.json").display()))
+                })?;
+                let mut m = seer_core::IdMap::new();
+                for id in &ids {
+                    m.get_or_insert(id);
+                }
+                m
+            }
+            Err(_) => live.data().users.clone(),
+        };
+        live.swap_model(Arc::from(model), Arc::new(users));
         *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
         // what an activated version saw is not recorded: every event counts as new
         *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
