@@ -1061,6 +1061,41 @@ fn r7_scheduled_retrain_runs_only_after_new_events() {
     std::thread::sleep(Duration::from_millis(2500));
     let (_, m) = get(&a, &format!("{u}/v1/models"));
     assert_eq!(m["versions"].as_array().unwrap().len(), 2, "{m}");
+    // Make version 1 live, then restart: the versions are listed again and version 1 is
+    // still the live one (not the starting model).
+    let r = a
+        .post(&format!("{u}/v1/models/1/activate"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, before) = get(&a, &format!("{u}/v1/recommend/u7?k=10"));
+    assert!(srv.stop().success());
+    let srv = Server::start(
+        &ds,
+        &model,
+        &store,
+        &["--retrain-interval", "1", "--holdout", "50"],
+    );
+    let u = srv.url.clone();
+    let (_, m) = get(&a, &format!("{u}/v1/models"));
+    assert_eq!(
+        (m["live"].as_u64(), m["versions"].as_array().unwrap().len()),
+        (Some(1), 2),
+        "{m}"
+    );
+    assert_eq!(m["versions"][1]["version"], 1);
+    let (_, after) = get(&a, &format!("{u}/v1/recommend/u7?k=10"));
+    assert_eq!(items(&after), items(&before));
+    // and back to the starting model, which also survives a restart
+    let r = a
+        .post(&format!("{u}/v1/models/0/activate"))
+        .send("")
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(srv.stop().success());
+    let srv = Server::start(&ds, &model, &store, &[]);
+    let (_, m) = get(&a, &format!("{}/v1/models", srv.url));
+    assert_eq!(m["live"].as_u64(), Some(0), "{m}");
 }
 
 /// Between full retrains, continual updates: with `--update-epochs 1` the retrain triggered

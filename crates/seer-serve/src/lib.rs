@@ -78,6 +78,16 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
         )),
         retrained_at: Default::default(),
     });
+    // The version live when the server last stopped goes live again (its users matched by
+    // id, new items replayed above), so a restart does not fall back to the starting model.
+    if let Some(v) = state.retrainer.saved_live() {
+        match state.retrainer.activate(&live, v) {
+            Ok(_) => tracing::info!(version = v, "live model version restored"),
+            Err(e) => {
+                tracing::warn!(version = v, error = %e, "could not restore the live version; serving the starting model")
+            }
+        }
+    }
     if state.auth.is_open(&state.store) {
         tracing::warn!(
             "no API keys in {}: the API is open to anyone who can reach {}; create one with \

@@ -104,6 +104,9 @@ pub struct Version {
     pub seconds: f64,
     /// Unix seconds.
     pub created: i64,
+    /// The latest event time it was trained on (`None`: unknown).
+    #[serde(default)]
+    pub trained_until: Option<i64>,
 }
 
 /// Fewest new held-out events a swap decision is made on.
@@ -184,9 +187,45 @@ impl Retrainer {
                 swapped: true,
                 seconds: 0.0,
                 created: now(),
+                trained_until,
             });
+            // Versions saved by earlier runs of the server (`DIR/vN/version.json`).
+            let mut saved: Vec<Version> = std::fs::read_dir(&r.config.dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read(e.path().join("version.json")).ok())
+                .filter_map(|b| serde_json::from_slice::<Version>(&b).ok())
+                .filter(|x| x.version > 0 && x.dir.join("weights.safetensors").exists())
+                .collect();
+            saved.sort_by_key(|x| x.version);
+            v.extend(saved);
         }
         r
+    }
+
+    /// The version that was live when the server last stopped (`DIR/live.json`), when it is
+    /// one of the saved versions other than the starting model.
+    pub fn saved_live(&self) -> Option<u32> {
+        let b = std::fs::read(self.config.dir.join("live.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&b).ok()?;
+        let n = u32::try_from(v.get("live")?.as_u64()?).ok()?;
+        let known = self
+            .versions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|x| x.version == n);
+        (n > 0 && known).then_some(n)
+    }
+
+    /// Records which version is live, for the next start.
+    fn record_live(&self, version: u32) {
+        let _ = std::fs::create_dir_all(&self.config.dir);
+        let _ = std::fs::write(
+            self.config.dir.join("live.json"),
+            serde_json::json!({ "live": version }).to_string(),
+        );
     }
 
     /// Saved versions, oldest first, and which one is live.
@@ -396,6 +435,7 @@ impl Retrainer {
             swapped,
             seconds: t0.elapsed().as_secs_f64(),
             created: now(),
+            trained_until: train_rows.iter().map(|&r| data.interactions.ts[r]).max(),
         };
         std::fs::write(
             dir.join("version.json"),
@@ -406,8 +446,8 @@ impl Retrainer {
         if swapped {
             live.swap_model(Arc::from(candidate), Arc::new(data.users.clone()));
             *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
-            let trained_until = train_rows.iter().map(|&r| data.interactions.ts[r]).max();
-            *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = trained_until;
+            *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = v.trained_until;
+            self.record_live(version);
         }
         self.versions
             .lock()
@@ -453,8 +493,10 @@ impl Retrainer {
         };
         live.swap_model(Arc::from(model), Arc::new(users));
         *self.live_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
-        // what an activated version saw is not recorded: every event counts as new
-        *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        // what it was trained on (unknown for versions saved before this was recorded:
+        // then every event counts as new)
+        *self.live_until.lock().unwrap_or_else(|p| p.into_inner()) = v.trained_until;
+        self.record_live(version);
         Ok(v)
     }
 }
