@@ -378,17 +378,7 @@ impl Live {
                     c.values[i as usize].clear();
                 }
                 for (name, value) in &e.fields {
-                    let col = match data.item_text.iter().position(|c| &c.name == name) {
-                        Some(j) => j,
-                        None => {
-                            data.item_text.push(TextColumn {
-                                name: name.clone(),
-                                values: vec![String::new(); n],
-                            });
-                            data.item_text.len() - 1
-                        }
-                    };
-                    data.item_text[col].values[i as usize] = value.clone();
+                    set_field(&mut data.item_text, n, i as usize, name, value);
                 }
                 if dim > 0 {
                     cat.vectors.resize(n * dim, 0.0);
@@ -519,17 +509,7 @@ impl Live {
         }
         for (&uid, profile) in &u.profiles {
             for (name, value) in &profile.fields {
-                let j = match data.user_attrs.iter().position(|c| &c.name == name) {
-                    Some(j) => j,
-                    None => {
-                        data.user_attrs.push(TextColumn {
-                            name: name.clone(),
-                            values: vec![String::new(); n],
-                        });
-                        data.user_attrs.len() - 1
-                    }
-                };
-                data.user_attrs[j].values[uid as usize] = value.clone();
+                set_field(&mut data.user_attrs, n, uid as usize, name, value);
             }
         }
         data
@@ -975,6 +955,22 @@ impl Live {
         }
         Ok(Some(codes))
     }
+}
+
+/// Sets field `name` of row `row` in `columns` of `n` rows, adding the column, empty for
+/// every other row, when it is new.
+fn set_field(columns: &mut Vec<TextColumn>, n: usize, row: usize, name: &str, value: &str) {
+    let j = match columns.iter().position(|c| c.name == name) {
+        Some(j) => j,
+        None => {
+            columns.push(TextColumn {
+                name: name.to_string(),
+                values: vec![String::new(); n],
+            });
+            columns.len() - 1
+        }
+    };
+    columns[j].values[row] = value.to_string();
 }
 
 /// Sets the scores of `items` to −∞.
