@@ -186,13 +186,15 @@ const CE_BLOCK: usize = 128;
 
 /// Mean softmax cross-entropy of the catalogue logits `hidden · tableᵀ + bias` (`hidden`
 /// `[N, H]`, `table` `[V, H]`, `bias` `[V]`) against `targets`, **without materialising the
-/// `[N, V]` logits**: on the CPU a fused custom op walks blocks of 128 rows in parallel,
-/// computing each block's logits with a matrix product, its log-sum-exp and loss; the backward
-/// pass recomputes the block's logits, turns them into `softmax − onehot` in place and
-/// multiplies back into the gradients of `hidden`, `table` and `bias`. Memory stays at one
-/// block of logits per thread instead of `N × V` floats (310 MB for a batch of 128 × 50
-/// positions over Beauty's 12 101 items), which also removes the page faults of allocating
-/// and zeroing such buffers every step.
+/// `[N, V]` logits**: on the CPU a fused custom op walks blocks of 128 rows in parallel; for
+/// each block it computes the logits with a matrix product, their log-sum-exp and loss, turns
+/// them into `softmax − onehot` in place while they are still in cache, and multiplies them
+/// back into the gradients of `hidden`, `table` and `bias`. The loss is a scalar, so its
+/// backward pass only scales these gradients by the incoming one: three matrix products per
+/// step, the minimum, and one block of logits per thread in memory instead of `N × V` floats
+/// (310 MB for a batch of 128 × 50 positions over Beauty's 12 101 items).
+///
+/// The op is meant for training: it always pays for the gradients.
 ///
 /// Elsewhere (GPU) it is the composed `softmax_cross_entropy(hidden · tableᵀ + bias)`.
 pub fn catalogue_cross_entropy(
@@ -200,16 +202,6 @@ pub fn catalogue_cross_entropy(
     table: &Tensor,
     bias: &Tensor,
     targets: &[u32],
-) -> Result<Tensor> {
-    catalogue_ce(hidden, table, bias, targets, CE_CACHE_LIMIT)
-}
-
-fn catalogue_ce(
-    hidden: &Tensor,
-    table: &Tensor,
-    bias: &Tensor,
-    targets: &[u32],
-    cache_limit: usize,
 ) -> Result<Tensor> {
     let (n, h) = hidden.dims2()?;
     let (v, h2) = table.dims2()?;
@@ -230,9 +222,7 @@ fn catalogue_ce(
     if hidden.device().is_cpu() {
         let op = CatalogueCe {
             targets: Arc::new(targets.to_vec()),
-            lse: Mutex::new(Vec::new()),
-            cache: Mutex::new(None),
-            cache_limit,
+            grads: Mutex::new(None),
         };
         Ok(hidden.contiguous()?.apply_op3_arc(
             &table.contiguous()?,
@@ -247,17 +237,13 @@ fn catalogue_ce(
 
 struct CatalogueCe {
     targets: Arc<Vec<u32>>,
-    /// Per row: log-sum-exp of the logits.
-    lse: Mutex<Vec<f32>>,
-    /// `exp(z − max)` of every logit and each row's `1 / Σ`, kept from the forward pass when
-    /// `N × V` fits [`CE_CACHE_LIMIT`], so the backward pass skips recomputing the logits (a
-    /// quarter of the op's matrix products).
-    cache: Mutex<Option<(Vec<f32>, Vec<f32>)>>,
-    cache_limit: usize,
+    /// The gradients of the mean loss with respect to `hidden`, `table` and `bias`, computed by
+    /// the forward pass and taken (once) by the backward pass.
+    grads: Mutex<Option<CeGrads>>,
 }
 
-/// Most logits kept between the passes (256 MB of `f32`); larger batches recompute them.
-const CE_CACHE_LIMIT: usize = 64 << 20;
+/// `(∂/∂hidden, ∂/∂table, ∂/∂bias)` of a mean catalogue cross-entropy, row-major.
+type CeGrads = (Vec<f32>, Vec<f32>, Vec<f32>);
 
 /// `out[b × V] = h[b × H] · tableᵀ + bias`, single-threaded (the caller parallelises over
 /// blocks).
@@ -284,18 +270,6 @@ fn storage_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Re
         candle_core::bail!("catalogue cross-entropy: {what} must be contiguous");
     };
     Ok(&data[a..b])
-}
-
-/// Reads a CPU tensor's values without copying.
-fn with_cpu<R>(
-    t: &Tensor,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else {
-        candle_core::bail!("catalogue cross-entropy: tensor left the CPU");
-    };
-    f(storage_f32(cpu, layout, "input")?)
 }
 
 /// For each row of `z` (logits, `V` wide): overwrites it with `exp(z − max)` and returns
@@ -335,50 +309,101 @@ impl candle_core::CustomOp3 for CatalogueCe {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (hid, table, bias) = (
+        let (hid, tab, bias) = (
             storage_f32(s1, l1, "hidden")?,
             storage_f32(s2, l2, "table")?,
             storage_f32(s3, l3, "bias")?,
         );
         let (n, dim) = l1.shape().dims2()?;
         let v = bias.len();
-        let mut rows = vec![(0f32, 0f32, 0f32); n];
-        let block = |z: &mut [f32], h: &[f32], blk: usize, out: &mut [(f32, f32, f32)]| {
-            block_logits(z, h, table, bias, dim);
-            let t0 = blk * CE_BLOCK;
-            exp_rows(z, v, &self.targets[t0..t0 + out.len()], out);
+        let scale = if n == 0 { 0.0 } else { 1.0 / n as f32 };
+        // One block: logits, loss terms, then `(softmax − onehot) / N` in place, multiplied
+        // into the block's rows of d hidden and added into this run's d table and d bias.
+        // Returns the block's summed loss.
+        let block = |z: &mut [f32],
+                     h: &[f32],
+                     gh: &mut [f32],
+                     targets: &[u32],
+                     gt: &mut [f32],
+                     gb: &mut [f32]|
+         -> f64 {
+            let b = h.len() / dim;
+            block_logits(z, h, tab, bias, dim);
+            let mut rows = [(0f32, 0f32, 0f32); CE_BLOCK];
+            exp_rows(z, v, targets, &mut rows[..b]);
+            let mut loss = 0f64;
+            for ((row, &t), &(lse, inv, zt)) in z.chunks_exact_mut(v).zip(targets).zip(&rows) {
+                loss += (lse - zt) as f64;
+                // Row holds exp(z − max); softmax = that / Σ.
+                let f = inv * scale;
+                for x in row.iter_mut() {
+                    *x *= f;
+                }
+                row[t as usize] -= scale;
+                for (acc, &x) in gb.iter_mut().zip(row.iter()) {
+                    *acc += x;
+                }
+            }
+            let zm = faer::MatRef::from_row_major_slice(z, b, v);
+            // d hidden = G · table
+            faer::linalg::matmul::matmul(
+                faer::MatMut::from_row_major_slice_mut(gh, b, dim),
+                faer::Accum::Replace,
+                zm,
+                faer::MatRef::from_row_major_slice(tab, v, dim),
+                1.0f32,
+                faer::Par::Seq,
+            );
+            // d table += Gᵀ · hidden
+            faer::linalg::matmul::matmul(
+                faer::MatMut::from_row_major_slice_mut(gt, v, dim),
+                faer::Accum::Add,
+                zm.transpose(),
+                faer::MatRef::from_row_major_slice(h, b, dim),
+                1.0f32,
+                faer::Par::Seq,
+            );
+            loss
         };
-        let cache = if n * v <= self.cache_limit {
-            let mut all = vec![0f32; n * v];
-            all.par_chunks_mut(CE_BLOCK * v.max(1))
-                .zip(hid.par_chunks(CE_BLOCK * dim))
-                .zip(rows.par_chunks_mut(CE_BLOCK))
-                .enumerate()
-                .for_each(|(blk, ((z, h), out))| block(z, h, blk, out));
-            Some(all)
-        } else {
-            hid.par_chunks(CE_BLOCK * dim)
-                .zip(rows.par_chunks_mut(CE_BLOCK))
-                .enumerate()
-                .for_each_init(Vec::new, |buf: &mut Vec<f32>, (blk, (h, out))| {
-                    buf.resize(out.len() * v, 0.0);
-                    block(buf, h, blk, out);
-                });
-            None
-        };
-        let total: f64 = rows.iter().map(|&(l, _, zt)| (l - zt) as f64).sum();
-        if let Ok(mut g) = self.lse.lock() {
-            *g = rows.iter().map(|r| r.0).collect();
+        // A fixed partition of the blocks into one contiguous run per thread, each run summed
+        // in order and the runs added in order: neither the loss nor the gradients depend on
+        // rayon's work stealing, so a seed gives the same model.
+        let n_blocks = n.div_ceil(CE_BLOCK).max(1);
+        let per = n_blocks.div_ceil(rayon::current_num_threads().max(1));
+        let rows_per = per * CE_BLOCK;
+        let mut grad_h = vec![0f32; n * dim];
+        let parts: Vec<(Vec<f32>, Vec<f32>, f64)> = grad_h
+            .par_chunks_mut((rows_per * dim).max(1))
+            .zip(hid.par_chunks((rows_per * dim).max(1)))
+            .zip(self.targets.par_chunks(rows_per.max(1)))
+            .map(|((gh_run, h_run), t_run)| {
+                let (mut gt, mut gb) = (vec![0f32; v * dim], vec![0f32; v]);
+                let mut buf = vec![0f32; CE_BLOCK.min(t_run.len()) * v];
+                let mut loss = 0f64;
+                for ((gh, h), t) in gh_run
+                    .chunks_mut(CE_BLOCK * dim)
+                    .zip(h_run.chunks(CE_BLOCK * dim))
+                    .zip(t_run.chunks(CE_BLOCK))
+                {
+                    let z = &mut buf[..t.len() * v];
+                    loss += block(z, h, gh, t, &mut gt, &mut gb);
+                }
+                (gt, gb, loss)
+            })
+            .collect();
+        let (mut grad_t, mut grad_b, mut total) = (vec![0f32; v * dim], vec![0f32; v], 0f64);
+        for (gt, gb, loss) in parts {
+            grad_t.iter_mut().zip(&gt).for_each(|(a, b)| *a += b);
+            grad_b.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
+            total += loss;
         }
-        if let Ok(mut c) = self.cache.lock() {
-            *c = cache.map(|all| (all, rows.iter().map(|r| r.1).collect()));
+        if let Ok(mut g) = self.grads.lock() {
+            *g = Some((grad_h, grad_t, grad_b));
         }
-        let loss = if n == 0 {
-            0.0
-        } else {
-            (total / n as f64) as f32
-        };
-        Ok((CpuStorage::F32(vec![loss]), Shape::from(())))
+        Ok((
+            CpuStorage::F32(vec![(total * scale as f64) as f32]),
+            Shape::from(()),
+        ))
     }
 
     fn bwd(
@@ -390,143 +415,26 @@ impl candle_core::CustomOp3 for CatalogueCe {
         grad_res: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = grad_res.flatten_all()?.to_vec1::<f32>()?[0];
-        let (n, dim) = hidden.dims2()?;
-        let v = bias.dim(0)?;
-        let lse = match self.lse.lock() {
-            Ok(l) => l.clone(),
-            Err(_) => candle_core::bail!("catalogue cross-entropy: poisoned cache"),
-        };
-        // The forward pass's exponentials, when kept (the op runs backward once).
-        let mut cache = match self.cache.lock() {
+        let grads = match self.grads.lock() {
             Ok(mut c) => c.take(),
             Err(_) => None,
         };
-        let scale = if n == 0 { 0.0 } else { g / n as f32 };
-        let mut grad_h = vec![0f32; n * dim];
-        let (grad_t, grad_b) = with_cpu(hidden, |hid| {
-            with_cpu(table, |tab| {
-                with_cpu(bias, |bs| {
-                    // Turns block `blk`'s rows into `(softmax − onehot) · scale` and multiplies
-                    // them into the three gradients.
-                    let finish = |z: &mut [f32],
-                                  h: &[f32],
-                                  gh: &mut [f32],
-                                  blk: usize,
-                                  gt: &mut [f32],
-                                  gb: &mut [f32],
-                                  inv: Option<&[f32]>| {
-                        let b = h.len() / dim;
-                        for (r, row) in z.chunks_exact_mut(v).enumerate() {
-                            match inv {
-                                // Kept: row holds exp(z − max); softmax = that / Σ.
-                                Some(inv) => {
-                                    let f = inv[blk * CE_BLOCK + r] * scale;
-                                    for x in row.iter_mut() {
-                                        *x *= f;
-                                    }
-                                }
-                                None => {
-                                    let l = lse[blk * CE_BLOCK + r];
-                                    for x in row.iter_mut() {
-                                        *x = fast_exp(*x - l) * scale;
-                                    }
-                                }
-                            }
-                            row[self.targets[blk * CE_BLOCK + r] as usize] -= scale;
-                            for (acc, &x) in gb.iter_mut().zip(row.iter()) {
-                                *acc += x;
-                            }
-                        }
-                        let zm = faer::MatRef::from_row_major_slice(z, b, v);
-                        // d hidden = G · table
-                        faer::linalg::matmul::matmul(
-                            faer::MatMut::from_row_major_slice_mut(gh, b, dim),
-                            faer::Accum::Replace,
-                            zm,
-                            faer::MatRef::from_row_major_slice(tab, v, dim),
-                            1.0f32,
-                            faer::Par::Seq,
-                        );
-                        // d table += Gᵀ · hidden
-                        faer::linalg::matmul::matmul(
-                            faer::MatMut::from_row_major_slice_mut(gt, v, dim),
-                            faer::Accum::Add,
-                            zm.transpose(),
-                            faer::MatRef::from_row_major_slice(h, b, dim),
-                            1.0f32,
-                            faer::Par::Seq,
-                        );
-                    };
-                    let zero = || (vec![0f32; v * dim], vec![0f32; v]);
-                    let sum = |(mut a, mut ab): (Vec<f32>, Vec<f32>),
-                               (b, bb): (Vec<f32>, Vec<f32>)| {
-                        for (x, y) in a.iter_mut().zip(&b) {
-                            *x += y;
-                        }
-                        for (x, y) in ab.iter_mut().zip(&bb) {
-                            *x += y;
-                        }
-                        (a, ab)
-                    };
-                    // A fixed partition of the blocks into one contiguous run per thread, each
-                    // run summed in order and the runs added in order: the gradient does not
-                    // depend on rayon's work stealing, so a seed gives the same model.
-                    let n_blocks = n.div_ceil(CE_BLOCK).max(1);
-                    let per = n_blocks.div_ceil(rayon::current_num_threads().max(1));
-                    let rows_per = per * CE_BLOCK;
-                    let run = |part: usize,
-                               gh_run: &mut [f32],
-                               h_run: &[f32],
-                               mut cache_run: Option<&mut [f32]>,
-                               inv: Option<&[f32]>| {
-                        let (mut gt, mut gb) = zero();
-                        let mut buf = Vec::new();
-                        for (k, (gh, h)) in gh_run
-                            .chunks_mut(CE_BLOCK * dim)
-                            .zip(h_run.chunks(CE_BLOCK * dim))
-                            .enumerate()
-                        {
-                            let blk = part * per + k;
-                            let b = h.len() / dim;
-                            let z: &mut [f32] = match cache_run.as_deref_mut() {
-                                Some(c) => &mut c[k * CE_BLOCK * v..k * CE_BLOCK * v + b * v],
-                                None => {
-                                    buf.resize(b * v, 0.0);
-                                    block_logits(&mut buf[..b * v], h, tab, bs, dim);
-                                    &mut buf[..b * v]
-                                }
-                            };
-                            finish(z, h, gh, blk, &mut gt, &mut gb, inv);
-                        }
-                        (gt, gb)
-                    };
-                    let parts: Vec<(Vec<f32>, Vec<f32>)> = match cache.as_mut() {
-                        Some((all, inv)) => {
-                            let inv: &[f32] = inv;
-                            all.par_chunks_mut(rows_per * v.max(1))
-                                .zip(grad_h.par_chunks_mut(rows_per * dim))
-                                .zip(hid.par_chunks(rows_per * dim))
-                                .enumerate()
-                                .map(|(p, ((c, gh), h))| run(p, gh, h, Some(c), Some(inv)))
-                                .collect()
-                        }
-                        None => grad_h
-                            .par_chunks_mut(rows_per * dim)
-                            .zip(hid.par_chunks(rows_per * dim))
-                            .enumerate()
-                            .map(|(p, (gh, h))| run(p, gh, h, None, None))
-                            .collect(),
-                    };
-                    let out = parts.into_iter().fold(zero(), sum);
-                    Ok(out)
-                })
-            })
-        })?;
+        let Some((mut gh, mut gt, mut gb)) = grads else {
+            candle_core::bail!(
+                "catalogue cross-entropy: backward pass run twice (its gradients are computed \
+                 once, by the forward pass)"
+            );
+        };
+        if g != 1.0 {
+            for x in gh.iter_mut().chain(gt.iter_mut()).chain(gb.iter_mut()) {
+                *x *= g;
+            }
+        }
         let dev = hidden.device();
         Ok((
-            Some(Tensor::from_vec(grad_h, (n, dim), dev)?),
-            Some(Tensor::from_vec(grad_t, (v, dim), dev)?),
-            Some(Tensor::from_vec(grad_b, v, dev)?),
+            Some(Tensor::from_vec(gh, hidden.dims(), dev)?),
+            Some(Tensor::from_vec(gt, table.dims(), dev)?),
+            Some(Tensor::from_vec(gb, bias.dims(), dev)?),
         ))
     }
 }
@@ -852,9 +760,9 @@ mod tests {
         let tab = Var::from_vec(randn(v * h, 5), (v, h), &dev)?;
         let bias = Var::from_vec(randn(v, 6), v, &dev)?;
         let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % v as u32).collect();
-        // Logits kept between the passes, and recomputed.
-        for limit in [CE_CACHE_LIMIT, 0] {
-            let fused = catalogue_ce(&hid, &tab, &bias, &targets, limit)?;
+        // A 2 × the loss: the backward pass scales the forward pass's gradients.
+        {
+            let fused = catalogue_cross_entropy(&hid, &tab, &bias, &targets)?;
             let logits = hid.matmul(&tab.t()?)?.broadcast_add(&bias)?;
             let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
             let idx = Tensor::from_slice(&targets, (n, 1), &dev)?;
