@@ -142,12 +142,13 @@ impl Catalogue {
     }
 }
 
-/// The text a language model reads for `fields` laid out as the catalogue's columns.
-fn document_of(fields: &[(String, String)], columns: &[TextColumn]) -> String {
+/// The text a language model reads for `fields` laid out as the catalogue's columns (named
+/// in their order by `columns`).
+fn document_of(fields: &[(String, String)], columns: &[String]) -> String {
     let mut cols: Vec<TextColumn> = columns
         .iter()
-        .map(|c| TextColumn {
-            name: c.name.clone(),
+        .map(|name| TextColumn {
+            name: name.clone(),
             values: vec![String::new()],
         })
         .collect();
@@ -165,6 +166,11 @@ fn document_of(fields: &[(String, String)], columns: &[TextColumn]) -> String {
         ..Default::default()
     }
     .item_document(0)
+}
+
+/// The names of `columns`, in order (what [`document_of`] needs, without the values).
+fn column_names(columns: &[TextColumn]) -> Vec<String> {
+    columns.iter().map(|c| c.name.clone()).collect()
 }
 
 /// A user profile put through the API.
@@ -354,7 +360,7 @@ impl Live {
     /// Returns each entity's index and whether it was new.
     pub fn put_items(&self, entities: &[Entity]) -> Result<Vec<(ItemIdx, bool)>> {
         // Encode outside the lock (tens of milliseconds per batch of texts).
-        let columns = self.catalogue().data.item_text.clone();
+        let columns = column_names(&self.catalogue().data.item_text);
         let texts: Vec<String> = entities
             .iter()
             .map(|e| document_of(&e.fields, &columns))
@@ -429,7 +435,7 @@ impl Live {
     /// Creates or replaces user profiles (`entities` as stored): new ids get the next
     /// indices; with an encoder the profile text is embedded.
     pub fn put_users(&self, entities: &[Entity]) -> Result<()> {
-        let columns = self.catalogue().data.user_attrs.clone();
+        let columns = column_names(&self.catalogue().data.user_attrs);
         let texts: Vec<String> = entities
             .iter()
             .map(|e| document_of(&e.fields, &columns))
