@@ -67,6 +67,11 @@ pub struct Config {
     /// situation of recommending (a `[mask]` after the whole history), in [0, 1). Default 0
     /// (the paper's training).
     pub last_prob: f64,
+    /// Probability that a training sequence is cut after a random event (uniform over its
+    /// second to last event) before masking, so the masked end of a sequence, the position
+    /// a recommendation is read from, is trained on every event of the history and not only
+    /// the most recent (RecBole trains on every prefix), in [0, 1]. Default 0.
+    pub crop_prob: f64,
     /// Maximum epochs. Default 200.
     pub epochs: usize,
     /// Sequences per batch. Default 128.
@@ -111,6 +116,7 @@ impl Default for Config {
             max_len: 50,
             mask_prob: 0.2,
             last_prob: 0.0,
+            crop_prob: 0.0,
             epochs: 200,
             batch_size: 128,
             lr: 0.001,
@@ -145,6 +151,12 @@ impl Config {
             return Err(Error::config(
                 "bert4rec.last_prob",
                 format!("{} not in [0, 1)", self.last_prob),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.crop_prob) {
+            return Err(Error::config(
+                "bert4rec.crop_prob",
+                format!("{} not in [0, 1]", self.crop_prob),
             ));
         }
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
@@ -255,6 +267,17 @@ pub(crate) fn mask_window(
     out
 }
 
+/// Where a training sequence of `len` events ends: with probability `crop_p` after a random
+/// event from its second to its last (uniform), otherwise at its end. Sequences shorter than
+/// two events are never cut.
+pub(crate) fn crop_end(len: usize, crop_p: f64, rng: &mut ChaCha8Rng) -> usize {
+    if len >= 2 && crop_p > 0.0 && rng.random::<f64>() < crop_p {
+        rng.random_range(2..=len)
+    } else {
+        len
+    }
+}
+
 impl Bert4rec {
     /// Trains on `train`, validating with `opts.validator` when given.
     pub fn fit(
@@ -344,10 +367,16 @@ impl Bert4rec {
         let log = {
             let model_ref = &*self;
             let step = |batch: &[u32], rng: &mut ChaCha8Rng| -> Result<Tensor> {
+                // Where each training sequence ends (its length, or a random earlier event).
+                let ends: Vec<usize> = batch
+                    .iter()
+                    .map(|&u| crop_end(seqs[u as usize].len(), cfg.crop_prob, rng))
+                    .collect();
                 let mut windows: Vec<Vec<u32>> = batch
                     .iter()
-                    .map(|&u| {
-                        let s = seqs[u as usize];
+                    .zip(&ends)
+                    .map(|(&u, &end)| {
+                        let s = &seqs[u as usize][..end];
                         s[s.len() - cfg.max_len.min(s.len())..].to_vec()
                     })
                     .collect();
@@ -361,7 +390,8 @@ impl Bert4rec {
                     // A masked event keeps its own time: the time of what is predicted.
                     let own: Vec<&[[u32; 3]]> = batch
                         .iter()
-                        .map(|&u| times[u as usize].as_slice())
+                        .zip(&ends)
+                        .map(|(&u, &end)| &times[u as usize][..end])
                         .collect();
                     padded = padded.with_time(&own);
                 }
@@ -370,9 +400,10 @@ impl Bert4rec {
                     // the [mask] carries the request's context).
                     let own: Vec<&[u32]> = batch
                         .iter()
-                        .map(|&u| {
-                            let c = m.row_context(u);
-                            &c[c.len() - cfg.max_len.min(seqs[u as usize].len()) * k..]
+                        .zip(&ends)
+                        .map(|(&u, &end)| {
+                            let c = &m.row_context(u)[..end * k];
+                            &c[c.len() - cfg.max_len.min(end) * k..]
                         })
                         .collect();
                     padded = padded.with_context(&own, k);
@@ -488,6 +519,31 @@ impl Recommender for Bert4rec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crop_ends_cover_every_prefix_of_two_or_more_events() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut seen = [0usize; 11];
+        for _ in 0..5000 {
+            let e = crop_end(10, 1.0, &mut rng);
+            assert!((2..=10).contains(&e), "end {e}");
+            seen[e] += 1;
+        }
+        // Uniform over 2..=10: each of the 9 ends about 5000 / 9 = 556 times.
+        for (e, &n) in seen.iter().enumerate().skip(2) {
+            assert!((450..670).contains(&n), "end {e} drawn {n} times");
+        }
+        for _ in 0..100 {
+            assert_eq!(crop_end(10, 0.0, &mut rng), 10);
+            assert_eq!(crop_end(1, 1.0, &mut rng), 1);
+        }
+        // With probability one half, about half the sequences keep their full length
+        // (plus the 1 / 9 of cut ones that end at the last event).
+        let full = (0..4000)
+            .filter(|_| crop_end(10, 0.5, &mut rng) == 10)
+            .count();
+        assert!((2050..2400).contains(&full), "{full} of 4000 uncut");
+    }
 
     #[test]
     fn masking_rate_matches_mask_prob() {
