@@ -11,6 +11,8 @@
 //!   items (50 inputs, 50 targets each): mean of 20 steps after 3 warm-up steps.
 //! - `infer`: scoring the whole catalogue for one user from a 50-item sequence (mean of 200
 //!   calls after 10 warm-up calls); run with `RAYON_NUM_THREADS=1` for one core.
+//! - `encoder`: forward and backward of the Transformer encoder alone (2 heads, as BERT4Rec;
+//!   no catalogue loss) on the `step` batch: mean of 20 after 3 warm-up.
 //! - `epoch`: one epoch of real training (cropped, length-bucketed batches), no validation.
 //!
 //! Sizes: hidden 64, 2 blocks, 1 head, inner 256, dropout 0.5, max length 50, batch 128.
@@ -47,15 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let m = &train.matrix;
     match mode.as_str() {
         "step" => {
-            let mut users: Vec<u32> = (0..m.n_rows as u32).collect();
-            users.sort_by_key(|&u| std::cmp::Reverse(m.row(u).len()));
-            let windows: Vec<&[u32]> = users[..cfg.batch_size]
-                .iter()
-                .map(|&u| {
-                    let s = m.row(u);
-                    &s[s.len() - (cfg.max_len + 1).min(s.len())..]
-                })
-                .collect();
+            let windows = longest_windows(m, cfg.batch_size, cfg.max_len + 1);
             let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
             let targets: Vec<u32> = windows
                 .iter()
@@ -112,6 +106,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 cfg.batch_size,
                 rows.len(),
                 n
+            );
+        }
+        "encoder" => {
+            let cfg = Config {
+                heads: 2,
+                ..cfg.clone()
+            };
+            let windows = longest_windows(m, cfg.batch_size, cfg.max_len);
+            let padded = Padded::new(&windows, n as u32, cfg.max_len);
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let net = SeqNet::new(cfg.net(n), &mut rng, &candle_core::Device::Cpu)?;
+            let mut times = Vec::new();
+            for i in 0..23 {
+                let t = Instant::now();
+                let enc = net.encode(&padded, Some(&mut rng))?;
+                let _g = enc.sum_all()?.backward()?;
+                if i >= 3 {
+                    times.push(t.elapsed().as_secs_f64());
+                }
+            }
+            let mean = times.iter().sum::<f64>() / times.len() as f64;
+            println!(
+                "seer encoder forward + backward: {:.1} ms (2 heads; batch {}, length {}, {threads} threads)",
+                mean * 1e3,
+                cfg.batch_size,
+                padded.l
             );
         }
         "infer" => {
@@ -182,4 +202,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// The last `len` events of each of the `batch` users with the longest training sequences.
+fn longest_windows(m: &seer_data::Csr, batch: usize, len: usize) -> Vec<&[u32]> {
+    let mut users: Vec<u32> = (0..m.n_rows as u32).collect();
+    users.sort_by_key(|&u| std::cmp::Reverse(m.row(u).len()));
+    users[..batch]
+        .iter()
+        .map(|&u| {
+            let s = m.row(u);
+            &s[s.len() - len.min(s.len())..]
+        })
+        .collect()
 }

@@ -6,6 +6,9 @@
 //! - [`softmax_last_dim`], [`layer_norm`]: fused multi-threaded custom ops with their own
 //!   backward passes on the CPU (candle's fused versions have none in 0.11); composed of
 //!   differentiable candle ops elsewhere.
+//! - [`attention`]: scaled dot-product attention (scores, mask, softmax, dropout, values) as
+//!   one fused custom op with its own backward on the CPU, one parallel task per sequence and
+//!   head; composed of candle ops elsewhere.
 //! - [`dropout`]: inverted dropout with a mask from the caller's seeded generator, so a seed
 //!   fixes training (candle's own dropout draws from an unseeded generator).
 
@@ -670,12 +673,274 @@ pub fn dropout(x: &Tensor, p: f32, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     if p <= 0.0 {
         return Ok(x.clone());
     }
-    let scale = 1.0 / (1.0 - p);
-    let mask: Vec<f32> = (0..x.elem_count())
-        .map(|_| if rng.random::<f32>() < p { 0.0 } else { scale })
-        .collect();
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+    let mask = Tensor::from_vec(dropout_mask(x.elem_count(), p, rng), x.shape(), x.device())?;
     Ok(x.mul(&mask)?)
+}
+
+/// `n` multipliers of inverted dropout: 0 with probability `p`, else `1 / (1 − p)`.
+fn dropout_mask(n: usize, p: f32, rng: &mut ChaCha8Rng) -> Vec<f32> {
+    let scale = 1.0 / (1.0 - p);
+    (0..n)
+        .map(|_| if rng.random::<f32>() < p { 0.0 } else { scale })
+        .collect()
+}
+
+/// Scaled dot-product attention `dropout(softmax(q · kᵀ / √D + mask)) · v` of `q`, `k`, `v`
+/// (`[B, heads, L, D]`) with an additive `mask` (`[B, 1, L, L]`, shared by the heads) and,
+/// when `rng` is given, dropout `p_drop` on the attention probabilities (the same draws as
+/// [`dropout`] on the `[B, heads, L, L]` probabilities). Returns `[B, heads, L, D]`.
+///
+/// On the CPU one fused custom op: each (sequence, head) slice — a few `L × L` and `L × D`
+/// products that stay in cache — runs as one parallel task forward and backward, in place of
+/// a dozen candle ops (batched matmuls, scaling, mask, softmax, dropout, each with its own
+/// backward, temporaries and thread hand-offs). The backward pass reuses the probabilities
+/// kept by the forward pass. Elsewhere composed of differentiable candle ops.
+pub fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    p_drop: f32,
+    rng: Option<&mut ChaCha8Rng>,
+) -> Result<Tensor> {
+    let (b, heads, l, d) = q.dims4()?;
+    if k.dims() != q.dims() || v.dims() != q.dims() || mask.dims() != [b, 1, l, l] {
+        return Err(crate::Error::Tensor(format!(
+            "attention: q {:?}, k {:?}, v {:?}, mask {:?}",
+            q.dims(),
+            k.dims(),
+            v.dims(),
+            mask.dims()
+        )));
+    }
+    let keep = match rng {
+        Some(r) if p_drop > 0.0 => Some(dropout_mask(b * heads * l * l, p_drop, r)),
+        _ => None,
+    };
+    let scale = 1.0 / (d as f64).sqrt();
+    if q.device().is_cpu() && q.dtype() == candle_core::DType::F32 {
+        let op = FusedAttention {
+            mask: values(mask)?,
+            keep,
+            scale: scale as f32,
+            probs: Mutex::new(None),
+        };
+        return Ok(q.contiguous()?.apply_op3_arc(
+            &k.contiguous()?,
+            &v.contiguous()?,
+            Arc::new(Box::new(op)),
+        )?);
+    }
+    attention_composed(q, k, v, mask, scale, keep)
+}
+
+/// [`attention`] composed of candle ops (`keep`: the dropout multipliers, if any).
+fn attention_composed(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    mask: &Tensor,
+    scale: f64,
+    keep: Option<Vec<f32>>,
+) -> Result<Tensor> {
+    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    let mut probs = softmax_composed(&scores)?;
+    if let Some(keep) = keep {
+        probs = probs.mul(&Tensor::from_vec(keep, probs.shape(), probs.device())?)?;
+    }
+    Ok(probs.matmul(v)?)
+}
+
+struct FusedAttention {
+    /// `[B, L, L]` additive mask.
+    mask: Vec<f32>,
+    /// `[B, heads, L, L]` dropout multipliers, in training.
+    keep: Option<Vec<f32>>,
+    scale: f32,
+    /// The softmax probabilities `[B, heads, L, L]` (before dropout), kept by the forward pass
+    /// for the backward pass.
+    probs: Mutex<Option<Vec<f32>>>,
+}
+
+/// `c = a · b` (`Accum::Replace`) or `c += a · b` of row-major matrices, single-threaded.
+fn small_matmul(
+    c: faer::MatMut<'_, f32>,
+    a: faer::MatRef<'_, f32>,
+    b: faer::MatRef<'_, f32>,
+    alpha: f32,
+    add: bool,
+) {
+    faer::linalg::matmul::matmul(
+        c,
+        if add {
+            faer::Accum::Add
+        } else {
+            faer::Accum::Replace
+        },
+        a,
+        b,
+        alpha,
+        faer::Par::Seq,
+    );
+}
+
+fn rm(s: &[f32], r: usize, c: usize) -> faer::MatRef<'_, f32> {
+    faer::MatRef::from_row_major_slice(s, r, c)
+}
+
+fn rm_mut(s: &mut [f32], r: usize, c: usize) -> faer::MatMut<'_, f32> {
+    faer::MatMut::from_row_major_slice_mut(s, r, c)
+}
+
+impl candle_core::CustomOp3 for FusedAttention {
+    fn name(&self) -> &'static str {
+        "fused-attention"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (q, k, v) = (
+            storage_f32(s1, l1, "q")?,
+            storage_f32(s2, l2, "k")?,
+            storage_f32(s3, l3, "v")?,
+        );
+        let (_, heads, l, d) = l1.shape().dims4()?;
+        let (ld, ll) = (l * d, l * l);
+        let mut out = vec![0f32; q.len()];
+        let mut probs = vec![0f32; q.len() / d.max(1) * l];
+        out.par_chunks_mut(ld.max(1))
+            .zip(probs.par_chunks_mut(ll.max(1)))
+            .enumerate()
+            .for_each(|(s, (o, p))| {
+                let (qs, ks, vs) = (
+                    &q[s * ld..(s + 1) * ld],
+                    &k[s * ld..(s + 1) * ld],
+                    &v[s * ld..(s + 1) * ld],
+                );
+                let m = &self.mask[(s / heads) * ll..(s / heads + 1) * ll];
+                small_matmul(
+                    rm_mut(p, l, l),
+                    rm(qs, l, d),
+                    rm(ks, l, d).transpose(),
+                    self.scale,
+                    false,
+                );
+                for (row, mrow) in p.chunks_exact_mut(l).zip(m.chunks_exact(l)) {
+                    row.iter_mut().zip(mrow).for_each(|(x, &mv)| *x += mv);
+                    let mx = row_max(row);
+                    let mut sum = 0f32;
+                    for x in row.iter_mut() {
+                        *x = fast_exp(*x - mx);
+                        sum += *x;
+                    }
+                    let inv = 1.0 / sum;
+                    row.iter_mut().for_each(|x| *x *= inv);
+                }
+                match &self.keep {
+                    Some(keep) => {
+                        let kp = &keep[s * ll..(s + 1) * ll];
+                        let pd: Vec<f32> = p.iter().zip(kp).map(|(a, b)| a * b).collect();
+                        small_matmul(rm_mut(o, l, d), rm(&pd, l, l), rm(vs, l, d), 1.0, false);
+                    }
+                    None => small_matmul(rm_mut(o, l, d), rm(p, l, l), rm(vs, l, d), 1.0, false),
+                }
+            });
+        if let Ok(mut g) = self.probs.lock() {
+            *g = Some(probs);
+        }
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        q: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let probs = match self.probs.lock() {
+            Ok(mut c) => c.take(),
+            Err(_) => None,
+        };
+        let Some(probs) = probs else {
+            candle_core::bail!("fused attention: backward pass run twice");
+        };
+        let (_, _, l, d) = q.dims4()?;
+        let (ld, ll) = (l * d, l * l);
+        let (qv, kv, vv, go) = (values(q)?, values(k)?, values(v)?, values(grad_res)?);
+        let mut dq = vec![0f32; qv.len()];
+        let mut dk = vec![0f32; qv.len()];
+        let mut dv = vec![0f32; qv.len()];
+        dq.par_chunks_mut(ld.max(1))
+            .zip(dk.par_chunks_mut(ld.max(1)))
+            .zip(dv.par_chunks_mut(ld.max(1)))
+            .enumerate()
+            .for_each(|(s, ((dqs, dks), dvs))| {
+                let r = s * ld..(s + 1) * ld;
+                let (qs, ks, vs, gs) = (&qv[r.clone()], &kv[r.clone()], &vv[r.clone()], &go[r]);
+                let p = &probs[s * ll..(s + 1) * ll];
+                let kp = self.keep.as_ref().map(|k| &k[s * ll..(s + 1) * ll]);
+                // dV = P_dropᵀ · dO
+                let pd: Vec<f32> = match kp {
+                    Some(kp) => p.iter().zip(kp).map(|(a, b)| a * b).collect(),
+                    None => p.to_vec(),
+                };
+                small_matmul(
+                    rm_mut(dvs, l, d),
+                    rm(&pd, l, l).transpose(),
+                    rm(gs, l, d),
+                    1.0,
+                    false,
+                );
+                // dP = (dO · Vᵀ) ⊙ keep, then dS = P ⊙ (dP − Σ_row dP ⊙ P).
+                let mut ds = vec![0f32; ll];
+                small_matmul(
+                    rm_mut(&mut ds, l, l),
+                    rm(gs, l, d),
+                    rm(vs, l, d).transpose(),
+                    1.0,
+                    false,
+                );
+                if let Some(kp) = kp {
+                    ds.iter_mut().zip(kp).for_each(|(x, &m)| *x *= m);
+                }
+                for (row, prow) in ds.chunks_exact_mut(l).zip(p.chunks_exact(l)) {
+                    let dot: f32 = row.iter().zip(prow).map(|(a, b)| a * b).sum();
+                    row.iter_mut()
+                        .zip(prow)
+                        .for_each(|(x, &pv)| *x = pv * (*x - dot));
+                }
+                // dQ = scale · dS · K, dK = scale · dSᵀ · Q
+                small_matmul(
+                    rm_mut(dqs, l, d),
+                    rm(&ds, l, l),
+                    rm(ks, l, d),
+                    self.scale,
+                    false,
+                );
+                small_matmul(
+                    rm_mut(dks, l, d),
+                    rm(&ds, l, l).transpose(),
+                    rm(qs, l, d),
+                    self.scale,
+                    false,
+                );
+            });
+        let dev = q.device();
+        Ok((
+            Some(Tensor::from_vec(dq, q.shape(), dev)?),
+            Some(Tensor::from_vec(dk, k.shape(), dev)?),
+            Some(Tensor::from_vec(dv, v.shape(), dev)?),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -920,6 +1185,107 @@ mod tests {
                 "{i}: {fd} vs {}",
                 g[i]
             );
+        }
+        Ok(())
+    }
+
+    /// The fused attention equals the composed one (with and without dropout, several heads,
+    /// a causal-and-padding mask), forward and backward, and its gradients match finite
+    /// differences.
+    #[test]
+    fn fused_attention_matches_composed_and_finite_differences() -> Result<()> {
+        let dev = Device::Cpu;
+        let (b, heads, l, d) = (3, 2, 5, 4);
+        let n = b * heads * l * d;
+        let mk = |seed| Var::from_vec(randn(n, seed), (b, heads, l, d), &dev);
+        let (q, k, v) = (mk(21)?, mk(22)?, mk(23)?);
+        let w = Tensor::from_vec(randn(n, 24), (b, heads, l, d), &dev)?;
+        let lens = [5usize, 3, 1];
+        let mask = Tensor::from_vec(
+            crate::nn::transformer::attention_mask(&lens, l, true),
+            (b, 1, l, l),
+            &dev,
+        )?;
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        for p_drop in [0.0f32, 0.3] {
+            let run = |fused: bool| -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+                let mut rng = ChaCha8Rng::seed_from_u64(5);
+                let y = if fused {
+                    attention(
+                        q.as_tensor(),
+                        k.as_tensor(),
+                        v.as_tensor(),
+                        &mask,
+                        p_drop,
+                        Some(&mut rng),
+                    )?
+                } else {
+                    let keep =
+                        (p_drop > 0.0).then(|| dropout_mask(b * heads * l * l, p_drop, &mut rng));
+                    let scale = 1.0 / (d as f64).sqrt();
+                    attention_composed(
+                        q.as_tensor(),
+                        k.as_tensor(),
+                        v.as_tensor(),
+                        &mask,
+                        scale,
+                        keep,
+                    )?
+                };
+                let g = (&y * &w)?.sum_all()?.backward()?;
+                let grads = [&q, &k, &v]
+                    .iter()
+                    .map(|t| flat(g.get(t.as_tensor()).expect("grad")))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((flat(&y)?, grads))
+            };
+            let (yf, gf) = run(true)?;
+            let (yc, gc) = run(false)?;
+            for (a, c) in std::iter::once((&yf, &yc)).chain(gf.iter().zip(&gc)) {
+                for (x, y) in a.iter().zip(c) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "p {p_drop}: {x} vs {y}"
+                    );
+                }
+            }
+            assert!(gf.iter().all(|g| g.iter().any(|&x| x != 0.0)));
+        }
+        // Finite differences through q, k and v (no dropout).
+        let loss = |qv: &[f32], kv: &[f32], vv: &[f32]| -> Result<f64> {
+            let t = |x: &[f32]| Tensor::from_vec(x.to_vec(), (b, heads, l, d), &dev);
+            let y = attention(&t(qv)?, &t(kv)?, &t(vv)?, &mask, 0.0, None)?;
+            Ok(super::super::scalar(&(y * &w)?.sum_all()?)? as f64)
+        };
+        let y = attention(
+            q.as_tensor(),
+            k.as_tensor(),
+            v.as_tensor(),
+            &mask,
+            0.0,
+            None,
+        )?;
+        let g = (y * &w)?.sum_all()?.backward()?;
+        let base = [
+            flat(q.as_tensor())?,
+            flat(k.as_tensor())?,
+            flat(v.as_tensor())?,
+        ];
+        for (which, t) in [&q, &k, &v].iter().enumerate() {
+            let gt = flat(g.get(t.as_tensor()).expect("grad"))?;
+            for i in [0, 7, 33, 61, n - 1] {
+                let mut args = [base[0].clone(), base[1].clone(), base[2].clone()];
+                args[which][i] += 1e-2;
+                let up = loss(&args[0], &args[1], &args[2])?;
+                args[which][i] -= 2e-2;
+                let down = loss(&args[0], &args[1], &args[2])?;
+                let fd = (up - down) / 2e-2;
+                assert!(
+                    (fd - gt[i] as f64).abs() < 2e-2 * (1.0 + fd.abs()),
+                    "input {which}, {i}: {fd} vs {}",
+                    gt[i]
+                );
+            }
         }
         Ok(())
     }

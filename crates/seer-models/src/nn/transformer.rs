@@ -15,7 +15,7 @@
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
-use super::ops::{dropout, layer_norm, softmax_last_dim};
+use super::ops::{attention, dropout, layer_norm};
 use super::Params;
 use crate::error::Result;
 
@@ -132,13 +132,7 @@ impl Attention {
         let q = split(self.q.forward(x)?)?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
-        // [B, h, L, L]
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (dh as f64).sqrt()))?.broadcast_add(mask)?;
-        let mut probs = softmax_last_dim(&scores)?;
-        if let Some(rng) = rng {
-            probs = dropout(&probs, p_drop, rng)?;
-        }
-        let ctx = probs.matmul(&v)?; // [B, h, L, dh]
+        let ctx = attention(&q, &k, &v, mask, p_drop, rng)?; // [B, h, L, dh]
         let ctx = if self.heads == 1 {
             ctx.reshape((b, l, h))?
         } else {
