@@ -15,7 +15,7 @@
 use candle_core::Tensor;
 use rand_chacha::ChaCha8Rng;
 
-use super::ops::{attention, dropout, layer_norm};
+use super::ops::{attention, dropout, layer_norm, linear};
 use super::Params;
 use crate::error::Result;
 
@@ -66,10 +66,7 @@ impl Linear {
         let dims = x.dims().to_vec();
         let i = dims[dims.len() - 1];
         let rows = x.elem_count() / i.max(1);
-        let y = x
-            .reshape((rows, i))?
-            .matmul(&self.w)?
-            .broadcast_add(&self.b)?;
+        let y = linear(&x.reshape((rows, i))?, &self.w, &self.b)?;
         let mut out = dims;
         if let Some(last) = out.last_mut() {
             *last = self.w.dim(1)?;
