@@ -257,13 +257,12 @@ fn block_logits(out: &mut [f32], h: &[f32], table: &[f32], bias: &[f32], dim: us
     for row in out.chunks_exact_mut(v) {
         row.copy_from_slice(bias);
     }
-    faer::linalg::matmul::matmul(
-        faer::MatMut::from_row_major_slice_mut(out, b, v),
-        faer::Accum::Add,
-        faer::MatRef::from_row_major_slice(h, b, dim),
-        faer::MatRef::from_row_major_slice(table, v, dim).transpose(),
-        1.0f32,
-        faer::Par::Seq,
+    small_matmul(
+        rm_mut(out, b, v),
+        rm(h, b, dim),
+        rm(table, v, dim).transpose(),
+        1.0,
+        true,
     );
 }
 
@@ -349,24 +348,14 @@ impl candle_core::CustomOp3 for CatalogueCe {
                     *acc += x;
                 }
             }
-            let zm = faer::MatRef::from_row_major_slice(z, b, v);
-            // d hidden = G · table
-            faer::linalg::matmul::matmul(
-                faer::MatMut::from_row_major_slice_mut(gh, b, dim),
-                faer::Accum::Replace,
-                zm,
-                faer::MatRef::from_row_major_slice(tab, v, dim),
-                1.0f32,
-                faer::Par::Seq,
-            );
-            // d table += Gᵀ · hidden
-            faer::linalg::matmul::matmul(
-                faer::MatMut::from_row_major_slice_mut(gt, v, dim),
-                faer::Accum::Add,
-                zm.transpose(),
-                faer::MatRef::from_row_major_slice(h, b, dim),
-                1.0f32,
-                faer::Par::Seq,
+            // d hidden = G · table; d table += Gᵀ · hidden
+            small_matmul(rm_mut(gh, b, dim), rm(z, b, v), rm(tab, v, dim), 1.0, false);
+            small_matmul(
+                rm_mut(gt, v, dim),
+                rm(z, b, v).transpose(),
+                rm(h, b, dim),
+                1.0,
+                true,
             );
             loss
         };
@@ -396,12 +385,12 @@ impl candle_core::CustomOp3 for CatalogueCe {
                 (gt, gb, loss)
             })
             .collect();
-        let (mut grad_t, mut grad_b, mut total) = (vec![0f32; v * dim], vec![0f32; v], 0f64);
-        for (gt, gb, loss) in parts {
-            grad_t.iter_mut().zip(&gt).for_each(|(a, b)| *a += b);
-            grad_b.iter_mut().zip(&gb).for_each(|(a, b)| *a += b);
-            total += loss;
-        }
+        let total: f64 = parts.iter().map(|p| p.2).sum();
+        let (grad_t, grad_b) = sum_in_order(
+            parts.iter().map(|(t, b, _)| (t.as_slice(), b.as_slice())),
+            v * dim,
+            v,
+        );
         if let Ok(mut g) = self.grads.lock() {
             *g = Some((grad_h, grad_t, grad_b));
         }
@@ -655,11 +644,11 @@ impl candle_core::CustomOp3 for FusedLayerNorm {
                 (dg, db)
             })
             .collect();
-        let (mut dgamma, mut dbeta) = (vec![0f32; d], vec![0f32; d]);
-        for (dg, db) in &partials {
-            dgamma.iter_mut().zip(dg).for_each(|(a, b)| *a += b);
-            dbeta.iter_mut().zip(db).for_each(|(a, b)| *a += b);
-        }
+        let (dgamma, dbeta) = sum_in_order(
+            partials.iter().map(|(g, b)| (g.as_slice(), b.as_slice())),
+            d,
+            d,
+        );
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, x.shape(), dev)?),
@@ -696,6 +685,21 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 struct FusedLinear;
+
+/// Adds per-task partial gradient pairs `(a, b)` (lengths `na`, `nb`) in task order, so the
+/// sums do not depend on how rayon scheduled the tasks.
+fn sum_in_order<'a>(
+    parts: impl IntoIterator<Item = (&'a [f32], &'a [f32])>,
+    na: usize,
+    nb: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut a, mut b) = (vec![0f32; na], vec![0f32; nb]);
+    for (pa, pb) in parts {
+        a.iter_mut().zip(pa).for_each(|(x, y)| *x += y);
+        b.iter_mut().zip(pb).for_each(|(x, y)| *x += y);
+    }
+    (a, b)
+}
 
 /// Rows per thread for a parallel sweep over `n` rows (at least one).
 fn rows_per_thread(n: usize) -> usize {
@@ -778,11 +782,11 @@ impl candle_core::CustomOp3 for FusedLinear {
                 (dw, db)
             })
             .collect();
-        let (mut dw, mut db) = (vec![0f32; i * o], vec![0f32; o]);
-        for (pw, pb) in parts {
-            dw.iter_mut().zip(&pw).for_each(|(a, b)| *a += b);
-            db.iter_mut().zip(&pb).for_each(|(a, b)| *a += b);
-        }
+        let (dw, db) = sum_in_order(
+            parts.iter().map(|(w, b)| (w.as_slice(), b.as_slice())),
+            i * o,
+            o,
+        );
         let dev = x.device();
         Ok((
             Some(Tensor::from_vec(dx, (n, i), dev)?),
