@@ -203,6 +203,7 @@ impl Config {
             query_context: false,
             text_dim: 0,
             text_skip: false,
+            prior: false,
         }
     }
 

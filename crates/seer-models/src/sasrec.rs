@@ -26,6 +26,10 @@
 //!   projection of the frozen sentence vector is added to each id embedding (UniSRec uses a
 //!   whitening mixture-of-experts adapter and no id embeddings in its inductive setting), with
 //!   item-id dropout so the text part can stand for an item alone.
+//! - Popularity prior (`pop_prior`, off by default): a trained weight times each item's
+//!   standardised log-count in the training data added to its logit; the counts are frozen
+//!   inputs, recomputed on the data the model is carried to, so a transferred model brings
+//!   how much popularity matters, not which items were popular.
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
 //!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
@@ -148,6 +152,11 @@ pub struct Config {
     /// (the `text` model's score) with a trained weight, next to the learned score (see
     /// [`crate::seq::NetConfig::text_skip`]). Default false.
     pub text_skip: bool,
+    /// Popularity prior: add a trained weight × the item's standardised log-count in the
+    /// training data to every logit (see [`crate::seq::NetConfig::prior`]). The counts are
+    /// recomputed on whatever data the model is fitted, refitted, updated or transferred to,
+    /// so with `init` the source's weight applies to the target's counts. Default false.
+    pub pop_prior: bool,
 }
 
 impl Default for Config {
@@ -182,6 +191,7 @@ impl Default for Config {
             text_id_dropout: 0.2,
             init: String::new(),
             text_skip: false,
+            pop_prior: false,
         }
     }
 }
@@ -288,6 +298,7 @@ impl Config {
             query_context: self.context,
             text_dim: 0,
             text_skip: false,
+            prior: self.pop_prior,
         }
     }
 
@@ -362,6 +373,7 @@ impl Sasrec {
         if let Some(v) = &text {
             net.set_text_vectors(v)?;
         }
+        net.set_prior_counts(&train.matrix)?;
         let mut model = Sasrec {
             config: config.clone(),
             net,
@@ -450,6 +462,7 @@ impl Sasrec {
             context: src.context,
             text: true,
             text_skip: src.text_skip,
+            pop_prior: src.pop_prior,
             text_model: src.text_model.clone(),
             ..config.clone()
         };
@@ -620,7 +633,7 @@ impl Sasrec {
                 let hidden =
                     model_ref
                         .net
-                        .add_text_skip(&hidden, &padded, &padded.real_positions())?;
+                        .add_output_columns(&hidden, &padded, &padded.real_positions())?;
 
                 let loss = match cfg.loss {
                     Loss::Ce => model_ref.net.catalogue_loss(&hidden, &targets),

@@ -120,8 +120,15 @@ pub struct NetConfig {
     /// recency-weighted mean of the text vectors read so far (half-life 5 events), times a
     /// trained weight (parameter `text.skip`): the language-model recommender's score, kept
     /// whole next to the learned one, so that what the encoder knows is not lost in the
-    /// projection (see [`SeqNet::add_text_skip`]).
+    /// projection (see [`SeqNet::add_output_columns`]).
     pub text_skip: bool,
+    /// Popularity prior: add `weight × z_i` to every item's logit, `z_i` the standardised
+    /// `ln(1 + count)` of item `i` in the data the network was fitted to (or carried to, see
+    /// [`SeqNet::set_prior_counts`]) and `weight` a trained scalar (parameter
+    /// `prior.weight`). Frozen counts rather than learned biases, so the learned weight
+    /// carries to another catalogue: with text-only items a transferred model knows how much
+    /// popularity matters before it has seen one target event. Not with the prediction head.
+    pub prior: bool,
 }
 
 /// Recency half-life, in events, of the text-skip user vector (the `text` model's default).
@@ -159,6 +166,9 @@ pub struct SeqNet {
     query_context_tables: Vec<Tensor>,
     /// Frozen text vectors and their projection, when `cfg.text_dim > 0`.
     text: Option<TextPart>,
+    /// With `cfg.prior`: the frozen standardised log-counts `[V, 1]` and their trained weight
+    /// `[1]`.
+    prior: Option<(Tensor, Tensor)>,
     /// Training only: `[V + extra, 1]`, 0 for the items whose id embedding is dropped in the
     /// current step (see [`SeqNet::drop_item_ids`]).
     id_mask: std::sync::Mutex<Option<Tensor>>,
@@ -389,6 +399,19 @@ impl SeqNet {
         } else {
             None
         };
+        let prior = if cfg.prior {
+            if cfg.head {
+                return Err(Error::Tensor(
+                    "the popularity prior is not supported with a prediction head".into(),
+                ));
+            }
+            Some((
+                Tensor::zeros((cfg.n_items, 1), candle_core::DType::F32, device)?,
+                p.constant("prior.weight", &[1], 1.0)?,
+            ))
+        } else {
+            None
+        };
         let encoder = Encoder::new(&mut p, rng, "encoder", &cfg.encoder)?;
         let head = if cfg.head {
             Some((
@@ -412,8 +435,40 @@ impl SeqNet {
             context_tables,
             query_context_tables,
             text,
+            prior,
             id_mask: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Sets the popularity prior (see [`NetConfig::prior`]) from the item counts of `seqs`
+    /// (users × items, one entry per event): `z_i = (ln(1 + c_i) − mean) / std` over the
+    /// catalogue. No-op without the prior.
+    pub fn set_prior_counts(&mut self, seqs: &seer_data::Csr) -> Result<()> {
+        let n = self.cfg.n_items;
+        let mut counts = vec![0f64; n];
+        for &i in &seqs.indices {
+            if let Some(c) = counts.get_mut(i as usize) {
+                *c += 1.0;
+            }
+        }
+        self.set_prior_values(prior_z(&counts))
+    }
+
+    /// Sets the standardised prior values, one per catalogue item.
+    fn set_prior_values(&mut self, z: Vec<f32>) -> Result<()> {
+        let n = self.cfg.n_items;
+        let dev = self.params.device().clone();
+        match &mut self.prior {
+            Some((vals, _)) if z.len() == n => {
+                *vals = nn::floats(z, &[n, 1], &dev)?;
+                Ok(())
+            }
+            Some(_) => Err(Error::Tensor(format!(
+                "popularity prior: {} values for {n} items",
+                z.len()
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// Item-id dropout for one training step (DropoutNet, Volkovs et al. 2017): with text,
@@ -620,24 +675,49 @@ impl SeqNet {
     /// The catalogue's rows of the item table, `[V, H]`; with the text skip `[V, H + D]`, the
     /// frozen text vectors side by side with the learned rows (the output states then carry
     /// the weighted history text vector in their last `D` columns, see
-    /// [`SeqNet::add_text_skip`]).
+    /// [`SeqNet::add_output_columns`]); with the popularity prior one more column of prior values
+    /// (matched by the prior's weight in the output states).
     pub fn item_table(&self) -> Result<Tensor> {
         let rows = self.item_rows()?.narrow(0, 0, self.cfg.n_items)?;
-        match &self.text {
-            Some(t) if t.skip.is_some() => {
-                let v = t.vecs.narrow(0, 0, self.cfg.n_items)?;
-                Ok(Tensor::cat(&[&rows, &v], 1)?)
+        let mut parts = vec![rows];
+        if let Some(t) = &self.text {
+            if t.skip.is_some() {
+                parts.push(t.vecs.narrow(0, 0, self.cfg.n_items)?);
             }
-            _ => Ok(rows),
+        }
+        if let Some((vals, _)) = &self.prior {
+            parts.push(vals.clone());
+        }
+        if parts.len() == 1 {
+            return Ok(parts.remove(0));
+        }
+        Ok(Tensor::cat(&parts, 1)?)
+    }
+
+    /// The output states `[N, H]` at flat positions `rows` of `batch`, extended to match the
+    /// extra columns of [`SeqNet::item_table`]. With the text skip: extended to `[N, H + D]` by `skip × u`, `u` the L2-normalised recency-weighted mean of
+    /// the text vectors of the items up to that position (weights `0.5^(age / 5)`); so that
+    /// a logit is the learned score plus `skip` × the similarity of the item's text to the
+    /// history's. With the popularity prior, one more column holding the prior's weight.
+    /// Unchanged without either.
+    pub fn add_output_columns(
+        &self,
+        hidden: &Tensor,
+        batch: &Padded,
+        rows: &[u32],
+    ) -> Result<Tensor> {
+        let hidden = self.add_skip_part(hidden, batch, rows)?;
+        match &self.prior {
+            Some((_, weight)) => {
+                let ones = Tensor::ones((rows.len(), 1), candle_core::DType::F32, hidden.device())?;
+                Ok(Tensor::cat(&[&hidden, &ones.broadcast_mul(weight)?], 1)?)
+            }
+            None => Ok(hidden),
         }
     }
 
-    /// With the text skip: output states `[N, H]` at flat positions `rows` of `batch`
-    /// extended to `[N, H + D]` by `skip × u`, `u` the L2-normalised recency-weighted mean of
-    /// the text vectors of the items up to that position (weights `0.5^(age / 5)`); so that
-    /// a logit is the learned score plus `skip` × the similarity of the item's text to the
-    /// history's. Unchanged without it.
-    pub fn add_text_skip(&self, hidden: &Tensor, batch: &Padded, rows: &[u32]) -> Result<Tensor> {
+    /// The text-skip part of [`SeqNet::add_output_columns`].
+    fn add_skip_part(&self, hidden: &Tensor, batch: &Padded, rows: &[u32]) -> Result<Tensor> {
         let Some(TextPart {
             skip: Some(skip),
             host: table,
@@ -764,7 +844,7 @@ impl SeqNet {
         if let Some(q) = query {
             hidden = self.add_query(&hidden, q)?;
         }
-        let hidden = self.add_text_skip(&hidden, batch, &rows)?;
+        let hidden = self.add_output_columns(&hidden, batch, &rows)?;
 
         let logits = self.logits(&hidden)?;
         let v = logits.flatten_all()?.to_vec1::<f32>()?;
@@ -788,6 +868,13 @@ impl SeqNet {
         };
         if let Some((shape, v)) = &text {
             tensors.push(("text_vecs", io::Tensor::f32(shape, v)));
+        }
+        let prior = match &self.prior {
+            Some((vals, _)) => Some((vals.dims().to_vec(), vals.flatten_all()?.to_vec1::<f32>()?)),
+            None => None,
+        };
+        if let Some((shape, v)) = &prior {
+            tensors.push(("prior_vals", io::Tensor::f32(shape, v)));
         }
         io::save(dir, kind, config, &tensors)
     }
@@ -822,9 +909,22 @@ impl SeqNet {
             cfg.text_skip = false;
             None
         };
+        cfg.prior = file.has("prior.weight");
+        let prior = if cfg.prior {
+            let (shape, v) = file.f32("prior_vals", None)?;
+            if shape != [rows - cfg.extra_tokens, 1] {
+                return Err(file.bad(format!("tensor \"prior_vals\": bad shape {shape:?}")));
+            }
+            Some(v)
+        } else {
+            None
+        };
         let mut net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
         if let Some(v) = text {
             net.set_text_tensor(v)?;
+        }
+        if let Some(v) = prior {
+            net.set_prior_values(v)?;
         }
         let mut values = Vec::new();
         for (name, _) in net.params.vars() {
@@ -957,6 +1057,8 @@ impl SeqNet {
         if let Some(v) = text {
             net.set_text_vectors(v)?;
         }
+        // The prior counts what the carried network will be trained on and read.
+        net.set_prior_counts(seqs)?;
         let emb_shape = [new_n + self.cfg.extra_tokens, h];
         let bias_shape = [new_n];
         net.params.restore(|name| match name {
@@ -969,6 +1071,25 @@ impl SeqNet {
         })?;
         Ok(net)
     }
+}
+
+/// Standardised `ln(1 + count)` (zero mean, unit variance over the catalogue; all zero when
+/// every count is equal).
+fn prior_z(counts: &[f64]) -> Vec<f32> {
+    let n = counts.len().max(1) as f64;
+    let logs: Vec<f64> = counts.iter().map(|&c| c.ln_1p()).collect();
+    let mean = logs.iter().sum::<f64>() / n;
+    let var = logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    logs.iter()
+        .map(|x| {
+            if sd > 0.0 {
+                ((x - mean) / sd) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 /// What a sequence model reads for one user when scoring: the known history and, when the

@@ -180,6 +180,15 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
                 ..small().net(30)
             },
         ),
+        (
+            "sasrec+text+skip+prior",
+            NetConfig {
+                text_dim: 8,
+                text_skip: true,
+                prior: true,
+                ..small().net(30)
+            },
+        ),
     ] {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let mut net = SeqNet::new(net, &mut rng, &candle_core::Device::Cpu)?;
@@ -188,6 +197,12 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
                 .map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0)
                 .collect();
             net.set_text_vectors(&v)?;
+        }
+        if net.config().prior {
+            net.set_prior_counts(&crate::testutil::csr(
+                30,
+                &[(0, 1, 0), (0, 2, 1), (1, 2, 0), (2, 7, 0)],
+            ))?;
         }
         let mut batch = Padded::new(&[&[1, 2, 3, 4], &[5, 6]], 30, 8);
         if net.n_context() > 0 {
@@ -199,7 +214,7 @@ fn every_parameter_gets_a_gradient() -> Result<()> {
         }
         let enc = net.encode(&batch, Some(&mut rng))?;
         let rows = batch.real_positions();
-        let hidden = net.add_text_skip(&net.gather(&enc, &rows)?, &batch, &rows)?;
+        let hidden = net.add_output_columns(&net.gather(&enc, &rows)?, &batch, &rows)?;
         let logits = net.logits(&hidden)?;
         let loss = ops::softmax_cross_entropy(&logits, &[2, 3, 4, 5, 7, 8])?;
         let grads = loss.backward()?;
@@ -231,6 +246,49 @@ fn save_load_gives_identical_scores() -> Result<()> {
     m.score(&UserContext::from_history(None, &hist), &mut a)?;
     back.score(&UserContext::from_history(None, &hist), &mut b)?;
     assert_eq!(a, b);
+    Ok(())
+}
+
+#[test]
+fn popularity_prior_is_saved_and_recounted_on_the_data_it_is_carried_to() -> Result<()> {
+    // Item 0 is by far the most frequent; the prior must rank it first for a user whose
+    // history says nothing, and the weight must survive a save/load round trip.
+    let mut events = Vec::new();
+    for u in 0..40u32 {
+        events.push((u, 0, 0));
+        events.push((u, 1 + u % 9, 1));
+    }
+    let train = TrainData::from_csr(crate::testutil::csr(10, &events), false);
+    let cfg = Config {
+        pop_prior: true,
+        epochs: 2,
+        ..small()
+    };
+    let m = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let z = m.net().item_table()?.to_vec2::<f32>()?;
+    let h = cfg.hidden;
+    // Column H is the prior: item 0 (40 events) above every item with 4–5 events.
+    assert_eq!(z[0].len(), h + 1);
+    assert!((1..10).all(|i| z[0][h] > z[i][h] + 1.0), "{z:?}");
+    let dir = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    m.save(dir.path())?;
+    let back = crate::load(dir.path())?;
+    let hist = [3u32];
+    let (mut a, mut b) = (vec![0.0; 10], vec![0.0; 10]);
+    m.score(&UserContext::from_history(None, &hist), &mut a)?;
+    back.score(&UserContext::from_history(None, &hist), &mut b)?;
+    assert_eq!(a, b);
+    // Carried to data where item 9 is the frequent one, the prior follows the new counts.
+    let mut events = Vec::new();
+    for u in 0..40u32 {
+        events.push((u, 9, 0));
+        events.push((u, u % 9, 1));
+    }
+    let seqs = crate::testutil::csr(10, &events);
+    let map: Vec<Option<u32>> = (0..10).map(Some).collect();
+    let carried = m.net().with_catalogue(&map, &seqs, None)?;
+    let z = carried.item_table()?.to_vec2::<f32>()?;
+    assert!((0..9).all(|i| z[9][h] > z[i][h] + 1.0), "{z:?}");
     Ok(())
 }
 
