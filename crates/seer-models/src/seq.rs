@@ -444,14 +444,7 @@ impl SeqNet {
     /// (users × items, one entry per event): `z_i = (ln(1 + c_i) − mean) / std` over the
     /// catalogue. No-op without the prior.
     pub fn set_prior_counts(&mut self, seqs: &seer_data::Csr) -> Result<()> {
-        let n = self.cfg.n_items;
-        let mut counts = vec![0f64; n];
-        for &i in &seqs.indices {
-            if let Some(c) = counts.get_mut(i as usize) {
-                *c += 1.0;
-            }
-        }
-        self.set_prior_values(prior_z(&counts))
+        self.set_prior_values(prior_z(&seqs.col_counts()))
     }
 
     /// Sets the standardised prior values, one per catalogue item.
@@ -1075,9 +1068,9 @@ impl SeqNet {
 
 /// Standardised `ln(1 + count)` (zero mean, unit variance over the catalogue; all zero when
 /// every count is equal).
-fn prior_z(counts: &[f64]) -> Vec<f32> {
+fn prior_z(counts: &[u32]) -> Vec<f32> {
     let n = counts.len().max(1) as f64;
-    let logs: Vec<f64> = counts.iter().map(|&c| c.ln_1p()).collect();
+    let logs: Vec<f64> = counts.iter().map(|&c| f64::from(c).ln_1p()).collect();
     let mean = logs.iter().sum::<f64>() / n;
     let var = logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
     let sd = var.sqrt();
