@@ -1934,11 +1934,35 @@ fn bench_dataset(
     tune: bool,
     progress: Progress,
 ) -> Result<BenchReport> {
-    let mut rows = Vec::new();
+    let mut rows: Vec<seer_eval::ModelResult> = Vec::new();
     let mut users_evaluated = 0;
+    // The first model's per-user NDCG: every later model is compared with it user by user.
+    let mut baseline: Option<(String, Vec<(u32, f64)>)> = None;
     for spec in models {
-        let (row, test) = pipeline::run_model(spec, data, split, eval, tune, &progress)?;
+        let (mut row, test) = pipeline::run_model(spec, data, split, eval, tune, &progress)?;
         users_evaluated = test.users_evaluated;
+        let metric = test
+            .ks
+            .contains(&10)
+            .then_some(10)
+            .or(test.ks.last().copied());
+        match &baseline {
+            None => baseline = Some((spec.clone(), test.per_user_ndcg)),
+            Some((name, base)) => {
+                if let (Some(k), Some((users, diff, ci95))) = (
+                    metric,
+                    seer_eval::paired_difference(base, &test.per_user_ndcg),
+                ) {
+                    row.paired = Some(seer_eval::Paired {
+                        baseline: name.clone(),
+                        metric: format!("ndcg@{k}"),
+                        users,
+                        diff,
+                        ci95,
+                    });
+                }
+            }
+        }
         rows.push(row);
     }
     Ok(BenchReport {

@@ -229,6 +229,7 @@ pub fn run_model(
         peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
         epochs_run: epochs.map(|e| e.0),
         best_epoch: epochs.map(|e| e.1),
+        paired: None,
     };
     Ok((result, test))
 }

@@ -127,6 +127,19 @@ fn r3_demo_pipeline_knn_and_ease_beat_popularity() {
     assert!(bench_dir.join("demo/bench.html").exists());
     let md = std::fs::read_to_string(bench_dir.join("demo/bench.md")).unwrap();
     assert!(md.contains("| ease |"), "{md}");
+    // Every later model is compared with the first (pop) user by user; on the same users
+    // the mean difference is the difference of the means, and EASE's lead is well outside
+    // its interval on 1,500 users.
+    let models = bench["models"].as_array().unwrap();
+    assert!(models[0].get("paired").is_none(), "{bench}");
+    let p = &models[2]["paired"];
+    assert_eq!(p["baseline"], "pop", "{bench}");
+    assert_eq!(p["users"], bench["users_evaluated"], "{bench}");
+    let diff = p["diff"].as_f64().unwrap();
+    assert!((diff - (ease - pop)).abs() < 1e-9, "{p} vs {ease} - {pop}");
+    assert!(diff > p["ci95"].as_f64().unwrap(), "{p}");
+    assert!(md.contains("Paired against `pop` on the same"), "{md}");
+    assert!(md.contains("- ease: +"), "{md}");
 }
 
 /// train → eval --export-recs → recommend, and the exported lists re-check against the

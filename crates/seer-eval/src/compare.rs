@@ -299,6 +299,7 @@ mod tests {
             peak_rss_mb: 10.0,
             epochs_run: None,
             best_epoch: None,
+            paired: None,
         }
     }
 

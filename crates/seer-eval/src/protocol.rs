@@ -200,6 +200,11 @@ pub struct EvalReport {
     /// Per-user top-`max(ks)` lists, in user order, when `keep_recs` was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recs: Option<Vec<UserRecs>>,
+    /// Each evaluated user's NDCG at the headline cut-off (10 when evaluated, else the
+    /// largest K), in user order: for paired comparisons of models on the same users
+    /// ([`crate::paired_difference`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_user_ndcg: Vec<(UserIdx, f64)>,
 }
 
 impl EvalReport {
@@ -448,6 +453,24 @@ pub fn evaluate(
         };
         metrics.insert(format!("pop_norm@{k}"), norm);
     }
+    let headline = if layout.ks.contains(&10) {
+        Some(10)
+    } else {
+        layout.ks.last().copied()
+    };
+    let per_user_ndcg =
+        match headline.and_then(|k| layout.names.iter().position(|n| *n == format!("ndcg@{k}"))) {
+            Some(j) => chunks
+                .iter()
+                .flat_map(|c| {
+                    c.tops
+                        .iter()
+                        .zip(c.values.chunks_exact(m))
+                        .map(move |((u, _), row)| (*u, row[j]))
+                })
+                .collect(),
+            None => Vec::new(),
+        };
     let recs = keep_recs.then(|| {
         chunks
             .into_iter()
@@ -474,6 +497,7 @@ pub fn evaluate(
         sampled_negatives: layout.sampled,
         metrics,
         recs,
+        per_user_ndcg,
     })
 }
 
@@ -956,6 +980,23 @@ mod tests {
         assert_eq!(seen[0], (Some(0), vec![0, 1, 2], Some(400)));
         assert_eq!(seen[1], (Some(1), vec![1], Some(200)));
         assert_eq!(seen[2], (Some(3), vec![0], Some(200)));
+    }
+
+    /// The per-user NDCG kept for paired comparisons is the headline cut-off's (the largest
+    /// K without 10), one value per evaluated user in user order, averaging to the metric.
+    #[test]
+    fn per_user_ndcg_is_kept_at_the_headline_cut_off() {
+        let m = Fixed::new(vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        let r = run(&m, Stage::Validation, &cfg(&[1, 3, 5]));
+        let users: Vec<UserIdx> = r.per_user_ndcg.iter().map(|x| x.0).collect();
+        assert_eq!(users, vec![0, 1, 3]);
+        // u0's target 3 at rank 2 (0-based) of its top 5: 1 / log2(4) = 0.5.
+        assert!((r.per_user_ndcg[0].1 - 0.5).abs() < 1e-12);
+        let mean = r.per_user_ndcg.iter().map(|x| x.1).sum::<f64>() / 3.0;
+        assert!((mean - r.metric("ndcg@5").unwrap()).abs() < 1e-12);
+        let r10 = run(&m, Stage::Validation, &cfg(&[5, 10, 20]));
+        let mean = r10.per_user_ndcg.iter().map(|x| x.1).sum::<f64>() / 3.0;
+        assert!((mean - r10.metric("ndcg@10").unwrap()).abs() < 1e-12);
     }
 
     #[test]

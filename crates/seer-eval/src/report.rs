@@ -75,6 +75,54 @@ pub struct ModelResult {
     /// train + validation trains for under seer's protocol.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_epoch: Option<usize>,
+    /// Test NDCG at the headline cut-off against the first model of the run, on the same
+    /// users (absent for the first model itself and in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paired: Option<Paired>,
+}
+
+/// A paired comparison of two models' per-user test NDCG on the users both evaluated: with
+/// one test event per user, the noise of a single model's mean is mostly which users happen
+/// to be in the test set, and that noise is shared by both models; the per-user differences
+/// have it removed, so their interval is the honest one for "is B better than A here".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The model compared against (the run's first model).
+    pub baseline: String,
+    /// The metric compared (`ndcg@10`).
+    pub metric: String,
+    /// Users evaluated by both models.
+    pub users: usize,
+    /// Mean over those users of (this model's value − the baseline's).
+    pub diff: f64,
+    /// Half-width of the 95% interval of `diff`: 1.96 standard errors of the mean difference.
+    pub ci95: f64,
+}
+
+/// Pairs `a` (the baseline) and `b` by user (both in ascending user order, as
+/// [`crate::EvalReport::per_user_ndcg`] is) and returns the mean of `b − a` over the common
+/// users with its 95% half-width; `None` with fewer than 2 common users.
+pub fn paired_difference(a: &[(u32, f64)], b: &[(u32, f64)]) -> Option<(usize, f64, f64)> {
+    let (mut i, mut j) = (0, 0);
+    let mut d = Vec::with_capacity(a.len().min(b.len()));
+    while i < a.len() && j < b.len() {
+        match a[i].0.cmp(&b[j].0) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                d.push(b[j].1 - a[i].1);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    let n = d.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((n, mean, 1.96 * (var / n as f64).sqrt()))
 }
 
 /// Where a table column's value comes from.
@@ -292,7 +340,43 @@ impl BenchReport {
                 md_table(&mut s, &headers, 2, plain_cells(rows));
             }
         }
+        if let Some((head, lines)) = self.paired_lines() {
+            let _ = writeln!(s, "\n{head}:\n");
+            for l in lines {
+                let _ = writeln!(s, "- {}", l.replace('<', "&lt;"));
+            }
+        }
         s
+    }
+
+    /// The paired comparisons with the first model, when there are any: a heading and one
+    /// line per compared model (`name: +0.0123 ± 0.0045 (above)`).
+    fn paired_lines(&self) -> Option<(String, Vec<String>)> {
+        let first = self.models.iter().find_map(|m| m.paired.as_ref())?;
+        let head = format!(
+            "Paired against `{}` on the same {} test users ({} difference, 95% interval of \
+             the mean per-user difference)",
+            first.baseline, first.users, first.metric
+        );
+        let lines = self
+            .models
+            .iter()
+            .filter_map(|m| {
+                let p = m.paired.as_ref()?;
+                let verdict = if p.diff - p.ci95 > 0.0 {
+                    "above"
+                } else if p.diff + p.ci95 < 0.0 {
+                    "below"
+                } else {
+                    "not distinguishable"
+                };
+                Some(format!(
+                    "{}: {:+.4} ± {:.4} ({verdict})",
+                    m.name, p.diff, p.ci95
+                ))
+            })
+            .collect();
+        Some((head, lines))
     }
 
     /// Writes the report as pretty-printed JSON.
@@ -346,6 +430,13 @@ impl BenchReport {
         let _ = writeln!(h, "<p>{}</p>", esc(&self.summary()));
         let (headers, rows) = self.cells();
         html_table(&mut h, &headers, rows);
+        if let Some((head, lines)) = self.paired_lines() {
+            let _ = writeln!(h, "<p>{}:</p>\n<ul>", esc(&head));
+            for l in lines {
+                let _ = writeln!(h, "<li>{}</li>", esc(&l));
+            }
+            h.push_str("</ul>\n");
+        }
         h.push_str("<h2>Plots (full ranking, test stage)</h2>\n<div class=\"plots\">\n");
         let ks = self.ks();
         for (metric, label) in [("ndcg", "NDCG@K"), ("hr", "HR@K")] {
@@ -638,6 +729,7 @@ mod tests {
             peak_rss_mb: 120.0,
             epochs_run: None,
             best_epoch: None,
+            paired: None,
         }
     }
 
@@ -685,6 +777,56 @@ mod tests {
         );
         assert!(lines[2].contains("| 0.1250 |"));
         assert!(!md.to_lowercase().contains("sampled"));
+    }
+
+    /// Pairs only the users both models evaluated; interval = 1.96 · sd / √n of the
+    /// differences (by hand: differences 0, 0.5, 0.2 on users 1, 2, 4).
+    #[test]
+    fn paired_difference_by_hand() {
+        let a = [(0, 0.0), (1, 1.0), (2, 0.5), (4, 0.2)];
+        let b = [(1, 1.0), (2, 1.0), (3, 0.3), (4, 0.4)];
+        let (n, diff, ci) = paired_difference(&a, &b).unwrap();
+        assert_eq!(n, 3);
+        assert!((diff - 0.7 / 3.0).abs() < 1e-12);
+        let var = ((0.0 - 0.7 / 3.0f64).powi(2)
+            + (0.5 - 0.7 / 3.0f64).powi(2)
+            + (0.2 - 0.7 / 3.0f64).powi(2))
+            / 2.0;
+        assert!((ci - 1.96 * (var / 3.0).sqrt()).abs() < 1e-12);
+        assert!(paired_difference(&a[..1], &b).is_none());
+    }
+
+    #[test]
+    fn markdown_lists_paired_differences_with_a_verdict() {
+        let mut r = report();
+        let p = |diff: f64| Paired {
+            baseline: "pop".into(),
+            metric: "ndcg@10".into(),
+            users: 943,
+            diff,
+            ci95: 0.01,
+        };
+        r.models.push(model("als", 0.8));
+        r.models[1].paired = Some(p(0.02));
+        r.models[2].paired = Some(p(-0.005));
+        let md = r.to_markdown();
+        assert!(
+            md.contains("Paired against `pop` on the same 943 test users"),
+            "{md}"
+        );
+        assert!(md.contains(": +0.0200 ± 0.0100 (above)"), "{md}");
+        assert!(
+            md.contains(": -0.0050 ± 0.0100 (not distinguishable)"),
+            "{md}"
+        );
+        let html = r.to_html().unwrap();
+        assert!(
+            html.contains("<li>&lt;ease&gt;: +0.0200 ± 0.0100 (above)</li>"),
+            "{html}"
+        );
+        // Older reports without the field still read.
+        let json = serde_json::to_string(&report()).unwrap();
+        assert!(!json.contains("paired"));
     }
 
     #[test]
