@@ -1941,11 +1941,7 @@ fn bench_dataset(
     for spec in models {
         let (mut row, test) = pipeline::run_model(spec, data, split, eval, tune, &progress)?;
         users_evaluated = test.users_evaluated;
-        let metric = test
-            .ks
-            .contains(&10)
-            .then_some(10)
-            .or(test.ks.last().copied());
+        let metric = seer_eval::report::headline_k(&test.ks);
         match &baseline {
             None => baseline = Some((spec.clone(), test.per_user_ndcg)),
             Some((name, base)) => {

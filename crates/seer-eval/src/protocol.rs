@@ -453,11 +453,7 @@ pub fn evaluate(
         };
         metrics.insert(format!("pop_norm@{k}"), norm);
     }
-    let headline = if layout.ks.contains(&10) {
-        Some(10)
-    } else {
-        layout.ks.last().copied()
-    };
+    let headline = crate::report::headline_k(&layout.ks);
     let per_user_ndcg =
         match headline.and_then(|k| layout.names.iter().position(|n| *n == format!("ndcg@{k}"))) {
             Some(j) => chunks

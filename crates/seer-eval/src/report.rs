@@ -81,6 +81,15 @@ pub struct ModelResult {
     pub paired: Option<Paired>,
 }
 
+/// The cut-off reports lead with, of the ascending `ks`: 10 when present, else the largest.
+pub fn headline_k(ks: &[usize]) -> Option<usize> {
+    if ks.contains(&10) {
+        Some(10)
+    } else {
+        ks.last().copied()
+    }
+}
+
 /// A paired comparison of two models' per-user test NDCG on the users both evaluated: with
 /// one test event per user, the noise of a single model's mean is mostly which users happen
 /// to be in the test set, and that noise is shared by both models; the per-user differences
@@ -167,12 +176,7 @@ impl BenchReport {
 
     /// The cut-off shown in tables: 10 when present, else the largest K.
     pub fn headline_k(&self) -> Option<usize> {
-        let ks = self.ks();
-        if ks.contains(&10) {
-            Some(10)
-        } else {
-            ks.last().copied()
-        }
+        headline_k(&self.ks())
     }
 
     /// Prefixes of sampled metrics present (`"sampled100_"`), ascending.
