@@ -19,6 +19,10 @@
 //!   contributes and training sees the inference situation (mask at the end) more often.
 //! - Positions count back from the most recent item and batches are cropped (see
 //!   [`crate::seq`]); AdamW with warm-up, clipping and early stopping on validation NDCG@10.
+//! - `text_init` (off by default) starts the item embeddings from the principal components
+//!   of the items' MiniLM sentence vectors (LLM2BERT4Rec, Harte et al., "Leveraging Large
+//!   Language Models for Sequential Recommendation", RecSys 2023, which reduces OpenAI
+//!   embeddings with PCA the same way).
 
 use std::path::Path;
 
@@ -103,6 +107,16 @@ pub struct Config {
     /// each position (the event's own context; the appended `[mask]` gets the request's
     /// context when recommending). Needs context columns. Default false.
     pub context: bool,
+    /// Initialise the item id embeddings (tied with the output layer) from the principal
+    /// components of the items' sentence vectors instead of at random (LLM2BERT4Rec, Harte
+    /// et al. RecSys 2023; see [`crate::seq::pca_rows`]); items without text keep a random
+    /// row. Needs item text. Default false.
+    pub text_init: bool,
+    /// Sentence encoder for `text_init`: a sentence-transformers model directory. Default
+    /// `models/all-MiniLM-L6-v2`.
+    pub text_model: String,
+    /// Embedding cache folder for `text_init`; empty disables it. Default `models/cache`.
+    pub text_cache: String,
 }
 
 impl Default for Config {
@@ -131,6 +145,9 @@ impl Default for Config {
             time_hour: false,
             time_dow: false,
             context: false,
+            text_init: false,
+            text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
+            text_cache: "models/cache".to_string(),
         }
     }
 }
@@ -301,6 +318,17 @@ impl Bert4rec {
             net_cfg.context = train.context_sizes.clone();
         }
         let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
+        if config.text_init {
+            let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
+            let v = crate::text::item_vectors(
+                &enc,
+                &config.text_cache,
+                train,
+                "bert4rec.text_init",
+                pb,
+            )?;
+            net.init_items_from_text(&v, enc.dim())?;
+        }
         let mut model = Bert4rec {
             config: config.clone(),
             net,

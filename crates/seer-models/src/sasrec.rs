@@ -30,6 +30,9 @@
 //!   standardised log-count in the training data added to its logit; the counts are frozen
 //!   inputs, recomputed on the data the model is carried to, so a transferred model brings
 //!   how much popularity matters, not which items were popular.
+//! - `text_init` (off by default): the item id embeddings start from the principal
+//!   components of the items' sentence vectors (LLM2Sequential, Harte et al., "Leveraging
+//!   Large Language Models for Sequential Recommendation", RecSys 2023).
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
 //!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
@@ -157,6 +160,12 @@ pub struct Config {
     /// recomputed on whatever data the model is fitted, refitted, updated or transferred to,
     /// so with `init` the source's weight applies to the target's counts. Default false.
     pub pop_prior: bool,
+    /// Initialise the item id embeddings from the principal components of the items'
+    /// sentence vectors (`text_model`, through `text_cache`) instead of at random
+    /// (LLM2Sequential, Harte et al. RecSys 2023; see [`crate::seq::pca_rows`]); items
+    /// without text keep a random row. Independent of `text` (which adds a trained
+    /// projection of the vectors at every step). Needs item text. Default false.
+    pub text_init: bool,
 }
 
 impl Default for Config {
@@ -192,6 +201,7 @@ impl Default for Config {
             init: String::new(),
             text_skip: false,
             pop_prior: false,
+            text_init: false,
         }
     }
 }
@@ -253,6 +263,13 @@ impl Config {
         )?;
         if self.loss == Loss::Sampled && self.negatives == 0 {
             return Err(Error::config("sasrec.negatives", "must be at least 1"));
+        }
+        if self.text_init && !self.init.is_empty() {
+            return Err(Error::config(
+                "sasrec.text_init",
+                "a transferred model (`init`) starts from the source's weights and its items \
+                 from their text; drop text_init",
+            ));
         }
         if self.epochs == 0 && self.init.is_empty() {
             return Err(Error::config(
@@ -355,23 +372,29 @@ impl Sasrec {
             }
             net_cfg.context = train.context_sizes.clone();
         }
-        let text = if config.text {
+        let vectors = if config.text || config.text_init {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
-            net_cfg.text_dim = enc.dim();
-            net_cfg.text_skip = config.text_skip;
-            Some(crate::text::item_vectors(
-                &enc,
-                &config.text_cache,
-                train,
-                "sasrec.text",
-                pb,
-            )?)
+            let key = if config.text {
+                "sasrec.text"
+            } else {
+                "sasrec.text_init"
+            };
+            let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
+            Some((v, enc.dim()))
         } else {
             None
         };
+        let text = if config.text { vectors.as_ref() } else { None };
+        if let Some((_, d)) = text {
+            net_cfg.text_dim = *d;
+            net_cfg.text_skip = config.text_skip;
+        }
         let mut net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
-        if let Some(v) = &text {
+        if let Some((v, _)) = text {
             net.set_text_vectors(v)?;
+        }
+        if let (true, Some((v, d))) = (config.text_init, &vectors) {
+            net.init_items_from_text(v, *d)?;
         }
         net.set_prior_counts(&train.matrix)?;
         let mut model = Sasrec {

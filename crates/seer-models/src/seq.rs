@@ -566,6 +566,32 @@ impl SeqNet {
         Ok(())
     }
 
+    /// Initialises the id embeddings of the items that have text (`vecs`, `[n_items, d]`
+    /// row-major, zero rows for items without) from the principal components of their
+    /// sentence vectors (see [`pca_rows`]), at the random initialisation's spread (0.02); the
+    /// other rows keep their random values.
+    pub fn init_items_from_text(&self, vecs: &[f32], d: usize) -> Result<()> {
+        let (n, h) = (self.cfg.n_items, self.cfg.encoder.hidden);
+        if vecs.len() != n * d {
+            return Err(Error::Tensor(format!(
+                "text vectors: {} values for {n} items of {d} dimensions",
+                vecs.len()
+            )));
+        }
+        let init = pca_rows(vecs, d, h, 0.02)?;
+        let Some((_, var)) = self.params.vars().iter().find(|(n, _)| n == "item_emb") else {
+            return Err(Error::Tensor("no item_emb parameter".into()));
+        };
+        let mut v = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
+        for (i, row) in init.iter().enumerate() {
+            if let Some(row) = row {
+                v[i * h..(i + 1) * h].copy_from_slice(row);
+            }
+        }
+        var.set(&nn::floats(v, var.dims(), self.params.device())?)?;
+        Ok(())
+    }
+
     /// Every row of the item table, `[V + extra, H]`: the id embeddings plus, with text, the
     /// projected text vectors.
     fn item_rows(&self) -> Result<Tensor> {
@@ -1083,6 +1109,70 @@ fn prior_z(counts: &[u32]) -> Vec<f32> {
             }
         })
         .collect()
+}
+
+/// Initial item embeddings from text (LLM2Sequential, Harte et al. RecSys 2023): the
+/// projection of each item's sentence vector (`vecs`, `[n, d]` row-major, zero rows for items
+/// without text) on the top `k` principal components of the items that have text, scaled as a
+/// whole so the values have standard deviation `std` (the random initialisation's spread;
+/// the components keep their relative variances). `None` for items without text. With
+/// `k > d` only the first `d` coordinates are set (the rest are zero).
+pub fn pca_rows(vecs: &[f32], d: usize, k: usize, std: f32) -> Result<Vec<Option<Vec<f32>>>> {
+    if d == 0 || !vecs.len().is_multiple_of(d) {
+        return Err(Error::Tensor(format!(
+            "text vectors: {} values are not rows of {d}",
+            vecs.len()
+        )));
+    }
+    let has = |r: &[f32]| r.iter().any(|&x| x != 0.0);
+    let rows: Vec<&[f32]> = vecs.chunks_exact(d).collect();
+    let with: Vec<usize> = (0..rows.len()).filter(|&i| has(rows[i])).collect();
+    if with.len() < 2 {
+        return Err(Error::Tensor(
+            "text initialisation needs at least two items with text".into(),
+        ));
+    }
+    let m = with.len();
+    let mut mean = vec![0f64; d];
+    for &i in &with {
+        mean.iter_mut()
+            .zip(rows[i])
+            .for_each(|(a, &x)| *a += x as f64);
+    }
+    mean.iter_mut().for_each(|a| *a /= m as f64);
+    let x = faer::Mat::<f64>::from_fn(m, d, |r, c| rows[with[r]][c] as f64 - mean[c]);
+    let mut cov = faer::Mat::<f64>::zeros(d, d);
+    faer::linalg::matmul::matmul(
+        cov.as_mut(),
+        faer::Accum::Replace,
+        x.transpose(),
+        x.as_ref(),
+        1.0 / m as f64,
+        faer::get_global_parallelism(),
+    );
+    let eig = cov
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| Error::Tensor(format!("text initialisation: eigendecomposition: {e:?}")))?;
+    let kk = k.min(d);
+    // Eigenvalues come in nondecreasing order: the top components are the last columns.
+    let cols: Vec<usize> = (0..kk).map(|j| d - 1 - j).collect();
+    let top_var: f64 = cols.iter().map(|&c| eig.S()[c].max(0.0)).sum::<f64>() / kk as f64;
+    let scale = if top_var > 0.0 {
+        std as f64 / top_var.sqrt()
+    } else {
+        0.0
+    };
+    let u = eig.U();
+    let mut out = vec![None; rows.len()];
+    for (r, &i) in with.iter().enumerate() {
+        let mut v = vec![0f32; k];
+        for (o, &c) in v.iter_mut().zip(&cols) {
+            let dot: f64 = (0..d).map(|t| x[(r, t)] * u[(t, c)]).sum();
+            *o = (dot * scale) as f32;
+        }
+        out[i] = Some(v);
+    }
+    Ok(out)
 }
 
 /// What a sequence model reads for one user when scoring: the known history and, when the

@@ -1000,21 +1000,8 @@ fn transfer_to_a_new_catalogue_zero_shot_and_fine_tuned() -> Result<()> {
     Ok(())
 }
 
-/// The text skip (raw text similarity next to the learned score) is a parameter of the
-/// saved model: it trains, changes the scores, and survives a save/load round trip.
-#[test]
-fn text_skip_trains_and_round_trips() -> Result<()> {
-    let Some(dir) = crate::testutil::minilm_dir() else {
-        return Ok(());
-    };
-    let texts = [
-        "Dune: a desert planet, spice and interstellar empires",
-        "Foundation: the fall of a galactic empire",
-        "Neuromancer: cyberpunk hackers in cyberspace",
-        "The Joy of Cooking: classic American recipes",
-        "Salt Fat Acid Heat: the elements of good cooking",
-        "Mastering the Art of French Cooking",
-    ];
+/// Six items with `texts`, two topics of three; 20 users read within one topic each.
+fn three_and_three(texts: &[&str; 6]) -> TrainData {
     let mut events = Vec::new();
     for u in 0..20u32 {
         let base = if u % 2 == 0 { 0 } else { 3 };
@@ -1024,6 +1011,24 @@ fn text_skip_trains_and_round_trips() -> Result<()> {
     }
     let mut train = TrainData::from_csr(crate::testutil::csr(6, &events), false);
     train.item_text = texts.iter().map(|s| s.to_string()).collect();
+    train
+}
+
+/// The text skip (raw text similarity next to the learned score) is a parameter of the
+/// saved model: it trains, changes the scores, and survives a save/load round trip.
+#[test]
+fn text_skip_trains_and_round_trips() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let train = three_and_three(&[
+        "Dune: a desert planet, spice and interstellar empires",
+        "Foundation: the fall of a galactic empire",
+        "Neuromancer: cyberpunk hackers in cyberspace",
+        "The Joy of Cooking: classic American recipes",
+        "Salt Fat Acid Heat: the elements of good cooking",
+        "Mastering the Art of French Cooking",
+    ]);
     let fit = |skip: bool| {
         Sasrec::fit(
             &Config {
@@ -1049,5 +1054,164 @@ fn text_skip_trains_and_round_trips() -> Result<()> {
     let mut c = vec![0.0; 6];
     back.score(&user, &mut c)?;
     assert_eq!(b, c);
+    Ok(())
+}
+
+/// `text_init`: the principal-component projection keeps the main direction of the text
+/// vectors in the first coordinate, has the random initialisation's spread, maps equal texts
+/// to equal rows and leaves items without text out.
+#[test]
+fn pca_rows_follow_the_main_direction_of_the_text_vectors() -> Result<()> {
+    let d = 4;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut vecs = Vec::new();
+    for i in 0..40 {
+        let side = if i % 2 == 0 { 3.0 } else { -3.0 };
+        vecs.push(side + rng.random_range(-0.1f32..0.1));
+        for _ in 1..d {
+            vecs.push(rng.random_range(-0.5f32..0.5));
+        }
+    }
+    vecs.extend([0.0; 4]); // item 40: no text
+    let dup = vecs[..d].to_vec();
+    vecs.extend(dup); // item 41: the text of item 0
+    let rows = crate::seq::pca_rows(&vecs, d, 3, 0.02)?;
+    assert_eq!(rows.len(), 42);
+    assert!(rows[40].is_none());
+    let row = |i: usize| rows[i].clone().expect("item with text");
+    assert_eq!(row(0), row(41));
+    // Items on the same side share the sign of the first coordinate, opposite sides differ,
+    // and the first component carries most of the spread.
+    assert!(row(0)[0] * row(2)[0] > 0.0 && row(0)[0] * row(1)[0] < 0.0);
+    for i in 0..40 {
+        let r = row(i);
+        assert!(
+            r[0].abs() > 3.0 * r[1].abs().max(r[2].abs()),
+            "item {i}: {r:?}"
+        );
+    }
+    let all: Vec<f32> = (0..40).flat_map(row).collect();
+    let mean = all.iter().sum::<f32>() / all.len() as f32;
+    let var = all.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / all.len() as f32;
+    assert!((var.sqrt() - 0.02).abs() < 0.002, "std {}", var.sqrt());
+    assert!(crate::seq::pca_rows(&vecs[..4], d, 3, 0.02).is_err());
+    Ok(())
+}
+
+/// The id embedding table of `net`, row-major.
+fn item_table(net: &SeqNet) -> Result<Vec<f32>> {
+    let (_, var) = net
+        .params()
+        .vars()
+        .iter()
+        .find(|(n, _)| n == "item_emb")
+        .ok_or_else(|| Error::Tensor("no item_emb".into()))?;
+    Ok(var.as_tensor().flatten_all()?.to_vec1::<f32>()?)
+}
+
+/// `SeqNet::init_items_from_text` writes the rows of the items with text into the id table and
+/// leaves the random rows of the others (and of the extra tokens) alone.
+#[test]
+fn text_init_overwrites_only_the_rows_of_items_with_text() -> Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let cfg = small().net(5);
+    let h = cfg.encoder.hidden;
+    let net = SeqNet::new(cfg, &mut rng, &nn::default_device())?;
+    let before = item_table(&net)?;
+    let d = 20;
+    let mut vecs: Vec<f32> = (0..5 * d).map(|_| rng.random_range(-1f32..1.0)).collect();
+    vecs[2 * d..3 * d].fill(0.0); // item 2 has no text
+    net.init_items_from_text(&vecs, d)?;
+    let after = item_table(&net)?;
+    let want = crate::seq::pca_rows(&vecs, d, h, 0.02)?;
+    for i in [0, 1, 3, 4] {
+        assert_eq!(
+            &after[i * h..(i + 1) * h],
+            &want[i].clone().expect("text")[..]
+        );
+        assert_ne!(&after[i * h..(i + 1) * h], &before[i * h..(i + 1) * h]);
+    }
+    assert_eq!(&after[2 * h..3 * h], &before[2 * h..3 * h]);
+    assert_eq!(&after[5 * h..], &before[5 * h..]);
+    assert!(net.init_items_from_text(&vecs[..d], d).is_err());
+    Ok(())
+}
+
+/// `text_init` with the real encoder: items of one topic start closer to each other than to
+/// the other topic's, both models train and save the setting, and it is refused with `init`
+/// and on data without item text.
+#[test]
+fn text_init_starts_items_of_a_topic_together() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let mut train = three_and_three(&[
+        "Dune: a desert planet, spice and interstellar empires",
+        "Foundation: the fall of a galactic empire",
+        "Hyperion: pilgrims and time tombs on a distant planet",
+        "The Joy of Cooking: classic American recipes",
+        "Salt Fat Acid Heat: the elements of good cooking",
+        "Baking bread at home: sourdough and rye recipes",
+    ]);
+    let model = dir.to_string_lossy().into_owned();
+    let enc = crate::text_encoder::TextEncoder::resolve(&model)?;
+    let vecs = crate::text::item_vectors(&enc, "", &train, "test", &ProgressBar::hidden())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let net = SeqNet::new(small().net(6), &mut rng, &nn::default_device())?;
+    net.init_items_from_text(&vecs, enc.dim())?;
+    let h = small().hidden;
+    let t = item_table(&net)?;
+    let cos = |a: usize, b: usize| {
+        let (x, y) = (&t[a * h..(a + 1) * h], &t[b * h..(b + 1) * h]);
+        let dot: f32 = x.iter().zip(y).map(|(a, b)| a * b).sum();
+        let n = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        dot / (n(x) * n(y))
+    };
+    for (a, b, c) in [(0, 1, 3), (1, 2, 4), (3, 4, 0), (4, 5, 2)] {
+        assert!(
+            cos(a, b) > cos(a, c),
+            "{a}~{b} {} vs {a}~{c} {}",
+            cos(a, b),
+            cos(a, c)
+        );
+    }
+
+    let sas = Config {
+        text_init: true,
+        text_model: model.clone(),
+        text_cache: String::new(),
+        epochs: 2,
+        ..small()
+    };
+    let m = Sasrec::fit(&sas, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let tmp = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    m.save(tmp.path())?;
+    assert!(Sasrec::load_dir(tmp.path())?.config.text_init);
+    let b4 = bert4rec::Config {
+        text_init: true,
+        text_model: model.clone(),
+        text_cache: String::new(),
+        hidden: 16,
+        inner: 32,
+        max_len: 8,
+        epochs: 2,
+        batch_size: 32,
+        ..bert4rec::Config::default()
+    };
+    let b = bert4rec::Bert4rec::fit(&b4, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    let mut s = vec![0.0; 6];
+    b.score(&UserContext::from_history(None, &[0, 1]), &mut s)?;
+    assert!(s.iter().all(|x| x.is_finite()));
+
+    let with_init = Config {
+        init: tmp.path().to_string_lossy().into_owned(),
+        ..sas.clone()
+    };
+    let err = with_init.validate().expect_err("text_init with init");
+    assert!(err.to_string().contains("sasrec.text_init"), "{err}");
+    train.item_text = vec![String::new(); 6];
+    let err = Sasrec::fit(&sas, &train, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("no item text");
+    assert!(err.to_string().contains("sasrec.text_init"), "{err}");
     Ok(())
 }
