@@ -551,17 +551,22 @@ impl SeqNet {
         if items.is_empty() {
             return Ok(());
         }
-        let h = self.cfg.encoder.hidden;
+        let (n, h) = (self.cfg.n_items, self.cfg.encoder.hidden);
+        self.edit_item_rows(|v| {
+            for i in items.iter().map(|&i| i as usize).filter(|&i| i < n) {
+                v[i * h..(i + 1) * h].fill(0.0);
+            }
+        })
+    }
+
+    /// Reads the id embedding table (`[V + extra, H]`, row-major) to the host, lets `edit`
+    /// rewrite it and sets it back.
+    fn edit_item_rows(&self, edit: impl FnOnce(&mut [f32])) -> Result<()> {
         let Some((_, var)) = self.params.vars().iter().find(|(n, _)| n == "item_emb") else {
             return Err(Error::Tensor("no item_emb parameter".into()));
         };
         let mut v = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        for &i in items {
-            let i = i as usize;
-            if i < self.cfg.n_items {
-                v[i * h..(i + 1) * h].fill(0.0);
-            }
-        }
+        edit(&mut v);
         var.set(&nn::floats(v, var.dims(), self.params.device())?)?;
         Ok(())
     }
@@ -579,17 +584,13 @@ impl SeqNet {
             )));
         }
         let init = pca_rows(vecs, d, h, 0.02)?;
-        let Some((_, var)) = self.params.vars().iter().find(|(n, _)| n == "item_emb") else {
-            return Err(Error::Tensor("no item_emb parameter".into()));
-        };
-        let mut v = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        for (i, row) in init.iter().enumerate() {
-            if let Some(row) = row {
-                v[i * h..(i + 1) * h].copy_from_slice(row);
+        self.edit_item_rows(|v| {
+            for (i, row) in init.iter().enumerate() {
+                if let Some(row) = row {
+                    v[i * h..(i + 1) * h].copy_from_slice(row);
+                }
             }
-        }
-        var.set(&nn::floats(v, var.dims(), self.params.device())?)?;
-        Ok(())
+        })
     }
 
     /// Every row of the item table, `[V + extra, H]`: the id embeddings plus, with text, the
