@@ -33,6 +33,10 @@
 //! - `text_init` (off by default): the item id embeddings start from the principal
 //!   components of the items' sentence vectors (LLM2Sequential, Harte et al., "Leveraging
 //!   Large Language Models for Sequential Recommendation", RecSys 2023).
+//! - `text_cold` (off by default): after training, items without a training event get their
+//!   id embedding from a ridge regression of the learned embeddings on the sentence vectors
+//!   (Gantner et al., "Learning Attribute-to-Feature Mappings for Cold-Start
+//!   Recommendations", ICDM 2010), so a cold item ranks like an item with its text would.
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
 //!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
@@ -166,6 +170,13 @@ pub struct Config {
     /// without text keep a random row. Independent of `text` (which adds a trained
     /// projection of the vectors at every step). Needs item text. Default false.
     pub text_init: bool,
+    /// Cold items from text: after training, every item with text but no training event
+    /// gets its id embedding from a ridge regression of the learned id embeddings on the
+    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
+    /// [`crate::seq::ridge_rows`]), instead of the row the softmax only ever pushed down (or,
+    /// with `text`, the zero row that leaves the item to its text projection). Needs item
+    /// text. Default false.
+    pub text_cold: bool,
 }
 
 impl Default for Config {
@@ -202,6 +213,7 @@ impl Default for Config {
             text_skip: false,
             pop_prior: false,
             text_init: false,
+            text_cold: false,
         }
     }
 }
@@ -269,6 +281,13 @@ impl Config {
                 "sasrec.text_init",
                 "a transferred model (`init`) starts from the source's weights and its items \
                  from their text; drop text_init",
+            ));
+        }
+        if self.text_cold && !self.init.is_empty() {
+            return Err(Error::config(
+                "sasrec.text_cold",
+                "a transferred model (`init`) knows every target item by its text already; \
+                 drop text_cold",
             ));
         }
         if self.epochs == 0 && self.init.is_empty() {
@@ -372,12 +391,14 @@ impl Sasrec {
             }
             net_cfg.context = train.context_sizes.clone();
         }
-        let vectors = if config.text || config.text_init {
+        let vectors = if config.text || config.text_init || config.text_cold {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
             let key = if config.text {
                 "sasrec.text"
-            } else {
+            } else if config.text_init {
                 "sasrec.text_init"
+            } else {
+                "sasrec.text_cold"
             };
             let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
             Some((v, enc.dim()))
@@ -403,8 +424,10 @@ impl Sasrec {
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if text.is_some() {
-            model.zero_unseen(train)?;
+        match (&vectors, config.text_cold) {
+            (Some((v, d)), true) => map_cold_items(&model.net, v, *d, train)?,
+            _ if text.is_some() => model.zero_unseen(train)?,
+            _ => {}
         }
         Ok(model)
     }
@@ -412,10 +435,7 @@ impl Sasrec {
     /// Items without a training event had their id rows pushed down as negatives only:
     /// represent them by their text alone.
     fn zero_unseen(&self, train: &TrainData) -> Result<()> {
-        let mut seen = vec![false; train.n_items];
-        for &i in &train.matrix.indices {
-            seen[i as usize] = true;
-        }
+        let seen = seen_items(train);
         let unseen: Vec<u32> = (0..train.n_items as u32)
             .filter(|&i| !seen[i as usize])
             .collect();
@@ -544,6 +564,13 @@ impl Sasrec {
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
+        if model.config.text_cold {
+            // Items of the grown catalogue that still have no event: rows from their text.
+            let enc = crate::text_encoder::TextEncoder::resolve(&model.config.text_model)?;
+            let key = "sasrec.text_cold";
+            let v = crate::text::item_vectors(&enc, &model.config.text_cache, train, key, pb)?;
+            map_cold_items(&model.net, &v, enc.dim(), train)?;
+        }
         Ok(model)
     }
 
@@ -718,6 +745,23 @@ impl Sasrec {
 }
 
 /// A model trained with `model` context columns needs data with as many.
+/// `text_cold`: the id rows (and output biases) of `train`'s items without an event, from a
+/// ridge map of text vectors `v` (`[n_items, d]`) to the learned rows of the others.
+pub(crate) fn map_cold_items(net: &SeqNet, v: &[f32], d: usize, train: &TrainData) -> Result<()> {
+    let (n, s) = net.map_unseen_from_text(v, d, &seen_items(train))?;
+    tracing::info!(items = n, ridge = s, "cold items mapped from their text");
+    Ok(())
+}
+
+/// Which items of `train`'s catalogue have at least one training event.
+fn seen_items(train: &TrainData) -> Vec<bool> {
+    let mut seen = vec![false; train.n_items];
+    for &i in &train.matrix.indices {
+        seen[i as usize] = true;
+    }
+    seen
+}
+
 pub(crate) fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
     if model > 0 && model != data {
         return Err(Error::config(
