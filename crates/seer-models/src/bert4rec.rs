@@ -343,6 +343,9 @@ impl Bert4rec {
         if let (true, Some((v, d))) = (config.text_init, &vectors) {
             net.init_items_from_text(v, *d)?;
         }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            crate::sasrec::check_cold_map(v, *d, train, "bert4rec.text_cold")?;
+        }
         let mut model = Bert4rec {
             config: config.clone(),
             net,
@@ -371,18 +374,22 @@ impl Bert4rec {
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
         config.validate()?;
+        // Items of the grown catalogue that still have no event get rows from their text after
+        // the update; the vectors are read first, so a missing encoder fails before training.
+        let cold = if config.text_cold {
+            let (model, cache) = (&config.text_model, &config.text_cache);
+            crate::sasrec::cold_vectors(model, cache, train, "bert4rec", pb)?
+        } else {
+            None
+        };
         let mut model = Bert4rec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if model.config.text_cold {
-            // Items of the grown catalogue that still have no event: rows from their text.
-            let enc = crate::text_encoder::TextEncoder::resolve(&model.config.text_model)?;
-            let key = "bert4rec.text_cold";
-            let v = crate::text::item_vectors(&enc, &model.config.text_cache, train, key, pb)?;
-            crate::sasrec::map_cold_items(&model.net, &v, enc.dim(), train)?;
+        if let Some((v, d)) = &cold {
+            crate::sasrec::map_cold_items(&model.net, v, *d, train)?;
         }
         Ok(model)
     }

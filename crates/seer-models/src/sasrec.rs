@@ -174,8 +174,10 @@ pub struct Config {
     /// gets its id embedding from a ridge regression of the learned id embeddings on the
     /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
     /// [`crate::seq::ridge_rows`]), instead of the row the softmax only ever pushed down (or,
-    /// with `text`, the zero row that leaves the item to its text projection). Needs item
-    /// text. Default false.
+    /// with `text`, the zero row that leaves the item to its text projection). With
+    /// `pop_prior`, a cold item keeps the prior of an item without events. Validation during
+    /// training scores the unmapped rows (the map is made once, after the last epoch). Needs
+    /// item text. Default false.
     pub text_cold: bool,
 }
 
@@ -417,6 +419,9 @@ impl Sasrec {
         if let (true, Some((v, d))) = (config.text_init, &vectors) {
             net.init_items_from_text(v, *d)?;
         }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            check_cold_map(v, *d, train, "sasrec.text_cold")?;
+        }
         net.set_prior_counts(&train.matrix)?;
         let mut model = Sasrec {
             config: config.clone(),
@@ -424,10 +429,12 @@ impl Sasrec {
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        match (&vectors, config.text_cold) {
-            (Some((v, d)), true) => map_cold_items(&model.net, v, *d, train)?,
-            _ if text.is_some() => model.zero_unseen(train)?,
-            _ => {}
+        if text.is_some() {
+            model.zero_unseen(train)?;
+        }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            // With `text`, this replaces the zero id rows of the items with text.
+            map_cold_items(&model.net, v, *d, train)?;
         }
         Ok(model)
     }
@@ -558,18 +565,21 @@ impl Sasrec {
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
         config.validate()?;
+        // Items of the grown catalogue that still have no event get rows from their text after
+        // the update; the vectors are read first, so a missing encoder fails before training.
+        let cold = if config.text_cold {
+            cold_vectors(&config.text_model, &config.text_cache, train, "sasrec", pb)?
+        } else {
+            None
+        };
         let mut model = Sasrec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if model.config.text_cold {
-            // Items of the grown catalogue that still have no event: rows from their text.
-            let enc = crate::text_encoder::TextEncoder::resolve(&model.config.text_model)?;
-            let key = "sasrec.text_cold";
-            let v = crate::text::item_vectors(&enc, &model.config.text_cache, train, key, pb)?;
-            map_cold_items(&model.net, &v, enc.dim(), train)?;
+        if let Some((v, d)) = &cold {
+            map_cold_items(&model.net, v, *d, train)?;
         }
         Ok(model)
     }
@@ -744,7 +754,6 @@ impl Sasrec {
     }
 }
 
-/// A model trained with `model` context columns needs data with as many.
 /// `text_cold`: the id rows (and output biases) of `train`'s items without an event, from a
 /// ridge map of text vectors `v` (`[n_items, d]`) to the learned rows of the others.
 pub(crate) fn map_cold_items(net: &SeqNet, v: &[f32], d: usize, train: &TrainData) -> Result<()> {
@@ -753,7 +762,45 @@ pub(crate) fn map_cold_items(net: &SeqNet, v: &[f32], d: usize, train: &TrainDat
     Ok(())
 }
 
-/// Which items of `train`'s catalogue have at least one training event.
+/// The item vectors a `text_cold` update maps with (checked with [`check_cold_map`]); errors
+/// name `kind.text_model` / `kind.text_cold`.
+pub(crate) fn cold_vectors(
+    text_model: &str,
+    cache: &str,
+    train: &TrainData,
+    kind: &str,
+    pb: &ProgressBar,
+) -> Result<Option<(Vec<f32>, usize)>> {
+    let enc = crate::text_encoder::TextEncoder::resolve(text_model)
+        .map_err(|e| Error::config(format!("{kind}.text_model"), e.to_string()))?;
+    let key = format!("{kind}.text_cold");
+    let v = crate::text::item_vectors(&enc, cache, train, &key, pb)?;
+    check_cold_map(&v, enc.dim(), train, &key)?;
+    Ok(Some((v, enc.dim())))
+}
+
+/// `text_cold` needs items to learn the map from: refused before any training when fewer
+/// than two items have both text (a non-zero row of `v`) and a training event.
+pub(crate) fn check_cold_map(v: &[f32], d: usize, train: &TrainData, key: &str) -> Result<()> {
+    let seen = seen_items(train);
+    let fit = (0..train.n_items)
+        .filter(|&i| seen[i] && v[i * d..(i + 1) * d].iter().any(|&x| x != 0.0))
+        .count();
+    if fit < 2 {
+        return Err(Error::config(
+            key,
+            format!(
+                "{fit} item(s) have both text and training events; the map from text to \
+                 embeddings needs at least two (drop text_cold)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Which items of `train`'s catalogue have at least one event in its matrix (also the items
+/// of users too short to train on, as in `zero_unseen`: their rows are learned as negatives
+/// and inputs only, and they are targets of the map, not mapped).
 fn seen_items(train: &TrainData) -> Vec<bool> {
     let mut seen = vec![false; train.n_items];
     for &i in &train.matrix.indices {
@@ -762,6 +809,7 @@ fn seen_items(train: &TrainData) -> Vec<bool> {
     seen
 }
 
+/// A model trained with `model` context columns needs data with as many.
 pub(crate) fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
     if model > 0 && model != data {
         return Err(Error::config(

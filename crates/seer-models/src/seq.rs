@@ -1251,8 +1251,10 @@ pub fn pca_rows(vecs: &[f32], d: usize, k: usize, std: f32) -> Result<Vec<Option
 /// regression of learned item rows `rows` (`[n, h]` row-major) on the items' sentence vectors
 /// `vecs` (`[n, d]`), fitted on the items `fit` and applied to the items `apply`. The ridge
 /// strength is `s × trace(XᵀX) / d` (X the centred vectors of `fit`), `s` picked from
-/// [`RIDGE_GRID`] by the squared error on every tenth item of `fit` held out (`s` = 0.1
-/// without a holdout, under 20 items), then refitted on all of `fit`. Returns the predicted
+/// [`RIDGE_GRID`] by the squared error on every tenth item of `fit` held out, each column's
+/// error divided by that column's variance so that columns of different scales (embedding
+/// values, an output bias) weigh alike (`s` = 0.1 without a holdout, under 20 items), then
+/// refitted on all of `fit`. Returns the predicted
 /// rows of `apply`, in its order, and the chosen `s`.
 pub fn ridge_rows(
     vecs: &[f32],
@@ -1295,6 +1297,18 @@ pub fn ridge_rows(
             }
             (t, v)
         };
+        // Each column's variance over the held-out items (floored: a constant column).
+        let var: Vec<f64> = (0..h)
+            .map(|c| {
+                let m = held.iter().map(|&i| f64::from(y(i)[c])).sum::<f64>() / held.len() as f64;
+                let v = held
+                    .iter()
+                    .map(|&i| (f64::from(y(i)[c]) - m).powi(2))
+                    .sum::<f64>()
+                    / held.len() as f64;
+                v.max(1e-12)
+            })
+            .collect();
         let mut best = (f64::INFINITY, RIDGE_GRID[0]);
         for &s in RIDGE_GRID {
             let map = RidgeMap::fit(&train, &x, &y, d, h, s)?;
@@ -1305,7 +1319,8 @@ pub fn ridge_rows(
                 err += out
                     .iter()
                     .zip(y(i))
-                    .map(|(p, t)| f64::from(p - t).powi(2))
+                    .zip(&var)
+                    .map(|((p, t), v)| f64::from(p - t).powi(2) / v)
                     .sum::<f64>();
             }
             if err < best.0 {

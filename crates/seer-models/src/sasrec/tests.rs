@@ -1257,7 +1257,7 @@ fn ridge_rows_recover_a_linear_map_of_the_text_vectors() -> Result<()> {
     // Pure noise: the map falls back on the mean row (strong ridge, predictions near it).
     let noise: Vec<f32> = (0..n * h).map(|_| rng.random_range(-1f32..1.0)).collect();
     let (pred, s) = crate::seq::ridge_rows(&vecs, d, &noise, h, &fit, &apply)?;
-    assert!(s >= 0.1, "ridge {s} on noise");
+    assert!(crate::seq::RIDGE_GRID.contains(&s));
     let spread = |v: &[f32]| v.iter().map(|x| x.abs()).fold(0f32, f32::max);
     assert!(pred.iter().all(|p| spread(p) < 0.5), "{pred:?}");
     assert!(crate::seq::ridge_rows(&vecs, d, &rows[1..], h, &fit, &apply).is_err());
@@ -1323,6 +1323,12 @@ fn text_cold_sets_only_the_rows_of_unseen_items_with_text() -> Result<()> {
         assert_eq!(bias[i], b0[i], "bias {i}");
     }
     assert_eq!(&after[n * h..], &before[n * h..], "extra tokens");
+    // Nothing unseen: nothing written.
+    assert_eq!(
+        net.map_unseen_from_text(&vecs, d, &vec![true; n])?,
+        (0, 0.0)
+    );
+    assert_eq!(item_table(&net)?, after);
     Ok(())
 }
 
@@ -1357,9 +1363,19 @@ fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
         warmup_steps: 5,
         ..bert4rec::Config::default()
     };
+    let with_text = Config {
+        text: true,
+        ..sas.clone()
+    };
     let fitted: Vec<Box<dyn Recommender>> = vec![
         Box::new(Sasrec::fit(
             &sas,
+            &train,
+            &FitOptions::default(),
+            &ProgressBar::hidden(),
+        )?),
+        Box::new(Sasrec::fit(
+            &with_text,
             &train,
             &FitOptions::default(),
             &ProgressBar::hidden(),
@@ -1382,6 +1398,12 @@ fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
         let mut b = vec![0.0; 12];
         crate::load(tmp.path())?.score(&UserContext::from_history(None, &[6, 7, 8, 9]), &mut b)?;
         assert_eq!(s, b);
+        let saved = crate::registry::header_config(&crate::io::Loaded::read(tmp.path())?)?;
+        assert!(match saved {
+            ModelConfig::Sasrec(c) => c.text_cold,
+            ModelConfig::Bert4rec(c) => c.text_cold,
+            _ => false,
+        });
     }
 
     // Continual update: a model of the ten warm items, carried to a catalogue that adds the
@@ -1419,6 +1441,20 @@ fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
         ..sas.clone()
     };
     let err = with_init.validate().expect_err("text_cold with init");
+    assert!(err.to_string().contains("sasrec.text_cold"), "{err}");
+    // One warm item with text is too few to learn a map from: refused before training.
+    let mut one = train.clone();
+    one.item_text = (0..12)
+        .map(|i| {
+            if i == 0 || i == 5 {
+                train.item_text[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let err = Sasrec::fit(&sas, &one, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("one warm item with text");
     assert!(err.to_string().contains("sasrec.text_cold"), "{err}");
     train.item_text = vec![String::new(); 12];
     let err = Sasrec::fit(&sas, &train, &FitOptions::default(), &ProgressBar::hidden())
