@@ -1378,25 +1378,8 @@ impl RidgeMap {
             faer::Mat::<f64>::from_fn(items.len(), d, |r, c| f64::from(x(items[r])[c]) - mean_x[c]);
         let yc =
             faer::Mat::<f64>::from_fn(items.len(), h, |r, c| f64::from(y(items[r])[c]) - mean_y[c]);
-        let par = faer::get_global_parallelism();
-        let mut g = faer::Mat::<f64>::zeros(d, d);
-        faer::linalg::matmul::matmul(
-            g.as_mut(),
-            faer::Accum::Replace,
-            xc.transpose(),
-            xc.as_ref(),
-            1.0,
-            par,
-        );
-        let mut b = faer::Mat::<f64>::zeros(d, h);
-        faer::linalg::matmul::matmul(
-            b.as_mut(),
-            faer::Accum::Replace,
-            xc.transpose(),
-            yc.as_ref(),
-            1.0,
-            par,
-        );
+        let mut g: faer::Mat<f64> = xc.transpose() * &xc;
+        let b: faer::Mat<f64> = xc.transpose() * &yc;
         let trace: f64 = (0..d).map(|i| g[(i, i)]).sum();
         // A floor keeps the system positive definite when the vectors have no spread.
         let lambda = (s * trace / d as f64).max(1e-9);
