@@ -23,9 +23,6 @@
 //!   of the items' MiniLM sentence vectors (LLM2BERT4Rec, Harte et al., "Leveraging Large
 //!   Language Models for Sequential Recommendation", RecSys 2023, which reduces OpenAI
 //!   embeddings with PCA the same way).
-//! - `text_cold` (off by default): after training, items without a training event get their
-//!   id embedding and output bias from a ridge regression on their sentence vectors (Gantner
-//!   et al., ICDM 2010; see [`crate::seq::ridge_rows`]).
 
 use std::path::Path;
 
@@ -115,16 +112,10 @@ pub struct Config {
     /// et al. RecSys 2023; see [`crate::seq::pca_rows`]); items without text keep a random
     /// row. Needs item text. Default false.
     pub text_init: bool,
-    /// Cold items from text: after training, every item with text but no training event gets
-    /// its id embedding and output bias from a ridge regression of the learned ones on the
-    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
-    /// [`crate::seq::ridge_rows`]) instead of the row the softmax only ever pushed down.
-    /// Needs item text. Default false.
-    pub text_cold: bool,
-    /// Sentence encoder for `text_init` and `text_cold`: a sentence-transformers model directory. Default
+    /// Sentence encoder for `text_init`: a sentence-transformers model directory. Default
     /// `models/all-MiniLM-L6-v2`.
     pub text_model: String,
-    /// Embedding cache folder for `text_init` and `text_cold`; empty disables it. Default `models/cache`.
+    /// Embedding cache folder for `text_init`; empty disables it. Default `models/cache`.
     pub text_cache: String,
 }
 
@@ -155,7 +146,6 @@ impl Default for Config {
             time_dow: false,
             context: false,
             text_init: false,
-            text_cold: false,
             text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
             text_cache: "models/cache".to_string(),
         }
@@ -328,23 +318,16 @@ impl Bert4rec {
             net_cfg.context = train.context_sizes.clone();
         }
         let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
-        let vectors = if config.text_init || config.text_cold {
+        if config.text_init {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
-            let key = if config.text_init {
-                "bert4rec.text_init"
-            } else {
-                "bert4rec.text_cold"
-            };
-            let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
-            Some((v, enc.dim()))
-        } else {
-            None
-        };
-        if let (true, Some((v, d))) = (config.text_init, &vectors) {
-            net.init_items_from_text(v, *d)?;
-        }
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            crate::sasrec::check_cold_map(v, *d, train, "bert4rec.text_cold")?;
+            let v = crate::text::item_vectors(
+                &enc,
+                &config.text_cache,
+                train,
+                "bert4rec.text_init",
+                pb,
+            )?;
+            net.init_items_from_text(&v, enc.dim())?;
         }
         let mut model = Bert4rec {
             config: config.clone(),
@@ -352,9 +335,6 @@ impl Bert4rec {
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            crate::sasrec::map_cold_items(&model.net, v, *d, train)?;
-        }
         Ok(model)
     }
 
@@ -374,23 +354,12 @@ impl Bert4rec {
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
         config.validate()?;
-        // Items of the grown catalogue that still have no event get rows from their text after
-        // the update; the vectors are read first, so a missing encoder fails before training.
-        let cold = if config.text_cold {
-            let (model, cache) = (&config.text_model, &config.text_cache);
-            crate::sasrec::cold_vectors(model, cache, train, "bert4rec", pb)?
-        } else {
-            None
-        };
         let mut model = Bert4rec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if let Some((v, d)) = &cold {
-            crate::sasrec::map_cold_items(&model.net, v, *d, train)?;
-        }
         Ok(model)
     }
 
