@@ -23,6 +23,9 @@
 //!   of the items' MiniLM sentence vectors (LLM2BERT4Rec, Harte et al., "Leveraging Large
 //!   Language Models for Sequential Recommendation", RecSys 2023, which reduces OpenAI
 //!   embeddings with PCA the same way).
+//! - `text_cold` (off by default): after training, items without a training event get their
+//!   id embedding and output bias from a ridge regression on their sentence vectors (Gantner
+//!   et al., ICDM 2010; see [`crate::seq::ridge_rows`]).
 
 use std::path::Path;
 
@@ -112,10 +115,20 @@ pub struct Config {
     /// et al. RecSys 2023; see [`crate::seq::pca_rows`]); items without text keep a random
     /// row. Needs item text. Default false.
     pub text_init: bool,
-    /// Sentence encoder for `text_init`: a sentence-transformers model directory. Default
+    /// Cold items from text: after training, every item with text but no training event gets
+    /// its id embedding and output bias from a ridge regression of the learned ones on the
+    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
+    /// [`crate::seq::ridge_rows`]) instead of the row the softmax only ever pushed down.
+    /// Needs item text. Default false.
+    pub text_cold: bool,
+    /// How far `text_cold`'s predicted rows spread around the mean learned row, as a multiple
+    /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
+    /// the least-squares predictions. Default 1.
+    pub text_cold_spread: f32,
+    /// Sentence encoder for `text_init` and `text_cold`: a sentence-transformers model directory. Default
     /// `models/all-MiniLM-L6-v2`.
     pub text_model: String,
-    /// Embedding cache folder for `text_init`; empty disables it. Default `models/cache`.
+    /// Embedding cache folder for `text_init` and `text_cold`; empty disables it. Default `models/cache`.
     pub text_cache: String,
 }
 
@@ -146,6 +159,8 @@ impl Default for Config {
             time_dow: false,
             context: false,
             text_init: false,
+            text_cold: false,
+            text_cold_spread: 1.0,
             text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
             text_cache: "models/cache".to_string(),
         }
@@ -165,6 +180,7 @@ impl Config {
             self.batch_size,
             self.lr,
         )?;
+        crate::sasrec::check_spread(self.text_cold_spread, "bert4rec.text_cold_spread")?;
         if !(0.0..1.0).contains(&self.last_prob) {
             return Err(Error::config(
                 "bert4rec.last_prob",
@@ -318,16 +334,23 @@ impl Bert4rec {
             net_cfg.context = train.context_sizes.clone();
         }
         let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
-        if config.text_init {
+        let vectors = if config.text_init || config.text_cold {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
-            let v = crate::text::item_vectors(
-                &enc,
-                &config.text_cache,
-                train,
-                "bert4rec.text_init",
-                pb,
-            )?;
-            net.init_items_from_text(&v, enc.dim())?;
+            let key = if config.text_init {
+                "bert4rec.text_init"
+            } else {
+                "bert4rec.text_cold"
+            };
+            let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
+            Some((v, enc.dim()))
+        } else {
+            None
+        };
+        if let (true, Some((v, d))) = (config.text_init, &vectors) {
+            net.init_items_from_text(v, *d)?;
+        }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            crate::sasrec::check_cold_map(v, *d, train, "bert4rec.text_cold")?;
         }
         let mut model = Bert4rec {
             config: config.clone(),
@@ -335,6 +358,9 @@ impl Bert4rec {
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            crate::sasrec::map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
+        }
         Ok(model)
     }
 
@@ -354,12 +380,23 @@ impl Bert4rec {
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
         config.validate()?;
+        // Items of the grown catalogue that still have no event get rows from their text after
+        // the update; the vectors are read first, so a missing encoder fails before training.
+        let cold = if config.text_cold {
+            let (model, cache) = (&config.text_model, &config.text_cache);
+            crate::sasrec::cold_vectors(model, cache, train, "bert4rec", pb)?
+        } else {
+            None
+        };
         let mut model = Bert4rec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
+        if let Some((v, d)) = &cold {
+            crate::sasrec::map_cold_items(&model.net, v, *d, train, model.config.text_cold_spread)?;
+        }
         Ok(model)
     }
 

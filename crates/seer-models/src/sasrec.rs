@@ -33,6 +33,10 @@
 //! - `text_init` (off by default): the item id embeddings start from the principal
 //!   components of the items' sentence vectors (LLM2Sequential, Harte et al., "Leveraging
 //!   Large Language Models for Sequential Recommendation", RecSys 2023).
+//! - `text_cold` (off by default): after training, items without a training event get their
+//!   id embedding from a ridge regression of the learned embeddings on the sentence vectors
+//!   (Gantner et al., "Learning Attribute-to-Feature Mappings for Cold-Start
+//!   Recommendations", ICDM 2010), so a cold item ranks like an item with its text would.
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
 //!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
@@ -166,6 +170,19 @@ pub struct Config {
     /// without text keep a random row. Independent of `text` (which adds a trained
     /// projection of the vectors at every step). Needs item text. Default false.
     pub text_init: bool,
+    /// Cold items from text: after training, every item with text but no training event
+    /// gets its id embedding from a ridge regression of the learned id embeddings on the
+    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
+    /// [`crate::seq::ridge_rows`]), instead of the row the softmax only ever pushed down (or,
+    /// with `text`, the zero row that leaves the item to its text projection). With
+    /// `pop_prior`, a cold item keeps the prior of an item without events. Validation during
+    /// training scores the unmapped rows (the map is made once, after the last epoch). Needs
+    /// item text. Default false.
+    pub text_cold: bool,
+    /// How far `text_cold`'s predicted rows spread around the mean learned row, as a multiple
+    /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
+    /// the least-squares predictions, which crowd at the mean row. Default 1.
+    pub text_cold_spread: f32,
 }
 
 impl Default for Config {
@@ -202,6 +219,8 @@ impl Default for Config {
             text_skip: false,
             pop_prior: false,
             text_init: false,
+            text_cold: false,
+            text_cold_spread: 1.0,
         }
     }
 }
@@ -269,6 +288,14 @@ impl Config {
                 "sasrec.text_init",
                 "a transferred model (`init`) starts from the source's weights and its items \
                  from their text; drop text_init",
+            ));
+        }
+        check_spread(self.text_cold_spread, "sasrec.text_cold_spread")?;
+        if self.text_cold && !self.init.is_empty() {
+            return Err(Error::config(
+                "sasrec.text_cold",
+                "a transferred model (`init`) knows every target item by its text already; \
+                 drop text_cold",
             ));
         }
         if self.epochs == 0 && self.init.is_empty() {
@@ -372,12 +399,14 @@ impl Sasrec {
             }
             net_cfg.context = train.context_sizes.clone();
         }
-        let vectors = if config.text || config.text_init {
+        let vectors = if config.text || config.text_init || config.text_cold {
             let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
             let key = if config.text {
                 "sasrec.text"
-            } else {
+            } else if config.text_init {
                 "sasrec.text_init"
+            } else {
+                "sasrec.text_cold"
             };
             let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
             Some((v, enc.dim()))
@@ -396,6 +425,9 @@ impl Sasrec {
         if let (true, Some((v, d))) = (config.text_init, &vectors) {
             net.init_items_from_text(v, *d)?;
         }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            check_cold_map(v, *d, train, "sasrec.text_cold")?;
+        }
         net.set_prior_counts(&train.matrix)?;
         let mut model = Sasrec {
             config: config.clone(),
@@ -406,16 +438,17 @@ impl Sasrec {
         if text.is_some() {
             model.zero_unseen(train)?;
         }
+        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
+            // With `text`, this replaces the zero id rows of the items with text.
+            map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
+        }
         Ok(model)
     }
 
     /// Items without a training event had their id rows pushed down as negatives only:
     /// represent them by their text alone.
     fn zero_unseen(&self, train: &TrainData) -> Result<()> {
-        let mut seen = vec![false; train.n_items];
-        for &i in &train.matrix.indices {
-            seen[i as usize] = true;
-        }
+        let seen = seen_items(train);
         let unseen: Vec<u32> = (0..train.n_items as u32)
             .filter(|&i| !seen[i as usize])
             .collect();
@@ -538,12 +571,22 @@ impl Sasrec {
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
         config.validate()?;
+        // Items of the grown catalogue that still have no event get rows from their text after
+        // the update; the vectors are read first, so a missing encoder fails before training.
+        let cold = if config.text_cold {
+            cold_vectors(&config.text_model, &config.text_cache, train, "sasrec", pb)?
+        } else {
+            None
+        };
         let mut model = Sasrec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
+        if let Some((v, d)) = &cold {
+            map_cold_items(&model.net, v, *d, train, model.config.text_cold_spread)?;
+        }
         Ok(model)
     }
 
@@ -715,6 +758,83 @@ impl Sasrec {
     pub fn net(&self) -> &SeqNet {
         &self.net
     }
+}
+
+/// `text_cold`: the id rows (and output biases) of `train`'s items without an event, from a
+/// ridge map of text vectors `v` (`[n_items, d]`) to the learned rows of the others.
+pub(crate) fn map_cold_items(
+    net: &SeqNet,
+    v: &[f32],
+    d: usize,
+    train: &TrainData,
+    spread: f32,
+) -> Result<()> {
+    let (n, s) = net.map_unseen_from_text(v, d, &seen_items(train), f64::from(spread))?;
+    tracing::info!(
+        items = n,
+        ridge = s,
+        spread,
+        "cold items mapped from their text"
+    );
+    Ok(())
+}
+
+/// `text_cold_spread` is a finite number >= 0.
+pub(crate) fn check_spread(spread: f32, key: &str) -> Result<()> {
+    if !(spread.is_finite() && spread >= 0.0) {
+        return Err(Error::config(
+            key,
+            format!("{spread}: must be a number >= 0 (1 matches the learned rows' spread)"),
+        ));
+    }
+    Ok(())
+}
+
+/// The item vectors a `text_cold` update maps with (checked with [`check_cold_map`]); errors
+/// name `kind.text_model` / `kind.text_cold`.
+pub(crate) fn cold_vectors(
+    text_model: &str,
+    cache: &str,
+    train: &TrainData,
+    kind: &str,
+    pb: &ProgressBar,
+) -> Result<Option<(Vec<f32>, usize)>> {
+    let enc = crate::text_encoder::TextEncoder::resolve(text_model)
+        .map_err(|e| Error::config(format!("{kind}.text_model"), e.to_string()))?;
+    let key = format!("{kind}.text_cold");
+    let v = crate::text::item_vectors(&enc, cache, train, &key, pb)?;
+    check_cold_map(&v, enc.dim(), train, &key)?;
+    Ok(Some((v, enc.dim())))
+}
+
+/// `text_cold` needs items to learn the map from: refused before any training when fewer
+/// than two items have both text (a non-zero row of `v`) and a training event.
+pub(crate) fn check_cold_map(v: &[f32], d: usize, train: &TrainData, key: &str) -> Result<()> {
+    let seen = seen_items(train);
+    let fit = (0..train.n_items)
+        .filter(|&i| seen[i] && v[i * d..(i + 1) * d].iter().any(|&x| x != 0.0))
+        .count();
+    if fit < 2 {
+        return Err(Error::config(
+            key,
+            format!(
+                "{fit} item(s) have both text and training events; the map from text to \
+                 embeddings needs at least two (drop text_cold)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Which items of `train`'s catalogue have at least one event in its matrix (also the items
+/// of users too short to train on, as in `zero_unseen`: their rows are learned as negatives
+/// and inputs only, and they are targets of the map, not mapped).
+fn seen_items(train: &TrainData) -> Vec<bool> {
+    let mut seen = vec![false; train.n_items];
+    for &i in &train.matrix.indices {
+        seen[i as usize] = true;
+    }
+    seen
 }
 
 /// A model trained with `model` context columns needs data with as many.

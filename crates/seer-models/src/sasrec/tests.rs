@@ -798,15 +798,9 @@ fn topic_config(minilm: &std::path::Path) -> Config {
     }
 }
 
-/// Issue 5: text-enhanced SASRec. Two topics of items with real text; users read within one
-/// topic. Two items (one per topic) never occur in training: the model must still rank the
-/// one of the user's topic above the other, from its text alone; and a save/load round trip
-/// keeps the text vectors.
-#[test]
-fn text_enhanced_sasrec_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
-    let Some(dir) = crate::testutil::minilm_dir() else {
-        return Ok(());
-    };
+/// Items 0..6 sci-fi, 6..12 cooking, with real titles; 60 users read within one topic; items
+/// 5 and 11 are cold (no events).
+fn two_topics_with_cold_items() -> TrainData {
     let scifi = [
         "Dune: a desert planet, spice and interstellar empires",
         "Foundation: the fall of a galactic empire",
@@ -841,6 +835,19 @@ fn text_enhanced_sasrec_ranks_a_cold_item_of_the_users_topic_first() -> Result<(
     }
     let mut train = TrainData::from_csr(crate::testutil::csr(12, &events), false);
     train.item_text = texts;
+    train
+}
+
+/// Issue 5: text-enhanced SASRec. Two topics of items with real text; users read within one
+/// topic. Two items (one per topic) never occur in training: the model must still rank the
+/// one of the user's topic above the other, from its text alone; and a save/load round trip
+/// keeps the text vectors.
+#[test]
+fn text_enhanced_sasrec_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let train = two_topics_with_cold_items();
     let m = Sasrec::fit(
         &topic_config(&dir),
         &train,
@@ -1213,5 +1220,300 @@ fn text_init_starts_items_of_a_topic_together() -> Result<()> {
     let err = Sasrec::fit(&sas, &train, &FitOptions::default(), &ProgressBar::hidden())
         .expect_err("no item text");
     assert!(err.to_string().contains("sasrec.text_init"), "{err}");
+    Ok(())
+}
+
+/// `ridge_rows` recovers a linear map from vectors to rows: fitted on most items, it predicts
+/// the held-out ones almost exactly when the rows are an exact affine function of the vectors
+/// (and then picks the weakest ridge); inconsistent sizes and too few items are refused.
+#[test]
+fn ridge_rows_recover_a_linear_map_of_the_text_vectors() -> Result<()> {
+    let (n, d, h) = (120, 6, 3);
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let vecs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1f32..1.0)).collect();
+    let w: Vec<f32> = (0..d * h).map(|_| rng.random_range(-1f32..1.0)).collect();
+    let rows: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let x = &vecs[i * d..(i + 1) * d];
+            let w = &w;
+            (0..h).map(move |c| 0.5 + (0..d).map(|t| x[t] * w[t * h + c]).sum::<f32>())
+        })
+        .collect();
+    let fit: Vec<usize> = (0..100).collect();
+    let apply: Vec<usize> = (100..n).collect();
+    let (pred, s) = crate::seq::ridge_rows(&vecs, d, &rows, h, &fit, &apply, 0.0)?;
+    assert_eq!(pred.len(), 20);
+    assert_eq!(s, crate::seq::RIDGE_GRID[0]);
+    for (p, &i) in pred.iter().zip(&apply) {
+        for c in 0..h {
+            let want = rows[i * h + c];
+            assert!(
+                (p[c] - want).abs() < 0.02,
+                "item {i} col {c}: {} vs {want}",
+                p[c]
+            );
+        }
+    }
+    // An exact map needs no stretching: spread 1 predicts the same rows.
+    let (same, _) = crate::seq::ridge_rows(&vecs, d, &rows, h, &fit, &apply, 1.0)?;
+    for (p, q) in pred.iter().zip(&same) {
+        for c in 0..h {
+            assert!((p[c] - q[c]).abs() < 0.02, "{p:?} vs {q:?}");
+        }
+    }
+    // Pure noise: the map falls back on the mean row (strong ridge, predictions near it).
+    let noise: Vec<f32> = (0..n * h).map(|_| rng.random_range(-1f32..1.0)).collect();
+    let (pred, s) = crate::seq::ridge_rows(&vecs, d, &noise, h, &fit, &apply, 0.0)?;
+    assert!(crate::seq::RIDGE_GRID.contains(&s));
+    let spread = |v: &[f32]| v.iter().map(|x| x.abs()).fold(0f32, f32::max);
+    assert!(pred.iter().all(|p| spread(p) < 0.5), "{pred:?}");
+    // With `spread`, the predictions of the fitted items themselves spread that many times
+    // as far as their rows, column by column, around the same mean.
+    let sd_mean = |v: &[f32]| {
+        let m = v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / v.len() as f64;
+        (var.sqrt(), m)
+    };
+    for k in [1.0, 0.5] {
+        let (own, _) = crate::seq::ridge_rows(&vecs, d, &noise, h, &fit, &fit, k)?;
+        for c in 0..h {
+            let col: Vec<f32> = own.iter().map(|p| p[c]).collect();
+            let truth: Vec<f32> = fit.iter().map(|&i| noise[i * h + c]).collect();
+            let ((sp, mp), (st, mt)) = (sd_mean(&col), sd_mean(&truth));
+            assert!(
+                (sp - k * st).abs() < 1e-4,
+                "col {c}, spread {k}: {sp} vs {st}"
+            );
+            assert!((mp - mt).abs() < 1e-4, "col {c}: mean {mp} vs {mt}");
+        }
+    }
+    let (wide, _) = crate::seq::ridge_rows(&vecs, d, &noise, h, &fit, &apply, 1.0)?;
+    let range = |p: &[Vec<f32>]| {
+        let col: Vec<f32> = p.iter().map(|r| r[0]).collect();
+        sd_mean(&col).0
+    };
+    assert!(range(&wide) > 2.0 * range(&pred), "{wide:?} vs {pred:?}");
+    assert!(crate::seq::ridge_rows(&vecs, d, &rows[1..], h, &fit, &apply, 0.0).is_err());
+    assert!(crate::seq::ridge_rows(&vecs, d, &rows, h, &[0], &apply, 0.0).is_err());
+    assert!(crate::seq::ridge_rows(&vecs, d, &rows, h, &fit, &[n], 0.0).is_err());
+    assert!(crate::seq::ridge_rows(&vecs, d, &rows, h, &fit, &apply, -1.0).is_err());
+    assert!(crate::seq::ridge_rows(&vecs, d, &rows, h, &fit, &apply, f64::NAN).is_err());
+    Ok(())
+}
+
+/// `SeqNet::map_unseen_from_text` rewrites exactly the id rows (and, with a prediction head,
+/// the output biases) of the unseen items that have text, with the ridge predictions; seen
+/// items, an unseen item without text and the extra tokens keep theirs.
+#[test]
+fn text_cold_sets_only_the_rows_of_unseen_items_with_text() -> Result<()> {
+    let n = 30;
+    let b4 = bert4rec::Config {
+        hidden: 8,
+        inner: 16,
+        ..bert4rec::Config::default()
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let net = SeqNet::new(b4.net_for_tests(n), &mut rng, &nn::default_device())?;
+    let h = 8;
+    // Distinct biases, so that the mapped ones are not trivially the mean.
+    let (_, bias_var) = net
+        .params()
+        .vars()
+        .iter()
+        .find(|(name, _)| name == "head.bias")
+        .cloned()
+        .ok_or_else(|| Error::Tensor("no head.bias".into()))?;
+    let b0: Vec<f32> = (0..n).map(|i| i as f32 * 0.01).collect();
+    bias_var.set(&nn::floats(b0.clone(), &[n], &nn::default_device())?)?;
+    let d = 10;
+    let mut vecs: Vec<f32> = (0..n * d).map(|_| rng.random_range(-1f32..1.0)).collect();
+    vecs[5 * d..6 * d].fill(0.0); // item 5: no text
+    let mut seen = vec![true; n];
+    for i in [3, 5, 7] {
+        seen[i] = false;
+    }
+    let before = item_table(&net)?;
+    let (count, _) = net.map_unseen_from_text(&vecs, d, &seen, 1.0)?;
+    assert_eq!(count, 2);
+    let after = item_table(&net)?;
+    let bias = bias_var.as_tensor().to_vec1::<f32>()?;
+    let mut targets = vec![0f32; n * (h + 1)];
+    for i in 0..n {
+        targets[i * (h + 1)..i * (h + 1) + h].copy_from_slice(&before[i * h..(i + 1) * h]);
+        targets[i * (h + 1) + h] = b0[i];
+    }
+    let fit: Vec<usize> = (0..n).filter(|&i| seen[i]).collect();
+    let (want, _) = crate::seq::ridge_rows(&vecs, d, &targets, h + 1, &fit, &[3, 7], 1.0)?;
+    for (k, &i) in [3usize, 7].iter().enumerate() {
+        assert_eq!(&after[i * h..(i + 1) * h], &want[k][..h], "row {i}");
+        assert_eq!(bias[i], want[k][h], "bias {i}");
+        assert_ne!(&after[i * h..(i + 1) * h], &before[i * h..(i + 1) * h]);
+    }
+    for i in (0..n).filter(|&i| i != 3 && i != 7) {
+        assert_eq!(
+            &after[i * h..(i + 1) * h],
+            &before[i * h..(i + 1) * h],
+            "row {i}"
+        );
+        assert_eq!(bias[i], b0[i], "bias {i}");
+    }
+    assert_eq!(&after[n * h..], &before[n * h..], "extra tokens");
+    // Nothing unseen: nothing written.
+    assert_eq!(
+        net.map_unseen_from_text(&vecs, d, &vec![true; n], 1.0)?,
+        (0, 0.0)
+    );
+    assert_eq!(item_table(&net)?, after);
+    Ok(())
+}
+
+/// `text_cold` with the real encoder: plain SASRec (no text part) and BERT4Rec trained on two
+/// topics rank the cold item of the user's topic above the other cold item once their rows
+/// come from their text; the setting survives save/load; it is refused with `init` and on
+/// data without text.
+#[test]
+fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let mut train = two_topics_with_cold_items();
+    let model = dir.to_string_lossy().into_owned();
+    let sas = Config {
+        text: false,
+        text_cold: true,
+        ..topic_config(&dir)
+    };
+    let b4 = bert4rec::Config {
+        text_cold: true,
+        text_model: model.clone(),
+        text_cache: String::new(),
+        hidden: 16,
+        inner: 32,
+        max_len: 8,
+        epochs: 40,
+        batch_size: 32,
+        lr: 0.005,
+        dropout: 0.1,
+        attn_dropout: 0.1,
+        warmup_steps: 5,
+        ..bert4rec::Config::default()
+    };
+    let with_text = Config {
+        text: true,
+        ..sas.clone()
+    };
+    let fitted: Vec<Box<dyn Recommender>> = vec![
+        Box::new(Sasrec::fit(
+            &sas,
+            &train,
+            &FitOptions::default(),
+            &ProgressBar::hidden(),
+        )?),
+        Box::new(Sasrec::fit(
+            &with_text,
+            &train,
+            &FitOptions::default(),
+            &ProgressBar::hidden(),
+        )?),
+        Box::new(bert4rec::Bert4rec::fit(
+            &b4,
+            &train,
+            &FitOptions::default(),
+            &ProgressBar::hidden(),
+        )?),
+    ];
+    let mut s = vec![0.0; 12];
+    for m in &fitted {
+        m.score(&UserContext::from_history(None, &[0, 1, 2, 3]), &mut s)?;
+        assert!(s[5] > s[11], "sci-fi reader: {s:?}");
+        m.score(&UserContext::from_history(None, &[6, 7, 8, 9]), &mut s)?;
+        assert!(s[11] > s[5], "cook: {s:?}");
+        let tmp = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+        m.save(tmp.path())?;
+        let mut b = vec![0.0; 12];
+        crate::load(tmp.path())?.score(&UserContext::from_history(None, &[6, 7, 8, 9]), &mut b)?;
+        assert_eq!(s, b);
+        let saved = crate::registry::header_config(&crate::io::Loaded::read(tmp.path())?)?;
+        assert!(match saved {
+            ModelConfig::Sasrec(c) => c.text_cold,
+            ModelConfig::Bert4rec(c) => c.text_cold,
+            _ => false,
+        });
+    }
+
+    // Continual update: a model of the ten warm items, carried to a catalogue that adds the
+    // two cold ones without any event, maps them from their text after its update (the carry
+    // alone starts both at the same mean row).
+    let mut events = Vec::new();
+    for u in 0..60u32 {
+        let base = if u % 2 == 0 { 0 } else { 5 };
+        for t in 0..8 {
+            events.push((u, base + (u * 7 + t * 13 + t * t) % 5, t as i64));
+        }
+    }
+    let texts_of = |ids: &[usize]| -> Vec<String> {
+        ids.iter().map(|&i| train.item_text[i].clone()).collect()
+    };
+    let mut ten = TrainData::from_csr(crate::testutil::csr(10, &events), false);
+    ten.item_text = texts_of(&[0, 1, 2, 3, 4, 6, 7, 8, 9, 10]);
+    let mut twelve = TrainData::from_csr(crate::testutil::csr(12, &events), false);
+    twelve.item_text = texts_of(&[0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 5, 11]);
+    let old = Sasrec::fit(&sas, &ten, &FitOptions::default(), &ProgressBar::hidden())?;
+    let map: Vec<Option<u32>> = (0..10).map(Some).chain([None, None]).collect();
+    let users = [0u32, 1];
+    let opts = FitOptions {
+        users: Some(&users),
+        ..FitOptions::default()
+    };
+    let updated = old.update(&map, 1, &twelve, &opts, &ProgressBar::hidden())?;
+    updated.score(&UserContext::from_history(None, &[0, 1, 2, 3]), &mut s)?;
+    assert!(s[10] > s[11], "updated, sci-fi reader: {s:?}");
+    updated.score(&UserContext::from_history(None, &[5, 6, 7, 8]), &mut s)?;
+    assert!(s[11] > s[10], "updated, cook: {s:?}");
+
+    let with_init = Config {
+        init: "somewhere".into(),
+        ..sas.clone()
+    };
+    let err = with_init.validate().expect_err("text_cold with init");
+    assert!(err.to_string().contains("sasrec.text_cold"), "{err}");
+    for bad in [-0.5, f32::NAN] {
+        let neg = Config {
+            text_cold_spread: bad,
+            ..sas.clone()
+        };
+        let err = neg.validate().expect_err("negative spread");
+        assert!(err.to_string().contains("sasrec.text_cold_spread"), "{err}");
+        let neg = bert4rec::Config {
+            text_cold_spread: bad,
+            ..b4.clone()
+        };
+        let err = neg.validate().expect_err("negative spread");
+        assert!(
+            err.to_string().contains("bert4rec.text_cold_spread"),
+            "{err}"
+        );
+    }
+    // One warm item with text is too few to learn a map from: refused before training.
+    let mut one = train.clone();
+    one.item_text = (0..12)
+        .map(|i| {
+            if i == 0 || i == 5 {
+                train.item_text[i].clone()
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let err = Sasrec::fit(&sas, &one, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("one warm item with text");
+    assert!(err.to_string().contains("sasrec.text_cold"), "{err}");
+    train.item_text = vec![String::new(); 12];
+    let err = Sasrec::fit(&sas, &train, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("no item text");
+    assert!(err.to_string().contains("sasrec.text_cold"), "{err}");
+    let err = bert4rec::Bert4rec::fit(&b4, &train, &FitOptions::default(), &ProgressBar::hidden())
+        .expect_err("no item text");
+    assert!(err.to_string().contains("bert4rec.text_cold"), "{err}");
     Ok(())
 }
