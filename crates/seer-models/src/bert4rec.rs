@@ -25,7 +25,8 @@
 //!   embeddings with PCA the same way).
 //! - `text_cold` (off by default): after training, items without a training event get their
 //!   id embedding and output bias from a ridge regression on their sentence vectors (Gantner
-//!   et al., ICDM 2010; see [`crate::seq::ridge_rows`]).
+//!   et al., ICDM 2010; see [`crate::seq::ridge_rows`]), stretched per dimension to the
+//!   learned rows' spread (`text_cold_spread`).
 
 use std::path::Path;
 

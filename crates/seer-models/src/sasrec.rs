@@ -36,7 +36,9 @@
 //! - `text_cold` (off by default): after training, items without a training event get their
 //!   id embedding from a ridge regression of the learned embeddings on the sentence vectors
 //!   (Gantner et al., "Learning Attribute-to-Feature Mappings for Cold-Start
-//!   Recommendations", ICDM 2010), so a cold item ranks like an item with its text would.
+//!   Recommendations", ICDM 2010), stretched per dimension to the learned embeddings'
+//!   spread (deviation: least squares alone crowds the predictions at the mean row, which
+//!   ranks every cold item alike), so a cold item ranks like an item with its text would.
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
 //!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
