@@ -1007,6 +1007,105 @@ fn transfer_to_a_new_catalogue_zero_shot_and_fine_tuned() -> Result<()> {
     Ok(())
 }
 
+/// `init_match`: target items with a source item's exact text start from that item's learned
+/// id row (found again after a save / load round trip of the source, which keeps the mean of
+/// its text vectors); items with new text start from the matched rows' mean; with
+/// `init_match = false`, or after fine-tuning for a matched item without target events,
+/// nothing is lost or zeroed wrongly.
+#[test]
+fn transfer_keeps_the_rows_of_items_known_by_the_same_text() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let tmp = tempfile::tempdir().map_err(|e| Error::Tensor(e.to_string()))?;
+    let source = two_topics_with_cold_items();
+    let src = Sasrec::fit(
+        &Config {
+            epochs: 5,
+            ..topic_config(&dir)
+        },
+        &source,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let src_dir = tmp.path().join("source");
+    src.save(&src_dir)?;
+    let rows = |net: &SeqNet| -> Result<Vec<f32>> {
+        let snap = net.params.snapshot()?;
+        let (_, _, v) = snap
+            .into_iter()
+            .find(|(n, _, _)| n == "item_emb")
+            .ok_or_else(|| Error::Tensor("no item_emb".into()))?;
+        Ok(v)
+    };
+    let h = src.net().config().encoder.hidden;
+    let src_rows = rows(src.net())?;
+    // Target: source items 1 and 7 under their exact text, and two new films. Only items 0
+    // and 1 have target events, so item 2 (matched) and 3 have none.
+    let texts = [
+        source.item_text[1].clone(),
+        "Blade Runner: replicants in a cyberpunk future city".to_string(),
+        source.item_text[7].clone(),
+        "Chef: a cook starts a food truck with Cuban sandwiches".to_string(),
+    ];
+    let events: Vec<(u32, u32, i64)> = (0..10u32)
+        .flat_map(|u| [(u, u % 2, 0i64), (u, 1 - u % 2, 1)])
+        .collect();
+    let mut target = TrainData::from_csr(crate::testutil::csr(4, &events), false);
+    target.item_text = texts.to_vec();
+    let zero = Config {
+        init: src_dir.to_string_lossy().into_owned(),
+        text_cache: String::new(),
+        epochs: 0,
+        ..Config::default()
+    };
+    let z = Sasrec::fit(
+        &zero,
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let zr = rows(z.net())?;
+    assert_eq!(&zr[..h], &src_rows[h..2 * h], "item 0 is source item 1");
+    assert_eq!(
+        &zr[2 * h..3 * h],
+        &src_rows[7 * h..8 * h],
+        "item 2 is source item 7"
+    );
+    // The new film starts from the mean of the matched rows.
+    let mean: Vec<f32> = (0..h)
+        .map(|c| (src_rows[h + c] + src_rows[7 * h + c]) / 2.0)
+        .collect();
+    for (a, b) in zr[3 * h..4 * h].iter().zip(&mean) {
+        assert!((a - b).abs() < 1e-6, "unmatched row {a} vs mean {b}");
+    }
+    let off = Sasrec::fit(
+        &Config {
+            init_match: false,
+            ..zero.clone()
+        },
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert!(rows(off.net())?[..4 * h].iter().all(|&x| x == 0.0));
+    // Fine-tuned: the matched item without target events keeps a (non-zero) row, the
+    // unmatched one without events is left to its text.
+    let f = Sasrec::fit(
+        &Config {
+            epochs: 2,
+            ..zero.clone()
+        },
+        &target,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    let fr = rows(f.net())?;
+    assert!(fr[2 * h..3 * h].iter().any(|&x| x != 0.0));
+    assert!(fr[3 * h..4 * h].iter().all(|&x| x == 0.0));
+    Ok(())
+}
+
 /// Six items with `texts`, two topics of three; 20 users read within one topic each.
 fn three_and_three(texts: &[&str; 6]) -> TrainData {
     let mut events = Vec::new();
