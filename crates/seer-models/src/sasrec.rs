@@ -40,8 +40,7 @@
 //!   spread (deviation: least squares alone crowds the predictions at the mean row, which
 //!   ranks every cold item alike), so a cold item ranks like an item with its text would.
 //! - Transfer (`init`): the Transformer, positions and text projection of a model trained on
-//!   another catalogue, with zero id embeddings for the new items except those the source
-//!   knows under the same text, which keep their learned rows (`init_match`); zero-shot with
+//!   another catalogue, with zero id embeddings for the new items; zero-shot with
 //!   `epochs = 0`, else fine-tuned like a fresh model (UniSRec fine-tunes only the adapter in
 //!   its inductive setting; here every weight trains).
 
@@ -153,8 +152,7 @@ pub struct Config {
     /// Transfer: start from this saved text-enhanced SASRec (a model directory written by
     /// `seer train`, typically on another dataset) instead of a random network. Its
     /// Transformer, position and text-projection weights carry over; the new catalogue's
-    /// items start with zero id embeddings, known by their text alone, except the items the
-    /// source knows under the same text (`init_match`) (so `text` is implied,
+    /// items start with zero id embeddings, known by their text alone (so `text` is implied,
     /// with the source's encoder), and the architecture (`hidden`, `layers`, `heads`,
     /// `inner`, `max_len`, `norm_first`, time and context features) is the source's. With
     /// `epochs = 0` nothing is trained on the target: zero-shot. Empty (default): no transfer.
@@ -187,19 +185,7 @@ pub struct Config {
     /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
     /// the least-squares predictions, which crowd at the mean row. Default 1.
     pub text_cold_spread: f32,
-    /// With `init`: a target item whose sentence vector matches one of the source's items
-    /// (cosine >= [`MATCH_COS`], i.e. the same text) starts from that item's learned id
-    /// embedding instead of zero, so what the source learned about an item it knows under
-    /// the same text carries over; unmatched items start at the mean embedding of the
-    /// matched items that precede them in the target's sequences (or of all matched items),
-    /// as new items of a continual update do. Only for sources whose id embeddings were
-    /// trained (`text_id_dropout` < 1) and saved with the mean of their text vectors.
-    /// Default true.
-    pub init_match: bool,
 }
-
-/// Cosine at or above which `init_match` takes two sentence vectors for the same text.
-pub const MATCH_COS: f32 = 0.9999;
 
 impl Default for Config {
     fn default() -> Self {
@@ -237,7 +223,6 @@ impl Default for Config {
             text_init: false,
             text_cold: false,
             text_cold_spread: 1.0,
-            init_match: true,
         }
     }
 }
@@ -553,28 +538,8 @@ impl Sasrec {
             ));
         }
         let vecs = crate::text::item_vectors(&enc, &config.text_cache, train, "sasrec.text", pb)?;
-        let d = enc.dim();
         drop(enc);
-        let matched = if config.init_match && src.text_id_dropout < 1.0 {
-            let m = source.net.match_items_by_text(&vecs, d, MATCH_COS)?;
-            if m.is_none() {
-                tracing::warn!(
-                    source = %config.init,
-                    "the source model was saved without the mean of its text vectors; \
-                     no target item is matched to a source item (retrain the source)"
-                );
-            }
-            m
-        } else {
-            None
-        };
-        let map = matched.unwrap_or_else(|| vec![None; train.n_items]);
-        let n_matched = map.iter().flatten().count();
-        tracing::info!(
-            matched = n_matched,
-            items = train.n_items,
-            "target items matched to source items by their text"
-        );
+        let map = vec![None; train.n_items];
         let mut model = Sasrec {
             net: source
                 .net
@@ -584,12 +549,7 @@ impl Sasrec {
         };
         if model.config.epochs > 0 {
             model.train(train, opts, pb)?;
-            // Matched items keep what the source learned even without a target event.
-            let seen = seen_items(train);
-            let unseen: Vec<u32> = (0..train.n_items as u32)
-                .filter(|&i| !seen[i as usize] && map[i as usize].is_none())
-                .collect();
-            model.net.zero_item_rows(&unseen)?;
+            model.zero_unseen(train)?;
         }
         Ok(model)
     }

@@ -145,9 +145,6 @@ struct TextPart {
     skip: Option<Tensor>,
     /// With `text_skip`: `vecs` on the host, row-major (empty otherwise).
     host: Vec<f32>,
-    /// `[D]`, the mean that was subtracted from `vecs` (empty when unknown: a model saved
-    /// before it was kept). Transfer needs it to compare the saved vectors with new ones.
-    mean: Vec<f32>,
 }
 
 /// Embeddings + Transformer + tied output layer.
@@ -398,7 +395,6 @@ impl SeqNet {
                     None
                 },
                 host: Vec::new(),
-                mean: Vec::new(),
             })
         } else {
             None
@@ -527,76 +523,7 @@ impl SeqNet {
                     .for_each(|(o, (&x, &m))| *o = x - m);
             }
         }
-        self.set_text_tensor(centred)?;
-        if let Some(t) = &mut self.text {
-            t.mean = mean;
-        }
-        Ok(())
-    }
-
-    /// Items of a new catalogue that this network knows by the same text: for each row of
-    /// `vecs` (`[n, d]`, the new items' sentence vectors, zero rows for items without text),
-    /// the index of this network's item whose sentence vector has the highest cosine with it,
-    /// when that cosine is at least `min_cos`, else `None`. `Ok(None)` when the network has no
-    /// text part or was saved without the mean of its vectors (so they cannot be compared).
-    pub fn match_items_by_text(
-        &self,
-        vecs: &[f32],
-        d: usize,
-        min_cos: f32,
-    ) -> Result<Option<Vec<Option<u32>>>> {
-        let Some(t) = &self.text else {
-            return Ok(None);
-        };
-        if t.mean.is_empty() {
-            return Ok(None);
-        }
-        let n_old = self.cfg.n_items;
-        if d != self.cfg.text_dim || !vecs.len().is_multiple_of(d.max(1)) {
-            return Err(Error::Tensor(format!(
-                "text match: {} values are not rows of the model's {} dimensions",
-                vecs.len(),
-                self.cfg.text_dim
-            )));
-        }
-        // Unit rows of the model's own (uncentred) vectors; items without text stay zero.
-        let centred = t.vecs.flatten_all()?.to_vec1::<f32>()?;
-        let mut old = vec![0f32; n_old * d];
-        for (o, c) in old.chunks_exact_mut(d).zip(centred.chunks_exact(d)) {
-            if c.iter().any(|&x| x != 0.0) {
-                o.iter_mut()
-                    .zip(c.iter().zip(&t.mean))
-                    .for_each(|(o, (&x, &m))| *o = x + m);
-                crate::text::normalise(o);
-            }
-        }
-        let mut new = vecs.to_vec();
-        new.chunks_exact_mut(d).for_each(crate::text::normalise);
-        let n_new = new.len() / d;
-        let dev = Device::Cpu;
-        let old_t = nn::floats(old, &[n_old, d], &dev)?.t()?;
-        let mut out = Vec::with_capacity(n_new);
-        for (k, chunk) in new.chunks(1024 * d).enumerate() {
-            let rows = chunk.len() / d;
-            let sims = nn::floats(chunk.to_vec(), &[rows, d], &dev)?
-                .matmul(&old_t)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            for r in 0..rows {
-                let row = &sims[r * n_old..(r + 1) * n_old];
-                let has = new[(k * 1024 + r) * d..(k * 1024 + r + 1) * d]
-                    .iter()
-                    .any(|&x| x != 0.0);
-                let best = row
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .filter(|(_, &c)| has && c >= min_cos)
-                    .map(|(i, _)| i as u32);
-                out.push(best);
-            }
-        }
-        Ok(Some(out))
+        self.set_text_tensor(centred)
     }
 
     /// Sets the stored (already centred) text vectors, `[n_items + extra, text_dim]`.
@@ -1034,10 +961,6 @@ impl SeqNet {
         if let Some((shape, v)) = &text {
             tensors.push(("text_vecs", io::Tensor::f32(shape, v)));
         }
-        let mean_shape = [self.cfg.text_dim];
-        if let Some(t) = self.text.as_ref().filter(|t| !t.mean.is_empty()) {
-            tensors.push(("text_mean", io::Tensor::f32(&mean_shape, &t.mean)));
-        }
         let prior = match &self.prior {
             Some((vals, _)) => Some((vals.dims().to_vec(), vals.flatten_all()?.to_vec1::<f32>()?)),
             None => None,
@@ -1091,15 +1014,6 @@ impl SeqNet {
         let mut net = SeqNet::new(cfg, &mut ChaCha8Rng::seed_from_u64(0), &Device::Cpu)?;
         if let Some(v) = text {
             net.set_text_tensor(v)?;
-            if file.has("text_mean") {
-                let (shape, mean) = file.f32("text_mean", None)?;
-                if shape != [net.cfg.text_dim] {
-                    return Err(file.bad(format!("tensor \"text_mean\": bad shape {shape:?}")));
-                }
-                if let Some(t) = &mut net.text {
-                    t.mean = mean;
-                }
-            }
         }
         if let Some(v) = prior {
             net.set_prior_values(v)?;

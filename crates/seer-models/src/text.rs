@@ -422,7 +422,7 @@ impl TextRecommender {
 }
 
 /// Scales `v` to unit length (left at zero when it is zero).
-pub(crate) fn normalise(v: &mut [f32]) {
+fn normalise(v: &mut [f32]) {
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if n > 0.0 {
         v.iter_mut().for_each(|x| *x /= n);
