@@ -1631,6 +1631,11 @@ fn bench_cmd(a: &BenchArgs, cfg: &SeerConfig, progress: Progress) -> Result<Exit
         .iter()
         .map(|p| seer_eval::Reference::read_recbole(p))
         .collect::<std::result::Result<Vec<_>, _>>()?;
+    // Every model spec is checked before any dataset is read, so a typo in the last model
+    // fails at once and is not hidden behind (or found after) a long import.
+    for spec in &models.0 {
+        ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
+    }
     let mut placed = vec![false; references.len()];
     for path in &a.data {
         let data = if path.join("manifest.json").exists() {

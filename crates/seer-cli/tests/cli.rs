@@ -360,6 +360,25 @@ fn r3_train_eval_export_recommend() {
     );
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown user"));
+
+    // `seer bench` checks every model spec before it reads any data: a bad key in the last
+    // model is named even though the dataset path does not exist.
+    let bad = seer(
+        &[
+            "bench",
+            "--data",
+            tmp.path().join("no-such-dataset").to_str().unwrap(),
+            "--models",
+            "pop,ease:lambada=5",
+        ],
+        tmp.path(),
+    );
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        err.contains("lambada") && !err.contains("no-such-dataset"),
+        "{err}"
+    );
 }
 
 /// Malformed input: skipped and reported by default, fatal with file:line:field under --strict.
