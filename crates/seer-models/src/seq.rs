@@ -1236,12 +1236,22 @@ pub fn pca_rows(vecs: &[f32], d: usize, k: usize, std: f32) -> Result<Vec<Option
         0.0
     };
     let u = eig.U();
+    let top = faer::Mat::<f64>::from_fn(d, kk, |t, j| u[(t, cols[j])]);
+    // [m, kk]: the centred vectors on the top components, scaled, in one product.
+    let mut proj = faer::Mat::<f64>::zeros(m, kk);
+    faer::linalg::matmul::matmul(
+        proj.as_mut(),
+        faer::Accum::Replace,
+        x.as_ref(),
+        top.as_ref(),
+        scale,
+        faer::get_global_parallelism(),
+    );
     let mut out = vec![None; rows.len()];
     for (r, &i) in with.iter().enumerate() {
         let mut v = vec![0f32; k];
-        for (o, &c) in v.iter_mut().zip(&cols) {
-            let dot: f64 = (0..d).map(|t| x[(r, t)] * u[(t, c)]).sum();
-            *o = (dot * scale) as f32;
+        for (j, o) in v.iter_mut().take(kk).enumerate() {
+            *o = proj[(r, j)] as f32;
         }
         out[i] = Some(v);
     }
