@@ -1557,3 +1557,105 @@ fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
     assert!(err.to_string().contains("bert4rec.text_cold"), "{err}");
     Ok(())
 }
+
+/// `text_cold_tune`: the validator scores the learned rows once and then each spread of the
+/// grid with a tenth of the items mapped from their text (their scores change), the best
+/// validated spread wins, the learned rows are put back exactly, and without a validator
+/// nothing is chosen. Through `fit`, the choice lands in the log and the saved config.
+#[test]
+fn text_cold_tune_picks_the_best_validated_spread_and_restores_the_rows() -> Result<()> {
+    let Some(dir) = crate::testutil::minilm_dir() else {
+        return Ok(());
+    };
+    let texts: Vec<String> = (0..48)
+        .map(|i| {
+            if i < 24 {
+                format!("Space opera novel {i}: starships, alien empires and distant planets")
+            } else {
+                format!("Cookbook {i}: home recipes for bread, soup and cakes")
+            }
+        })
+        .collect();
+    let mut events = Vec::new();
+    for u in 0..80u32 {
+        let base = if u % 2 == 0 { 0 } else { 24 };
+        for t in 0..8u32 {
+            events.push((u, base + (u / 2 + t * 5) % 24, t as i64));
+        }
+    }
+    let mut data = TrainData::from_csr(crate::testutil::csr(48, &events), false);
+    data.item_text = texts;
+    let cfg = Config {
+        epochs: 2,
+        text_cold: true,
+        text_model: dir.to_string_lossy().into_owned(),
+        text_cache: String::new(),
+        ..small()
+    };
+    let pb = ProgressBar::hidden();
+    let m = Sasrec::fit(&cfg, &data, &FitOptions::default(), &pb)?;
+    let enc = crate::text_encoder::TextEncoder::resolve(&cfg.text_model)?;
+    let v = crate::text::item_vectors(&enc, "", &data, "test", &pb)?;
+    let d = enc.dim();
+    let probe = |r: &dyn Recommender| -> seer_core::Result<Vec<f32>> {
+        let mut s = vec![0.0; 48];
+        r.score(&UserContext::from_history(None, &[1, 2, 3]), &mut s)?;
+        Ok(s)
+    };
+    let before = probe(&m)?;
+    // Call 0 scores the learned rows; calls 1..=5 the grid, best at the fourth spread.
+    let script = [0.9, 0.2, 0.3, 0.1, 0.6, 0.5];
+    let seen = std::sync::Mutex::new(Vec::<Vec<f32>>::new());
+    let validator = |r: &dyn Recommender| -> Result<f64> {
+        let mut g = seen.lock().map_err(|_| Error::Tensor("poisoned".into()))?;
+        g.push(probe(r)?);
+        Ok(script[g.len() - 1])
+    };
+    let opts = FitOptions {
+        validator: Some(&validator),
+        ..FitOptions::default()
+    };
+    let chosen = tune_cold_spread(&m, m.net(), &v, d, &data, 7, &opts)?;
+    assert_eq!(chosen, Some(SPREAD_GRID[3]));
+    let calls = seen.lock().map_err(|_| Error::Tensor("poisoned".into()))?;
+    assert_eq!(calls.len(), 1 + SPREAD_GRID.len());
+    assert_eq!(calls[0], before, "call 0 sees the learned rows");
+    for c in &calls[1..] {
+        assert_ne!(*c, before, "the pseudo-cold rows are mapped");
+    }
+    assert_ne!(calls[1], calls[5], "the spread changes the mapped rows");
+    assert_eq!(probe(&m)?, before, "the learned rows are back");
+    drop(calls);
+    assert_eq!(
+        tune_cold_spread(&m, m.net(), &v, d, &data, 7, &FitOptions::default())?,
+        None
+    );
+
+    // Through fit: the chosen spread is logged (for the refit) and saved in the config.
+    let flat = |_: &dyn Recommender| -> Result<f64> { Ok(0.5) };
+    let tuned = Sasrec::fit(
+        &Config {
+            text_cold_tune: true,
+            eval_every: 1,
+            ..cfg.clone()
+        },
+        &data,
+        &FitOptions {
+            validator: Some(&flat),
+            ..FitOptions::default()
+        },
+        &pb,
+    )?;
+    // Every spread ties: the first of the grid is kept.
+    assert_eq!(tuned.log().cold_spread, Some(SPREAD_GRID[0]));
+    assert_eq!(tuned.config.text_cold_spread, SPREAD_GRID[0]);
+    let e = Config {
+        text_cold_tune: true,
+        text_cold: false,
+        ..cfg.clone()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(e.to_string().contains("sasrec.text_cold_tune"), "{e}");
+    Ok(())
+}
