@@ -171,10 +171,7 @@ pub fn run_model(
         // event is then both trained on and part of the input sequence at test time.
         (Some((_, secs, log)), TestProtocol::Seer) => {
             let t0 = Instant::now();
-            let mut cfg = tuned.best.with_fixed_epochs(log.best_epoch);
-            if let Some(s) = log.cold_spread {
-                cfg = cfg.with_cold_spread(s);
-            }
+            let cfg = tuned.best.with_fixed_epochs(log.best_epoch);
             let (model, _) = fit(
                 &cfg,
                 data,

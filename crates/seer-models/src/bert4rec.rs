@@ -126,9 +126,6 @@ pub struct Config {
     /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
     /// the least-squares predictions. Default 1.
     pub text_cold_spread: f32,
-    /// With `text_cold` and a validation set: choose `text_cold_spread` on validation (see
-    /// [`crate::sasrec::tune_cold_spread`]); the choice is kept for the refit. Default false.
-    pub text_cold_tune: bool,
     /// Sentence encoder for `text_init` and `text_cold`: a sentence-transformers model directory. Default
     /// `models/all-MiniLM-L6-v2`.
     pub text_model: String,
@@ -165,7 +162,6 @@ impl Default for Config {
             text_init: false,
             text_cold: false,
             text_cold_spread: 1.0,
-            text_cold_tune: false,
             text_model: crate::text_encoder::DEFAULT_MODEL_DIR.to_string(),
             text_cache: "models/cache".to_string(),
         }
@@ -186,12 +182,6 @@ impl Config {
             self.lr,
         )?;
         crate::sasrec::check_spread(self.text_cold_spread, "bert4rec.text_cold_spread")?;
-        if self.text_cold_tune && !self.text_cold {
-            return Err(Error::config(
-                "bert4rec.text_cold_tune",
-                "chooses text_cold's spread; set text_cold=true too",
-            ));
-        }
         if !(0.0..1.0).contains(&self.last_prob) {
             return Err(Error::config(
                 "bert4rec.last_prob",
@@ -370,24 +360,7 @@ impl Bert4rec {
         };
         model.train(train, opts, pb)?;
         if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            let spread = if config.text_cold_tune {
-                let s = crate::sasrec::tune_cold_spread(
-                    &model,
-                    &model.net,
-                    v,
-                    *d,
-                    train,
-                    config.seed,
-                    opts,
-                )?;
-                crate::sasrec::record_cold_spread(&mut model.log, opts, s);
-                s.unwrap_or(config.text_cold_spread)
-            } else {
-                config.text_cold_spread
-            };
-            // Saved with the model, so continual updates map with the same spread.
-            model.config.text_cold_spread = spread;
-            crate::sasrec::map_cold_items(&model.net, v, *d, train, spread)?;
+            crate::sasrec::map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
         }
         Ok(model)
     }

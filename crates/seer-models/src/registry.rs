@@ -413,24 +413,6 @@ impl ModelConfig {
         }
     }
 
-    /// This config with `text_cold_spread` fixed at `spread` (the value `text_cold_tune`
-    /// chose on validation, for the refit); models without it are returned unchanged.
-    pub fn with_cold_spread(&self, spread: f32) -> ModelConfig {
-        match self {
-            ModelConfig::Sasrec(c) => ModelConfig::Sasrec(sasrec::Config {
-                text_cold_spread: spread,
-                text_cold_tune: false,
-                ..c.clone()
-            }),
-            ModelConfig::Bert4rec(c) => ModelConfig::Bert4rec(bert4rec::Config {
-                text_cold_spread: spread,
-                text_cold_tune: false,
-                ..c.clone()
-            }),
-            other => other.clone(),
-        }
-    }
-
     /// Whether the model is trained by gradient descent and uses [`FitOptions`] (validation
     /// for early stopping; resumable checkpoints for the sequence models). Under seer's
     /// protocol such a model is refit on train + validation for the best epoch count found

@@ -191,10 +191,6 @@ pub struct Config {
     /// `init_mix × fine-tuned + (1 − init_mix) × carried`, in [0, 1]. Default 1 (the
     /// fine-tuned network alone).
     pub init_mix: f32,
-    /// With `text_cold` and a validation set: choose `text_cold_spread` from
-    /// [`SPREAD_GRID`] on validation instead of taking it as given (see
-    /// [`tune_cold_spread`]); the choice is kept for the refit. Default false.
-    pub text_cold_tune: bool,
 }
 
 impl Default for Config {
@@ -234,7 +230,6 @@ impl Default for Config {
             text_cold: false,
             text_cold_spread: 1.0,
             init_mix: 1.0,
-            text_cold_tune: false,
         }
     }
 }
@@ -310,12 +305,6 @@ impl Config {
                 "sasrec.text_cold",
                 "a transferred model (`init`) knows every target item by its text already; \
                  drop text_cold",
-            ));
-        }
-        if self.text_cold_tune && !self.text_cold {
-            return Err(Error::config(
-                "sasrec.text_cold_tune",
-                "chooses text_cold's spread; set text_cold=true too",
             ));
         }
         if !(0.0..=1.0).contains(&self.init_mix) {
@@ -465,17 +454,8 @@ impl Sasrec {
             model.zero_unseen(train)?;
         }
         if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            let spread = if config.text_cold_tune {
-                let s = tune_cold_spread(&model, &model.net, v, *d, train, config.seed, opts)?;
-                record_cold_spread(&mut model.log, opts, s);
-                s.unwrap_or(config.text_cold_spread)
-            } else {
-                config.text_cold_spread
-            };
-            // Saved with the model, so continual updates map with the same spread.
-            model.config.text_cold_spread = spread;
             // With `text`, this replaces the zero id rows of the items with text.
-            map_cold_items(&model.net, v, *d, train, spread)?;
+            map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
         }
         Ok(model)
     }
@@ -818,91 +798,6 @@ pub(crate) fn map_cold_items(
         "cold items mapped from their text"
     );
     Ok(())
-}
-
-/// Spreads [`tune_cold_spread`] chooses from.
-pub const SPREAD_GRID: &[f32] = &[0.5, 0.75, 1.0, 1.25, 1.5];
-
-/// `text_cold_tune`: chooses `text_cold_spread` on validation with pseudo-cold items. A
-/// seeded 10% of the items with text and training events (at least 40 such items are
-/// needed) lose their learned id rows (and output biases) for the rows the ridge map fitted
-/// on the other 90% predicts, at each spread of [`SPREAD_GRID`], and `opts.validator`
-/// scores the model each time; the spread with the best score wins and the learned rows are
-/// put back. The validation events are every user's, so the score weighs both how well a
-/// mapped item is found by the users who want it and how much the mapped items crowd the
-/// others out of everyone's top 10. `None` without a validator or with too few items.
-pub(crate) fn tune_cold_spread(
-    model: &dyn Recommender,
-    net: &SeqNet,
-    v: &[f32],
-    d: usize,
-    train: &TrainData,
-    seed: u64,
-    opts: &FitOptions<'_>,
-) -> Result<Option<f32>> {
-    let Some(validator) = opts.validator else {
-        return Ok(None);
-    };
-    let seen = seen_items(train);
-    let mut fit: Vec<usize> = (0..train.n_items)
-        .filter(|&i| seen[i] && v[i * d..(i + 1) * d].iter().any(|&x| x != 0.0))
-        .collect();
-    if fit.len() < 40 {
-        return Ok(None);
-    }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xC01D);
-    rand::seq::SliceRandom::shuffle(fit.as_mut_slice(), &mut rng);
-    let mut held = fit.split_off(fit.len() - fit.len() / 10);
-    held.sort_unstable();
-    fit.sort_unstable();
-    let learned = net.params.snapshot()?;
-    let restore = || {
-        net.params.restore(|name| {
-            learned
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map(|(_, s, d)| (s.as_slice(), d.as_slice()))
-        })
-    };
-    let base = validator(model)?;
-    let mut best: Option<(f64, f32)> = None;
-    let mut scores = Vec::with_capacity(SPREAD_GRID.len());
-    for &spread in SPREAD_GRID {
-        let tried = net
-            .map_rows_from_text(v, d, &fit, &held, f64::from(spread))
-            .and_then(|_| validator(model));
-        restore()?;
-        let score = tried?;
-        scores.push(score);
-        if best.is_none_or(|(b, _)| score > b) {
-            best = Some((score, spread));
-        }
-    }
-    let chosen = best.map(|(_, s)| s);
-    tracing::info!(
-        pseudo_cold = held.len(),
-        learned_rows = base,
-        ?scores,
-        ?chosen,
-        "text_cold_spread chosen on validation"
-    );
-    Ok(chosen)
-}
-
-/// Keeps the spread [`tune_cold_spread`] chose in the training log (and in `opts.log`), so a
-/// refit uses it.
-pub(crate) fn record_cold_spread(log: &mut TrainLog, opts: &FitOptions<'_>, s: Option<f32>) {
-    if s.is_none() {
-        return;
-    }
-    log.cold_spread = s;
-    if let Some(slot) = opts.log {
-        if let Ok(mut g) = slot.lock() {
-            if let Some(l) = g.as_mut() {
-                l.cold_spread = s;
-            }
-        }
-    }
 }
 
 /// `text_cold_spread` is a finite number >= 0.

@@ -77,9 +77,6 @@ pub struct TrainLog {
     pub best_epoch: usize,
     /// Its validation metric.
     pub best_valid: Option<f64>,
-    /// The `text_cold_spread` chosen on validation (`text_cold_tune`), for the refit.
-    #[serde(default)]
-    pub cold_spread: Option<f32>,
 }
 
 /// The sizes of a [`SeqNet`].
@@ -638,7 +635,7 @@ impl SeqNet {
         seen: &[bool],
         spread: f64,
     ) -> Result<(usize, f64)> {
-        let n = self.cfg.n_items;
+        let (n, h) = (self.cfg.n_items, self.cfg.encoder.hidden);
         if vecs.len() != n * d || seen.len() != n {
             return Err(Error::Tensor(format!(
                 "text map: {} text values and {} seen flags for {n} items of {d} dimensions",
@@ -649,26 +646,6 @@ impl SeqNet {
         let has = |i: usize| vecs[i * d..(i + 1) * d].iter().any(|&x| x != 0.0);
         let fit: Vec<usize> = (0..n).filter(|&i| seen[i] && has(i)).collect();
         let apply: Vec<usize> = (0..n).filter(|&i| !seen[i] && has(i)).collect();
-        self.map_rows_from_text(vecs, d, &fit, &apply, spread)
-    }
-
-    /// [`SeqNet::map_unseen_from_text`] with the items explicitly: the rows of `apply` from a
-    /// ridge map fitted on the rows of `fit` (both lists of items with text).
-    pub fn map_rows_from_text(
-        &self,
-        vecs: &[f32],
-        d: usize,
-        fit: &[usize],
-        apply: &[usize],
-        spread: f64,
-    ) -> Result<(usize, f64)> {
-        let (n, h) = (self.cfg.n_items, self.cfg.encoder.hidden);
-        if vecs.len() != n * d {
-            return Err(Error::Tensor(format!(
-                "text map: {} text values for {n} items of {d} dimensions",
-                vecs.len()
-            )));
-        }
         if apply.is_empty() {
             return Ok((0, 0.0));
         }
@@ -700,7 +677,7 @@ impl SeqNet {
                 rows[i * w + h] = b[i];
             }
         }
-        let (pred, s) = ridge_rows(vecs, d, &rows, w, fit, apply, spread)?;
+        let (pred, s) = ridge_rows(vecs, d, &rows, w, &fit, &apply, spread)?;
         for (&i, p) in apply.iter().zip(&pred) {
             emb[i * h..(i + 1) * h].copy_from_slice(&p[..h]);
             if let Some(b) = bias.as_mut() {
