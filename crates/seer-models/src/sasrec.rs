@@ -185,12 +185,6 @@ pub struct Config {
     /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
     /// the least-squares predictions, which crowd at the mean row. Default 1.
     pub text_cold_spread: f32,
-    /// With `init` and `epochs` > 0: the weight of the fine-tuned network in a weight-space
-    /// average with the carried, untrained one (WiSE-FT, Wortsman et al., "Robust
-    /// fine-tuning of zero-shot models", CVPR 2022): every parameter ends at
-    /// `init_mix × fine-tuned + (1 − init_mix) × carried`, in [0, 1]. Default 1 (the
-    /// fine-tuned network alone).
-    pub init_mix: f32,
 }
 
 impl Default for Config {
@@ -229,7 +223,6 @@ impl Default for Config {
             text_init: false,
             text_cold: false,
             text_cold_spread: 1.0,
-            init_mix: 1.0,
         }
     }
 }
@@ -305,12 +298,6 @@ impl Config {
                 "sasrec.text_cold",
                 "a transferred model (`init`) knows every target item by its text already; \
                  drop text_cold",
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.init_mix) {
-            return Err(Error::config(
-                "sasrec.init_mix",
-                format!("{}: must be within 0..=1", self.init_mix),
             ));
         }
         if self.epochs == 0 && self.init.is_empty() {
@@ -561,13 +548,7 @@ impl Sasrec {
             log: TrainLog::default(),
         };
         if model.config.epochs > 0 {
-            let carried = (model.config.init_mix < 1.0)
-                .then(|| model.net.params.snapshot())
-                .transpose()?;
             model.train(train, opts, pb)?;
-            if let Some(carried) = carried {
-                model.net.mix_params(&carried, model.config.init_mix)?;
-            }
             model.zero_unseen(train)?;
         }
         Ok(model)

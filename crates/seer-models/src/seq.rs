@@ -544,33 +544,6 @@ impl SeqNet {
         }
     }
 
-    /// Weight-space average with an earlier state of this network: every parameter becomes
-    /// `w × current + (1 − w) × other`, `other` a [`Params::snapshot`] of the same network.
-    pub fn mix_params(&self, other: &crate::nn::Snapshot, w: f32) -> Result<()> {
-        let now = self.params.snapshot()?;
-        let mixed: Vec<(String, Vec<usize>, Vec<f32>)> = now
-            .into_iter()
-            .map(|(name, shape, cur)| {
-                let old = other
-                    .iter()
-                    .find(|(n, s, _)| *n == name && *s == shape)
-                    .ok_or_else(|| Error::Tensor(format!("mix: no earlier {name:?}")))?;
-                let v = cur
-                    .iter()
-                    .zip(&old.2)
-                    .map(|(c, o)| w * c + (1.0 - w) * o)
-                    .collect();
-                Ok((name, shape, v))
-            })
-            .collect::<Result<_>>()?;
-        self.params.restore(|name| {
-            mixed
-                .iter()
-                .find(|(n, _, _)| n == name)
-                .map(|(_, s, d)| (s.as_slice(), d.as_slice()))
-        })
-    }
-
     /// Zeroes the id embeddings of `items`, so they are represented by their text alone
     /// (items without training events: their id rows were only ever pushed down as
     /// negatives of the softmax).

@@ -974,37 +974,6 @@ fn transfer_to_a_new_catalogue_zero_shot_and_fine_tuned() -> Result<()> {
     f.score(&UserContext::from_history(None, &[3, 4]), &mut fs)?;
     assert_ne!(fs, s);
 
-    // WiSE-FT (`init_mix`): weight 0 gives back the carried network (zero-shot scores) after
-    // the same training, 0.5 the average of the two networks' weights.
-    let mixed = |w: f32| -> Result<Vec<f32>> {
-        let m = Sasrec::fit(
-            &Config {
-                init_mix: w,
-                ..tune.clone()
-            },
-            &target,
-            &FitOptions::default(),
-            &ProgressBar::hidden(),
-        )?;
-        assert_eq!(m.log().epochs.len(), 3, "it trains before mixing");
-        let mut out = vec![0.0; 6];
-        m.score(&UserContext::from_history(None, &[3, 4]), &mut out)?;
-        Ok(out)
-    };
-    let back = mixed(0.0)?;
-    for (a, b) in back.iter().zip(&s) {
-        assert!((a - b).abs() < 1e-5, "mix 0: {back:?} vs zero-shot {s:?}");
-    }
-    let half = mixed(0.5)?;
-    assert!(half != s && half != fs, "mix 0.5: {half:?}");
-    let e = Config {
-        init_mix: 1.5,
-        ..tune.clone()
-    }
-    .validate()
-    .unwrap_err();
-    assert!(e.to_string().contains("sasrec.init_mix"), "{e}");
-
     // A plain source cannot be carried to another catalogue; untrained needs `init`.
     let plain = Sasrec::fit(
         &Config {
