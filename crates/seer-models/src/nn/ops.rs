@@ -48,15 +48,21 @@ pub fn softmax_cross_entropy(logits: &Tensor, targets: &[u32]) -> Result<Tensor>
         };
         Ok(logits.contiguous()?.apply_op1_arc(Arc::new(Box::new(op)))?)
     } else {
-        // Composed path (GPU): log-softmax from ops with a backward pass, then a gather.
-        let max = logits.max_keepdim(D::Minus1)?.detach();
-        let shifted = logits.broadcast_sub(&max)?;
-        let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
-        let logp = shifted.broadcast_sub(&lse)?;
-        let idx = Tensor::from_slice(targets, (n, 1), logits.device())?;
-        let picked = logp.gather(&idx, 1)?;
-        Ok((picked.sum_all()? * (-1.0 / n as f64))?)
+        cross_entropy_composed(logits, targets)
     }
+}
+
+/// The GPU path of [`softmax_cross_entropy`]: log-softmax from ops with a backward pass, then
+/// a gather (the tests run it on the CPU against the fused op).
+fn cross_entropy_composed(logits: &Tensor, targets: &[u32]) -> Result<Tensor> {
+    let n = logits.dim(0)?;
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let shifted = logits.broadcast_sub(&max)?;
+    let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
+    let logp = shifted.broadcast_sub(&lse)?;
+    let idx = Tensor::from_slice(targets, (n, 1), logits.device())?;
+    let picked = logp.gather(&idx, 1)?;
+    Ok((picked.sum_all()? * (-1.0 / n as f64))?)
 }
 
 /// The fused CPU cross-entropy. The forward pass keeps each row's log-sum-exp for the
@@ -235,9 +241,20 @@ pub fn catalogue_cross_entropy(
             Arc::new(Box::new(op)),
         )?)
     } else {
-        let logits = hidden.matmul(&table.t()?)?.broadcast_add(bias)?;
-        softmax_cross_entropy(&logits, targets)
+        catalogue_cross_entropy_composed(hidden, table, bias, targets)
     }
+}
+
+/// The GPU path of [`catalogue_cross_entropy`]: the logits as one product, then
+/// [`softmax_cross_entropy`] (the tests run it on the CPU against the fused op).
+fn catalogue_cross_entropy_composed(
+    hidden: &Tensor,
+    table: &Tensor,
+    bias: &Tensor,
+    targets: &[u32],
+) -> Result<Tensor> {
+    let logits = hidden.matmul(&table.t()?)?.broadcast_add(bias)?;
+    cross_entropy_composed(&logits, targets)
 }
 
 struct CatalogueCe {
@@ -1140,8 +1157,34 @@ mod tests {
         let fused = super::super::scalar(&softmax_cross_entropy(&t, &targets)?)?;
         let logp = candle_nn::ops::log_softmax(&t, D::Minus1)?;
         let idx = Tensor::from_slice(&targets, (n, 1), &Device::Cpu)?;
-        let composed = -(super::super::scalar(&logp.gather(&idx, 1)?.mean_all()?)?);
-        assert!((fused - composed).abs() < 1e-5, "{fused} vs {composed}");
+        let reference = -(super::super::scalar(&logp.gather(&idx, 1)?.mean_all()?)?);
+        assert!((fused - reference).abs() < 1e-5, "{fused} vs {reference}");
+        // The GPU path, run here on the CPU: same loss and same gradient.
+        let var = Var::from_vec(x, (n, v), &Device::Cpu)?;
+        let (f, c) = (
+            softmax_cross_entropy(&var, &targets)?,
+            cross_entropy_composed(&var, &targets)?,
+        );
+        let (a, b) = (super::super::scalar(&f)?, super::super::scalar(&c)?);
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        let (gf, gc) = (f.backward()?, c.backward()?);
+        let (gf, gc) = (
+            gf.get(var.as_tensor())
+                .expect("fused grad")
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+            gc.get(var.as_tensor())
+                .expect("composed grad")
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+        );
+        assert!(
+            gf.iter().any(|g| g.abs() > 1e-3),
+            "the gradient is not zero"
+        );
+        for (p, q) in gf.iter().zip(&gc) {
+            assert!((p - q).abs() < 1e-6, "{p} vs {q}");
+        }
         Ok(())
     }
 
@@ -1157,10 +1200,8 @@ mod tests {
         // A 2 × the loss: the backward pass scales the forward pass's gradients.
         {
             let fused = catalogue_cross_entropy(&hid, &tab, &bias, &targets)?;
-            let logits = hid.matmul(&tab.t()?)?.broadcast_add(&bias)?;
-            let logp = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-            let idx = Tensor::from_slice(&targets, (n, 1), &dev)?;
-            let composed = (logp.gather(&idx, 1)?.mean_all()? * -1.0)?;
+            // The GPU path, run here on the CPU.
+            let composed = catalogue_cross_entropy_composed(&hid, &tab, &bias, &targets)?;
             let (a, b) = (
                 super::super::scalar(&fused)?,
                 super::super::scalar(&composed)?,
