@@ -20,24 +20,7 @@ root=${1:-../shared/data}
 out=${2:-out/transfer}
 extra=${3:-pop_prior=true}
 seer=./target/release/seer
-mkdir -p "$out/ml1m-shuffled/implicit-pairs"
-cp "$root/ml-1m/movies.dat" "$root/ml-1m/users.dat" "$out/ml1m-shuffled/"
-python3 - "$root/ml-1m/implicit-pairs/ratings_pairs.dat" \
-  "$out/ml1m-shuffled/implicit-pairs/ratings_pairs.dat" <<'PY'
-import random, sys
-rows = {}
-for line in open(sys.argv[1]):
-    u, i = line.strip().split("::")
-    rows.setdefault(u, []).append(i)
-rng = random.Random(42)
-with open(sys.argv[2], "w") as f:
-    for u, items in rows.items():
-        rng.shuffle(items)
-        f.writelines(f"{u}::{i}\n" for i in items)
-PY
-rm -rf "$out/ml1m-ds"
-$seer -q import "$out/ml1m-shuffled" --out "$out/ml1m-ds"
-$seer -q split --data "$out/ml1m-ds"
+"$(dirname "$0")/prepare_ml1m.sh" "$root" "$out"
 
 src="$out/source"
 echo "== source: ml-1m, text-only items ($extra)"
