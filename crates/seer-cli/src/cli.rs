@@ -837,6 +837,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &progress.spinner("fit"),
             )?;
             let mut parts = parts.to_vec();
+            // The validation curve of the early-stopped phase, written next to the model.
+            let curve = log.as_ref().map(serde_json::to_vec_pretty).transpose()?;
             if let (false, Some(log)) = (refit, &log) {
                 if let Some(v) = log.best_valid {
                     println!(
@@ -878,6 +880,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &parts,
                 fit_seconds,
             )?;
+            let curve_path = a.out.join(TRAIN_LOG_FILE);
+            match curve {
+                Some(curve) => store::write_atomic(&curve_path, &curve)?,
+                // Not from an earlier model in the same directory.
+                None if curve_path.exists() => fs::remove_file(&curve_path)
+                    .with_context(|| format!("removing {}", curve_path.display()))?,
+                None => {}
+            }
             if state.exists() {
                 std::fs::remove_dir_all(&state)
                     .with_context(|| format!("removing {}", state.display()))?;
@@ -1015,6 +1025,10 @@ fn embed(a: &EmbedArgs, progress: &Progress) -> Result<ExitCode> {
 }
 
 /// Saves a model fitted on `parts` of `split` into `out` with its metadata and vocabulary.
+/// Per-epoch training loss, speed and validation NDCG@10 of an iterative model's
+/// early-stopped phase (`seer train`), in the model directory.
+const TRAIN_LOG_FILE: &str = "train-log.json";
+
 fn save_trained(
     model: &dyn seer_core::Recommender,
     out: &Path,

@@ -1315,6 +1315,27 @@ fn r4_generative_decoding_recommend_and_eval() {
         ],
         tmp.path(),
     );
+    // The early-stopped phase's curve is kept next to the model: four epochs, validated
+    // every second one, the kept epoch among them.
+    let curve: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("train-log.json")).unwrap())
+            .unwrap();
+    let epochs = curve["epochs"].as_array().unwrap();
+    assert_eq!(epochs.len(), 4, "{curve}");
+    let validated: Vec<u64> = epochs
+        .iter()
+        .filter(|e| e["valid"].is_number())
+        .map(|e| e["epoch"].as_u64().unwrap())
+        .collect();
+    assert_eq!(validated, [2, 4], "{curve}");
+    assert!(
+        validated.contains(&curve["best_epoch"].as_u64().unwrap()),
+        "{curve}"
+    );
+    assert!(
+        epochs.iter().all(|e| e["loss"].as_f64().unwrap() > 0.0),
+        "{curve}"
+    );
     let out = ok(
         &[
             "recommend",
