@@ -1024,11 +1024,11 @@ fn embed(a: &EmbedArgs, progress: &Progress) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Saves a model fitted on `parts` of `split` into `out` with its metadata and vocabulary.
 /// Per-epoch training loss, speed and validation NDCG@10 of an iterative model's
 /// early-stopped phase (`seer train`), in the model directory.
 const TRAIN_LOG_FILE: &str = "train-log.json";
 
+/// Saves a model fitted on `parts` of `split` into `out` with its metadata and vocabulary.
 fn save_trained(
     model: &dyn seer_core::Recommender,
     out: &Path,
