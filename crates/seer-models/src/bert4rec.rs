@@ -361,9 +361,7 @@ pub(crate) fn mean_over_positions(enc: &Tensor, lens: &[usize]) -> Result<Tensor
 /// it). Mean over the `2N` rows.
 pub(crate) fn contrastive_loss(a: &Tensor, b: &Tensor, temp: f64) -> Result<Tensor> {
     let n = a.dim(0)?;
-    let z = Tensor::cat(&[a, b], 0)?;
-    let norm = (z.sqr()?.sum_keepdim(1)? + 1e-12)?.sqrt()?;
-    let z = z.broadcast_div(&norm)?;
+    let z = nn::unit_rows(&Tensor::cat(&[a, b], 0)?)?;
     let mut self_mask = vec![0f32; 4 * n * n];
     for i in 0..2 * n {
         self_mask[i * 2 * n + i] = -1e9;

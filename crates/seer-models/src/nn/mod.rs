@@ -187,6 +187,13 @@ pub fn floats(data: Vec<f32>, shape: &[usize], device: &Device) -> Result<Tensor
     Ok(Tensor::from_vec(data, shape, device)?)
 }
 
+/// Each row of a `[N, H]` tensor divided by its L2 norm (at least 1e-12, so a zero row stays
+/// zero); differentiable.
+pub fn unit_rows(t: &Tensor) -> Result<Tensor> {
+    let norm = t.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
+    Ok(t.broadcast_div(&norm)?)
+}
+
 /// Scalar value of a one-element tensor.
 pub fn scalar(t: &Tensor) -> Result<f32> {
     Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?[0])

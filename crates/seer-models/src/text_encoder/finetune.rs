@@ -208,8 +208,7 @@ impl TopBlocks {
         let y = self.encoder.forward(&x, &mask, &keep, rng)?; // padded rows zeroed
         let inv: Vec<f32> = lens.iter().map(|&k| 1.0 / k as f32).collect();
         let mean = y.sum(1)?.broadcast_mul(&nn::floats(inv, &[n, 1], &dev)?)?;
-        let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?;
-        Ok(mean.broadcast_div(&norm)?)
+        nn::unit_rows(&mean)
     }
 
     /// [`Self::pooled`] without dropout or gradients, in chunks, as plain vectors.
@@ -469,7 +468,7 @@ fn pair_loss(
     }
     let dev = v.device().clone();
     let q = nn::floats(w, &[b, u], &dev)?.matmul(&v)?;
-    let q = q.broadcast_div(&q.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f32::MAX)?)?;
+    let q = nn::unit_rows(&q)?;
     let tslots: Vec<u32> = targets.iter().map(|i| slot[i] as u32).collect();
     let p = v.index_select(&nn::indices(&tslots, &[b], &dev)?, 0)?;
     // A repeated target is not a negative for its twin.
