@@ -104,6 +104,11 @@ pub struct Config {
     pub lr: f64,
     /// Linear warm-up steps. Default 100.
     pub warmup_steps: usize,
+    /// Epoch at whose end the learning rate, after the warm-up, has decayed linearly to 0
+    /// (the reference implementation's schedule, BERT's polynomial decay of power 1); must be
+    /// 0 or at least `epochs`. The test-stage refit for the best epoch keeps it, so it
+    /// retraces the validated run's rates. 0 keeps the rate constant. Default 0.
+    pub lr_decay_epochs: usize,
     /// Global gradient-norm clip (0 = off). Default 5.
     pub clip_norm: f64,
     /// AdamW decoupled weight decay. Default 0.
@@ -167,6 +172,7 @@ impl Default for Config {
             batch_size: 128,
             lr: 0.001,
             warmup_steps: 100,
+            lr_decay_epochs: 0,
             clip_norm: 5.0,
             weight_decay: 0.0,
             patience: 10,
@@ -221,6 +227,18 @@ impl Config {
             return Err(Error::config(
                 "bert4rec.cl_temp",
                 format!("{} must be a finite number > 0", self.cl_temp),
+            ));
+        }
+        if self.lr_decay_epochs > 0 && self.lr_decay_epochs < self.epochs {
+            return Err(Error::config(
+                "bert4rec.lr_decay_epochs",
+                format!(
+                    "{} is below epochs ({}): the learning rate would be 0 for the last {} \
+                     epochs; set it to at least epochs, or 0 for a constant rate",
+                    self.lr_decay_epochs,
+                    self.epochs,
+                    self.epochs - self.lr_decay_epochs
+                ),
             ));
         }
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
@@ -286,8 +304,10 @@ impl Config {
                 eps: 1e-8,
                 weight_decay: self.weight_decay,
                 warmup_steps: self.warmup_steps,
+                decay_steps: 0,
                 clip_norm: self.clip_norm,
             },
+            decay_epochs: self.lr_decay_epochs,
             patience: self.patience,
             eval_every: self.eval_every,
             seed: self.seed,
@@ -437,6 +457,10 @@ impl Bert4rec {
         // No warm-up: the weights are trained already, and an update is a handful of steps
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
+        // A decaying schedule decays over the update's own epochs.
+        if config.lr_decay_epochs > 0 {
+            config.lr_decay_epochs = config.epochs;
+        }
         config.validate()?;
         // Items of the grown catalogue that still have no event get rows from their text after
         // the update; the vectors are read first, so a missing encoder fails before training.
@@ -748,6 +772,37 @@ mod tests {
             let e = c.validate().expect_err("invalid");
             assert!(e.to_string().contains("bert4rec.cl_"), "{e}");
         }
+    }
+
+    #[test]
+    fn lr_decay_must_reach_the_last_epoch_and_survives_the_refit() {
+        let c = Config {
+            epochs: 100,
+            lr_decay_epochs: 40,
+            ..Config::default()
+        };
+        let e = c.validate().expect_err("decay ends before the last epoch");
+        assert!(e.to_string().contains("bert4rec.lr_decay_epochs"), "{e}");
+        for d in [0, 100, 150] {
+            let c = Config {
+                epochs: 100,
+                lr_decay_epochs: d,
+                ..Config::default()
+            };
+            c.validate().expect("valid");
+        }
+        // The test-stage refit trains fewer epochs on the same schedule.
+        let c = Config {
+            epochs: 60,
+            lr_decay_epochs: 60,
+            ..Config::default()
+        };
+        let ModelConfig::Bert4rec(refit) = ModelConfig::Bert4rec(c).with_fixed_epochs(44) else {
+            panic!("not bert4rec")
+        };
+        assert_eq!((refit.epochs, refit.lr_decay_epochs), (44, 60));
+        refit.validate().expect("valid");
+        assert_eq!(refit.train_loop().decay_epochs, 60);
     }
 
     #[test]

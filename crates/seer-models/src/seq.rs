@@ -45,6 +45,9 @@ pub struct LoopConfig {
     pub batch_size: usize,
     /// Optimiser.
     pub adam: AdamWConfig,
+    /// Epoch at whose end the learning rate has decayed linearly to 0 (sets the optimiser's
+    /// `decay_steps` from the number of batches); 0 keeps it constant after the warm-up.
+    pub decay_epochs: usize,
     /// Stop after this many validations without improvement (0 = never stop early).
     pub patience: usize,
     /// Validate every this many epochs.
@@ -1629,7 +1632,12 @@ pub fn train_loop(
     checkpoint: Option<&Path>,
     pb: &ProgressBar,
 ) -> Result<TrainLog> {
-    let mut opt = AdamW::new(cfg.adam.clone(), params)?;
+    let n_batches = users.len().div_ceil(cfg.batch_size.max(1));
+    let mut adam = cfg.adam.clone();
+    if cfg.decay_epochs > 0 {
+        adam.decay_steps = cfg.decay_epochs * n_batches;
+    }
+    let mut opt = AdamW::new(adam, params)?;
     let mut log = TrainLog::default();
     let mut best: Option<(f64, nn::Snapshot)> = None;
     let mut bad_rounds = 0usize;
@@ -1647,7 +1655,6 @@ pub fn train_loop(
             tracing::info!(epoch = start_epoch, "resuming training");
         }
     }
-    let n_batches = users.len().div_ceil(cfg.batch_size.max(1));
     pb.set_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -1849,5 +1856,62 @@ mod resume {
             bad_rounds: header.bad_rounds,
             best,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// Loss `w` has gradient 1 at every step, so each Adam update moves `w` by exactly the
+    /// step's learning rate, and `w` ends at minus their sum.
+    fn final_weight(decay_epochs: usize) -> Result<f32> {
+        let mut params = Params::new(Device::Cpu);
+        let w = params.constant("w", &[1], 0.0)?;
+        let cfg = LoopConfig {
+            epochs: 2,
+            batch_size: 1,
+            adam: AdamWConfig {
+                lr: 0.1,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-12,
+                weight_decay: 0.0,
+                warmup_steps: 0,
+                decay_steps: 0,
+                clip_norm: 0.0,
+            },
+            decay_epochs,
+            patience: 0,
+            eval_every: 1,
+            seed: 1,
+        };
+        // Two users, one per batch: two steps per epoch, four in all.
+        let step = |_: &[u32], _: &mut ChaCha8Rng| -> Result<Tensor> { Ok(w.sum_all()?) };
+        train_loop(
+            &cfg,
+            &params,
+            &[0, 1],
+            &[2, 2],
+            step,
+            None,
+            None,
+            &ProgressBar::hidden(),
+        )?;
+        Ok(params.vars()[0].1.as_tensor().to_vec1::<f32>()?[0])
+    }
+
+    #[test]
+    fn decay_epochs_decay_the_rate_linearly_over_the_loops_batches() -> Result<()> {
+        // Constant: 4 × 0.1. Decay to 0 after epoch 2 (4 steps): 0.1 × (1 + 3/4 + 1/2 + 1/4).
+        let constant = final_weight(0)?;
+        assert!((constant + 0.4).abs() < 1e-5, "{constant}");
+        let decayed = final_weight(2)?;
+        assert!((decayed + 0.25).abs() < 1e-5, "{decayed}");
+        // Decay to 0 after epoch 4 (8 steps): 0.1 × (1 + 7/8 + 6/8 + 5/8).
+        let longer = final_weight(4)?;
+        assert!((longer + 0.325).abs() < 1e-5, "{longer}");
+        Ok(())
     }
 }

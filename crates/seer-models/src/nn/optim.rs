@@ -1,5 +1,6 @@
-//! AdamW (Loshchilov & Hutter, ICLR 2019) with global-norm gradient clipping and linear
-//! learning-rate warm-up, as `torch.optim.AdamW` + `clip_grad_norm_`.
+//! AdamW (Loshchilov & Hutter, ICLR 2019) with global-norm gradient clipping, linear
+//! learning-rate warm-up and optional linear decay, as `torch.optim.AdamW` +
+//! `clip_grad_norm_` + `transformers.get_linear_schedule_with_warmup`.
 //!
 //! The moments are plain tensors kept here (not inside candle's optimiser) so that
 //! [`AdamW::state`] / [`AdamW::load_state`] can save and restore them for resuming training.
@@ -25,6 +26,9 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
     /// Steps of linear warm-up from 0 to `lr`.
     pub warmup_steps: usize,
+    /// Step at which a linear decay from `lr` (reached after the warm-up) ends at 0; 0 keeps
+    /// the rate constant after the warm-up.
+    pub decay_steps: usize,
     /// Maximum global gradient norm (0 = no clipping).
     pub clip_norm: f64,
 }
@@ -54,11 +58,14 @@ impl AdamW {
         self.step
     }
 
-    /// Learning rate of the next step (linear warm-up, then constant).
+    /// Learning rate of the next step: linear warm-up, then constant, or with `decay_steps`
+    /// set a linear decay to 0 at that step (BERT's and BERT4Rec's reference schedule).
     pub fn lr(&self) -> f64 {
-        let w = self.cfg.warmup_steps;
+        let (w, d) = (self.cfg.warmup_steps, self.cfg.decay_steps);
         if w > 0 && self.step < w {
             self.cfg.lr * (self.step + 1) as f64 / w as f64
+        } else if d > w {
+            self.cfg.lr * (d.saturating_sub(self.step) as f64 / (d - w) as f64).min(1.0)
         } else {
             self.cfg.lr
         }
@@ -170,6 +177,7 @@ mod tests {
             eps: 1e-8,
             weight_decay: 0.0,
             warmup_steps: 0,
+            decay_steps: 0,
             clip_norm: 0.0,
         };
         let mut opt = AdamW::new(cfg, &p)?;
@@ -194,12 +202,33 @@ mod tests {
             eps: 1e-8,
             weight_decay: 0.0,
             warmup_steps: 4,
+            decay_steps: 0,
             clip_norm: 1.0,
         };
-        let mut opt = AdamW::new(cfg, &p)?;
+        let mut opt = AdamW::new(cfg.clone(), &p)?;
         assert_eq!(opt.lr(), 0.25);
         opt.step = 4;
         assert_eq!(opt.lr(), 1.0);
+        opt.step = 1000;
+        assert_eq!(opt.lr(), 1.0);
+        // With a decay: up over 4 steps, then down to 0 at step 12.
+        let mut opt = AdamW::new(
+            AdamWConfig {
+                decay_steps: 12,
+                ..cfg
+            },
+            &p,
+        )?;
+        let lrs: Vec<f64> = (0..14)
+            .map(|s| {
+                opt.step = s;
+                opt.lr()
+            })
+            .collect();
+        let want = [
+            0.25, 0.5, 0.75, 1.0, 1.0, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125, 0.0, 0.0,
+        ];
+        assert_eq!(lrs, want);
         Ok(())
     }
 }
