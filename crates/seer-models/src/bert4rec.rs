@@ -232,18 +232,11 @@ impl Config {
                 format!("{} must be a finite number > 0", self.cl_temp),
             ));
         }
-        if self.lr_decay_epochs > 0 && self.lr_decay_epochs < self.epochs {
-            return Err(Error::config(
-                "bert4rec.lr_decay_epochs",
-                format!(
-                    "{} is below epochs ({}): the learning rate would be 0 for the last {} \
-                     epochs; set it to at least epochs, or 0 for a constant rate",
-                    self.lr_decay_epochs,
-                    self.epochs,
-                    self.epochs - self.lr_decay_epochs
-                ),
-            ));
-        }
+        crate::sasrec::check_decay(
+            self.lr_decay_epochs,
+            self.epochs,
+            "bert4rec.lr_decay_epochs",
+        )?;
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
             return Err(Error::config(
                 "bert4rec.mask_prob",

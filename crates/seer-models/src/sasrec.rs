@@ -20,7 +20,8 @@
 //! - Positions count back from the most recent item and batches are cropped to their longest
 //!   sequence (see [`crate::seq`]).
 //! - Training uses every user's training sequence once per epoch (the reference samples users
-//!   with replacement), AdamW with warm-up and gradient clipping, and early stopping on
+//!   with replacement), AdamW with warm-up and gradient clipping (the reference uses Adam at a
+//!   constant rate; `lr_decay_epochs` adds a linear decay to 0), and early stopping on
 //!   validation NDCG@10, keeping the best epoch's weights.
 //! - Text-enhanced items (`text = true`, after UniSRec, Hou et al. KDD 2022): a trained linear
 //!   projection of the frozen sentence vector is added to each id embedding (UniSRec uses a
@@ -112,6 +113,11 @@ pub struct Config {
     pub lr: f64,
     /// Linear warm-up steps. Default 100.
     pub warmup_steps: usize,
+    /// Epoch at whose end the learning rate, after the warm-up, has decayed linearly to 0;
+    /// must be 0 or at least `epochs`. The test-stage refit for the best epoch keeps it, so
+    /// it retraces the validated run's rates; a continual update decays over its own
+    /// epochs. 0 keeps the rate constant. Default 0.
+    pub lr_decay_epochs: usize,
     /// Global gradient-norm clip (0 = off). Default 5.
     pub clip_norm: f64,
     /// AdamW decoupled weight decay. Default 0.
@@ -204,6 +210,7 @@ impl Default for Config {
             batch_size: 128,
             lr: 0.002,
             warmup_steps: 100,
+            lr_decay_epochs: 0,
             clip_norm: 5.0,
             weight_decay: 0.0,
             patience: 5,
@@ -293,6 +300,7 @@ impl Config {
             ));
         }
         check_spread(self.text_cold_spread, "sasrec.text_cold_spread")?;
+        check_decay(self.lr_decay_epochs, self.epochs, "sasrec.lr_decay_epochs")?;
         if self.text_cold && !self.init.is_empty() {
             return Err(Error::config(
                 "sasrec.text_cold",
@@ -363,7 +371,7 @@ impl Config {
                 decay_steps: 0,
                 clip_norm: self.clip_norm,
             },
-            decay_epochs: 0,
+            decay_epochs: self.lr_decay_epochs,
             patience: self.patience,
             eval_every: self.eval_every,
             seed: self.seed,
@@ -574,6 +582,10 @@ impl Sasrec {
         // No warm-up: the weights are trained already, and an update is a handful of steps
         // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
         config.warmup_steps = 0;
+        // A decaying schedule decays over the update's own epochs.
+        if config.lr_decay_epochs > 0 {
+            config.lr_decay_epochs = config.epochs;
+        }
         config.validate()?;
         // Items of the grown catalogue that still have no event get rows from their text after
         // the update; the vectors are read first, so a missing encoder fails before training.
@@ -789,6 +801,22 @@ pub(crate) fn check_spread(spread: f32, key: &str) -> Result<()> {
         return Err(Error::config(
             key,
             format!("{spread}: must be a number >= 0 (1 matches the learned rows' spread)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `lr_decay_epochs` is 0 (constant rate) or reaches the last epoch: a schedule that ends
+/// earlier would leave the rate at 0 for the last epochs.
+pub(crate) fn check_decay(decay_epochs: usize, epochs: usize, key: &str) -> Result<()> {
+    if decay_epochs > 0 && decay_epochs < epochs {
+        return Err(Error::config(
+            key,
+            format!(
+                "{decay_epochs} is below epochs ({epochs}): the learning rate would be 0 for \
+                 the last {} epochs; set it to at least epochs, or 0 for a constant rate",
+                epochs - decay_epochs
+            ),
         ));
     }
     Ok(())

@@ -1543,3 +1543,51 @@ fn text_cold_ranks_a_cold_item_of_the_users_topic_first() -> Result<()> {
     assert!(err.to_string().contains("bert4rec.text_cold"), "{err}");
     Ok(())
 }
+
+#[test]
+fn lr_decay_reaches_the_loop_the_refit_and_the_update() -> Result<()> {
+    let c = Config {
+        epochs: 30,
+        lr_decay_epochs: 20,
+        ..Config::default()
+    };
+    let e = c
+        .validate()
+        .expect_err("the decay ends before the last epoch");
+    assert!(e.to_string().contains("sasrec.lr_decay_epochs"), "{e}");
+    let c = Config {
+        epochs: 30,
+        lr_decay_epochs: 30,
+        ..Config::default()
+    };
+    c.validate()?;
+    assert_eq!(c.train_loop().decay_epochs, 30);
+    // The test-stage refit trains the best epoch count on the validated schedule.
+    let ModelConfig::Sasrec(refit) = ModelConfig::Sasrec(c).with_fixed_epochs(14) else {
+        panic!("not sasrec")
+    };
+    assert_eq!((refit.epochs, refit.lr_decay_epochs), (14, 30));
+    refit.validate()?;
+    assert_eq!(refit.train_loop().decay_epochs, 30);
+
+    // A continual update decays over its own epochs, and still learns.
+    let cfg = Config {
+        epochs: 30,
+        lr_decay_epochs: 30,
+        ..small()
+    };
+    let train = cyclic(200, 20, 10);
+    let old = Sasrec::fit(&cfg, &train, &FitOptions::default(), &ProgressBar::hidden())?;
+    assert!(hr_at_1(&old, 20) >= 0.95);
+    let map: Vec<Option<u32>> = (0..20).map(Some).collect();
+    let new = old.update(
+        &map,
+        3,
+        &train,
+        &FitOptions::default(),
+        &ProgressBar::hidden(),
+    )?;
+    assert_eq!((new.config.epochs, new.config.lr_decay_epochs), (3, 3));
+    assert!(hr_at_1(&new, 20) >= 0.95);
+    Ok(())
+}
