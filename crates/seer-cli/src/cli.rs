@@ -1955,29 +1955,39 @@ fn bench_dataset(
 ) -> Result<BenchReport> {
     let mut rows: Vec<seer_eval::ModelResult> = Vec::new();
     let mut users_evaluated = 0;
-    // The first model's per-user NDCG: every later model is compared with it user by user.
-    let mut baseline: Option<(String, Vec<(u32, f64)>)> = None;
+    // Every model's per-user NDCG at the headline cut-off, in run order: each later model is
+    // compared user by user with the first (its `paired`) and with every model between them
+    // (the report's `pairs`).
+    let mut per_user: Vec<Vec<(u32, f64)>> = Vec::new();
+    let mut pairs = Vec::new();
     for spec in models {
         let (mut row, test) = pipeline::run_model(spec, data, split, eval, tune, &progress)?;
         users_evaluated = test.users_evaluated;
-        let metric = seer_eval::report::headline_k(&test.ks);
-        match &baseline {
-            None => baseline = Some((spec.clone(), test.per_user_ndcg)),
-            Some((name, base)) => {
-                if let (Some(k), Some((users, diff, ci95))) = (
-                    metric,
-                    seer_eval::paired_difference(base, &test.per_user_ndcg),
-                ) {
-                    row.paired = Some(seer_eval::Paired {
-                        baseline: name.clone(),
-                        metric: format!("ndcg@{k}"),
-                        users,
-                        diff,
-                        ci95,
+        if let Some(k) = seer_eval::report::headline_k(&test.ks) {
+            for (i, base) in per_user.iter().enumerate() {
+                let Some((users, diff, ci95)) =
+                    seer_eval::paired_difference(base, &test.per_user_ndcg)
+                else {
+                    continue;
+                };
+                let paired = seer_eval::Paired {
+                    baseline: models[i].clone(),
+                    metric: format!("ndcg@{k}"),
+                    users,
+                    diff,
+                    ci95,
+                };
+                if i == 0 {
+                    row.paired = Some(paired);
+                } else {
+                    pairs.push(seer_eval::ModelPair {
+                        model: spec.clone(),
+                        paired,
                     });
                 }
             }
         }
+        per_user.push(test.per_user_ndcg);
         rows.push(row);
     }
     Ok(BenchReport {
@@ -2009,6 +2019,7 @@ fn bench_dataset(
         sampled: eval.sampled_negatives.is_some(),
         models: rows,
         references: Vec::new(),
+        pairs,
     })
 }
 

@@ -140,6 +140,14 @@ fn r3_demo_pipeline_knn_and_ease_beat_popularity() {
     assert!(diff > p["ci95"].as_f64().unwrap(), "{p}");
     assert!(md.contains("Paired against `pop` on the same"), "{md}");
     assert!(md.contains("- ease: +"), "{md}");
+    // The later models are paired with each other too: EASE against item-kNN.
+    let pairs = bench["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 1, "{bench}");
+    assert_eq!(pairs[0]["model"], "ease", "{bench}");
+    assert_eq!(pairs[0]["baseline"], "itemknn", "{bench}");
+    let diff = pairs[0]["diff"].as_f64().unwrap();
+    assert!((diff - (ease - knn)).abs() < 1e-9, "{bench}");
+    assert!(md.contains("- ease − itemknn: "), "{md}");
 }
 
 /// train → eval --export-recs → recommend, and the exported lists re-check against the

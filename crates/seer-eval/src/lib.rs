@@ -29,4 +29,4 @@ pub use error::{Error, Result};
 pub use generation::{evaluate_generation, sequence_metrics, GenerationReport};
 pub use pointwise::{pointwise_metrics, PointwiseReport, PointwiseRow};
 pub use protocol::{evaluate, export_recs, EvalConfig, EvalReport, Stage, TestProtocol, UserRecs};
-pub use report::{paired_difference, BenchReport, ModelResult, Paired};
+pub use report::{paired_difference, BenchReport, ModelPair, ModelResult, Paired};

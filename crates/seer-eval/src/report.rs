@@ -49,6 +49,22 @@ pub struct BenchReport {
     /// Other tools' results on the same split (`seer bench --compare FILE`); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<Reference>,
+    /// The paired comparisons between the later models (each model's comparison with the
+    /// first is its [`ModelResult::paired`]): one per pair, the earlier model as baseline;
+    /// absent with fewer than three models and in older reports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<ModelPair>,
+}
+
+/// A paired comparison of two models of a run, neither of them the first
+/// ([`BenchReport::pairs`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPair {
+    /// The later model of the two; [`Paired::baseline`] names the earlier one.
+    pub model: String,
+    /// Its per-user difference from the earlier model.
+    #[serde(flatten)]
+    pub paired: Paired,
 }
 
 /// One model's results in a [`BenchReport`].
@@ -106,6 +122,19 @@ pub struct Paired {
     pub diff: f64,
     /// Half-width of the 95% interval of `diff`: 1.96 standard errors of the mean difference.
     pub ci95: f64,
+}
+
+impl Paired {
+    /// `"above"` or `"below"` when the interval excludes 0, else `"not distinguishable"`.
+    pub fn verdict(&self) -> &'static str {
+        if self.diff - self.ci95 > 0.0 {
+            "above"
+        } else if self.diff + self.ci95 < 0.0 {
+            "below"
+        } else {
+            "not distinguishable"
+        }
+    }
 }
 
 /// Pairs `a` (the baseline) and `b` by user (both in ascending user order, as
@@ -344,7 +373,10 @@ impl BenchReport {
                 md_table(&mut s, &headers, 2, plain_cells(rows));
             }
         }
-        if let Some((head, lines)) = self.paired_lines() {
+        for (head, lines) in [self.paired_lines(), self.pair_lines()]
+            .into_iter()
+            .flatten()
+        {
             let _ = writeln!(s, "\n{head}:\n");
             for l in lines {
                 let _ = writeln!(s, "- {}", l.replace('<', "&lt;"));
@@ -367,17 +399,40 @@ impl BenchReport {
             .iter()
             .filter_map(|m| {
                 let p = m.paired.as_ref()?;
-                let verdict = if p.diff - p.ci95 > 0.0 {
-                    "above"
-                } else if p.diff + p.ci95 < 0.0 {
-                    "below"
-                } else {
-                    "not distinguishable"
-                };
                 Some(format!(
-                    "{}: {:+.4} ± {:.4} ({verdict})",
-                    m.name, p.diff, p.ci95
+                    "{}: {:+.4} ± {:.4} ({})",
+                    m.name,
+                    p.diff,
+                    p.ci95,
+                    p.verdict()
                 ))
+            })
+            .collect();
+        Some((head, lines))
+    }
+
+    /// The paired comparisons between later models ([`Self::pairs`]), when there are any: a
+    /// heading and one line per pair (`b − a: +0.0012 ± 0.0015 (not distinguishable)`).
+    fn pair_lines(&self) -> Option<(String, Vec<String>)> {
+        let first = &self.pairs.first()?.paired;
+        let head = format!(
+            "The later models paired with each other on the same users ({} of the later model \
+             minus the earlier one)",
+            first.metric
+        );
+        let lines = self
+            .pairs
+            .iter()
+            .map(|p| {
+                let q = &p.paired;
+                format!(
+                    "{} − {}: {:+.4} ± {:.4} ({})",
+                    p.model,
+                    q.baseline,
+                    q.diff,
+                    q.ci95,
+                    q.verdict()
+                )
             })
             .collect();
         Some((head, lines))
@@ -434,7 +489,10 @@ impl BenchReport {
         let _ = writeln!(h, "<p>{}</p>", esc(&self.summary()));
         let (headers, rows) = self.cells();
         html_table(&mut h, &headers, rows);
-        if let Some((head, lines)) = self.paired_lines() {
+        for (head, lines) in [self.paired_lines(), self.pair_lines()]
+            .into_iter()
+            .flatten()
+        {
             let _ = writeln!(h, "<p>{}:</p>\n<ul>", esc(&head));
             for l in lines {
                 let _ = writeln!(h, "<li>{}</li>", esc(&l));
@@ -748,6 +806,7 @@ mod tests {
             sampled: false,
             models: vec![model("pop", 0.5), model("<ease>", 1.0)],
             references: Vec::new(),
+            pairs: Vec::new(),
         }
     }
 
@@ -831,6 +890,45 @@ mod tests {
         // Older reports without the field still read.
         let json = serde_json::to_string(&report()).unwrap();
         assert!(!json.contains("paired"));
+        assert!(!json.contains("pairs"));
+        assert!(!md.contains("with each other"), "{md}");
+    }
+
+    /// The later models' comparisons with each other get their own lines, in Markdown, HTML
+    /// and JSON (flattened: `model` beside `baseline`, `diff`, …).
+    #[test]
+    fn pairs_between_later_models_are_listed() {
+        let mut r = report();
+        r.models.push(model("als", 0.8));
+        r.pairs.push(ModelPair {
+            model: "als".into(),
+            paired: Paired {
+                baseline: "<ease>".into(),
+                metric: "ndcg@10".into(),
+                users: 943,
+                diff: -0.03,
+                ci95: 0.01,
+            },
+        });
+        let md = r.to_markdown();
+        assert!(
+            md.contains("The later models paired with each other on the same users (ndcg@10"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- als − &lt;ease>: -0.0300 ± 0.0100 (below)"),
+            "{md}"
+        );
+        let html = r.to_html().unwrap();
+        assert!(
+            html.contains("<li>als − &lt;ease&gt;: -0.0300 ± 0.0100 (below)</li>"),
+            "{html}"
+        );
+        let json: serde_json::Value = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["pairs"][0]["model"], "als", "{json}");
+        assert_eq!(json["pairs"][0]["baseline"], "<ease>", "{json}");
+        let back: BenchReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
     }
 
     #[test]
