@@ -125,6 +125,11 @@ pub struct Paired {
 }
 
 impl Paired {
+    /// The difference, its interval and the verdict: `+0.0123 ± 0.0045 (above)`.
+    pub fn summary(&self) -> String {
+        format!("{:+.4} ± {:.4} ({})", self.diff, self.ci95, self.verdict())
+    }
+
     /// `"above"` or `"below"` when the interval excludes 0, else `"not distinguishable"`.
     pub fn verdict(&self) -> &'static str {
         if self.diff - self.ci95 > 0.0 {
@@ -397,16 +402,7 @@ impl BenchReport {
         let lines = self
             .models
             .iter()
-            .filter_map(|m| {
-                let p = m.paired.as_ref()?;
-                Some(format!(
-                    "{}: {:+.4} ± {:.4} ({})",
-                    m.name,
-                    p.diff,
-                    p.ci95,
-                    p.verdict()
-                ))
-            })
+            .filter_map(|m| Some(format!("{}: {}", m.name, m.paired.as_ref()?.summary())))
             .collect();
         Some((head, lines))
     }
@@ -424,14 +420,11 @@ impl BenchReport {
             .pairs
             .iter()
             .map(|p| {
-                let q = &p.paired;
                 format!(
-                    "{} − {}: {:+.4} ± {:.4} ({})",
+                    "{} − {}: {}",
                     p.model,
-                    q.baseline,
-                    q.diff,
-                    q.ci95,
-                    q.verdict()
+                    p.paired.baseline,
+                    p.paired.summary()
                 )
             })
             .collect();
