@@ -3,23 +3,25 @@
 //! Every subcommand is a thin layer over the library crates; the flow is
 //! `import → split → train → eval`, with `bench` and `demo` running the whole pipeline.
 
-mod cli;
+mod args;
+mod artifacts;
+mod commands;
 mod config;
 mod fetch;
 mod pipeline;
 mod pointwise;
-mod store;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    seer_models::nn::keep_freed_memory();
-    let cli = cli::Cli::parse();
+    seer_models::keep_freed_memory();
+    let cli = args::Cli::parse();
     // The demo prints its own story on stdout; library progress logs would drown it.
     let _trace_guard = init_tracing(cli.quiet || cli.is_demo(), cli.tracing.as_deref());
-    match cli::run(cli) {
+    match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
             // `{:#}` prints the whole context chain: "importing data/x: ratings.csv:12: …".

@@ -1,153 +1,130 @@
-//! The end-to-end pipeline shared by `seer bench`, `seer tune` and `seer demo`:
-//! for each model, choose hyper-parameters on validation, refit on train + validation, and
-//! evaluate once on test with full ranking.
+//! The model registry as the bench pipeline's [`Factory`] (`seer_eval::bench`): the pipeline
+//! shared by `seer bench`, `seer tune`, `seer train` and `seer demo` lives in seer-eval and
+//! takes models through the `Recommender` trait; this module hands it `ModelConfig`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use indicatif::ProgressBar;
 use seer_core::Recommender;
 use seer_data::{Dataset, Part, Split};
-use seer_eval::{evaluate, mem, EvalConfig, EvalReport, ModelResult, Stage, TestProtocol};
-use seer_models::seq::TrainLog;
+use seer_eval::bench::{self, Bars, Epochs, Factory, Validator};
+use seer_eval::{EvalConfig, EvalReport, ModelResult};
+use seer_models::train::TrainLog;
 use seer_models::{FitOptions, ModelConfig, TrainData};
 
-use crate::cli::Progress;
+use crate::progress::Progress;
 
-/// The metric hyper-parameters are selected on: NDCG at 10 (or the first K configured).
-pub fn selection_key(eval: &EvalConfig) -> String {
-    let k = if eval.ks.contains(&10) {
-        10
-    } else {
-        eval.ks.first().copied().unwrap_or(10)
-    };
-    format!("ndcg@{k}")
+pub use seer_eval::bench::selection_key;
+
+/// [`ModelConfig`] as the pipeline's model factory.
+pub struct Registry;
+
+impl Factory for Registry {
+    type Config = ModelConfig;
+    type Log = TrainLog;
+
+    fn fit(
+        &self,
+        cfg: &ModelConfig,
+        data: &Dataset,
+        rows: &[usize],
+        validator: Option<Validator<'_>>,
+        checkpoint: Option<&Path>,
+        pb: &ProgressBar,
+    ) -> seer_eval::Result<(Box<dyn Recommender>, Option<TrainLog>)> {
+        let train = TrainData::new(data, rows);
+        let validate = validator.map(|v| {
+            move |m: &dyn Recommender| -> seer_models::Result<f64> {
+                v(m).map_err(|e| seer_models::Error::Tensor(format!("validation: {e}")))
+            }
+        });
+        let log = std::sync::Mutex::new(None);
+        let opts = FitOptions {
+            validator: validate
+                .as_ref()
+                .map(|f| f as seer_models::train::Validator<'_>),
+            checkpoint,
+            log: Some(&log),
+            users: None,
+        };
+        let model = cfg
+            .fit_with(&train, &opts, pb)
+            .map_err(|e| seer_eval::Error::Fit {
+                model: cfg.name().to_owned(),
+                message: e.to_string(),
+            })?;
+        Ok((model, log.into_inner().ok().flatten()))
+    }
+
+    fn epochs(&self, log: &TrainLog) -> Epochs {
+        Epochs {
+            run: log.epochs.len(),
+            best: log.best_epoch,
+        }
+    }
+
+    fn with_fixed_epochs(&self, cfg: &ModelConfig, epochs: usize) -> ModelConfig {
+        cfg.with_fixed_epochs(epochs)
+    }
+
+    fn describe(&self, cfg: &ModelConfig) -> String {
+        spec_of(cfg)
+    }
 }
 
-/// Fits `cfg` on the given split parts. Iterative models (BPR, SASRec, BERT4Rec) validate on the
-/// validation part every few epochs (NDCG@10, full ranking, the one protocol), keep the best
-/// epoch and stop early; `checkpoint` makes their training resumable.
+impl Bars for Progress {
+    fn bar(&self, len: u64, msg: &str) -> ProgressBar {
+        Progress::bar(self, len, msg)
+    }
+    fn spinner(&self, msg: &str) -> ProgressBar {
+        Progress::spinner(self, msg)
+    }
+}
+
+/// Fits `cfg` on the given split parts (see [`bench::fit`]): iterative models (BPR, SASRec,
+/// BERT4Rec) validate on the validation part, keep the best epoch and stop early;
+/// `checkpoint` makes their training resumable.
 pub fn fit(
     cfg: &ModelConfig,
     data: &Dataset,
     split: &Split,
     parts: &[Part],
-    checkpoint: Option<&std::path::Path>,
+    checkpoint: Option<&Path>,
     pb: &ProgressBar,
 ) -> Result<(Box<dyn Recommender>, Option<TrainLog>)> {
-    let train = TrainData::new(data, &split.fit_rows(data, parts));
-    let valid_cfg = EvalConfig {
-        ks: vec![10],
-        sampled_negatives: None,
-        ..EvalConfig::default()
-    };
-    let validator = |m: &dyn Recommender| -> seer_models::Result<f64> {
-        let report = evaluate(
-            m,
-            data,
-            split,
-            Stage::Validation,
-            &valid_cfg,
-            false,
-            &ProgressBar::hidden(),
-        )
-        .map_err(|e| seer_models::Error::Tensor(format!("validation: {e}")))?;
-        Ok(report.metrics.get("ndcg@10").copied().unwrap_or(f64::NAN))
-    };
-    let has_valid = !split.rows(&[Part::Valid]).is_empty() && !parts.contains(&Part::Valid);
-    let log = std::sync::Mutex::new(None);
-    let opts = FitOptions {
-        validator: if has_valid { Some(&validator) } else { None },
-        checkpoint,
-        log: Some(&log),
-        users: None,
-    };
-    let model = cfg
-        .fit_with(&train, &opts, pb)
-        .with_context(|| format!("fitting {}", cfg.name()))?;
-    Ok((model, log.into_inner().ok().flatten()))
+    Ok(bench::fit(
+        &Registry, cfg, data, split, parts, checkpoint, pb,
+    )?)
 }
 
-/// Outcome of a validation grid search.
-pub struct Tuned {
-    /// The best configuration.
-    pub best: ModelConfig,
-    /// Its validation report.
-    pub valid: EvalReport,
-    /// Every configuration tried with its selection metric, in grid order.
-    pub trials: Vec<(ModelConfig, f64)>,
-    /// The best configuration's fitted model, its fit time in seconds and training log, kept
-    /// for iterative models (see [`ModelConfig::is_iterative`]).
-    pub model: Option<(Box<dyn Recommender>, f64, TrainLog)>,
-}
-
-/// Grid search on the validation part: fit each grid point on train, evaluate on validation,
-/// keep the best by [`selection_key`]. The test part is never touched.
-pub fn tune(
-    base: &ModelConfig,
-    data: &Dataset,
-    split: &Split,
-    eval: &EvalConfig,
-    grid: bool,
-    progress: &Progress,
-) -> Result<Tuned> {
-    let key = selection_key(eval);
-    let candidates = if grid {
-        base.tuning_grid()
+/// The configurations to try for `spec`: its tuning grid with the keys the spec gives kept
+/// (see [`ModelConfig::tuning_grid_for`]), or the spec alone.
+pub fn candidates(spec: &str, grid: bool) -> Result<Vec<ModelConfig>> {
+    let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
+    Ok(if grid {
+        ModelConfig::tuning_grid_for(spec)?
     } else {
-        vec![base.clone()]
-    };
-    let mut best: Option<(ModelConfig, EvalReport)> = None;
-    let mut best_model = None;
-    let mut trials = Vec::new();
-    for cfg in candidates {
-        let t0 = Instant::now();
-        let (model, log) = fit(
-            &cfg,
-            data,
-            split,
-            &[Part::Train],
-            None,
-            &progress.spinner("fit (train)"),
-        )?;
-        let fit_seconds = t0.elapsed().as_secs_f64();
-        let pb = progress.bar(data.n_users() as u64, "evaluate (validation)");
-        let report = evaluate(
-            model.as_ref(),
-            data,
-            split,
-            Stage::Validation,
-            eval,
-            false,
-            &pb,
-        )
-        .with_context(|| format!("evaluating {} on validation", cfg.name()))?;
-        pb.finish_and_clear();
-        let score = report.metrics.get(&key).copied().unwrap_or(f64::NAN);
-        tracing::info!(model = cfg.name(), config = %spec_of(&cfg), metric = %key, score, "validation");
-        trials.push((cfg.clone(), score));
-        let better = match &best {
-            None => true,
-            Some((_, b)) => score > b.metrics.get(&key).copied().unwrap_or(f64::NEG_INFINITY),
-        };
-        if better {
-            if let Some(log) = log {
-                best_model = Some((model, fit_seconds, log));
-            }
-            best = Some((cfg, report));
-        }
-    }
-    let (best, valid) = best.context("the tuning grid is empty")?;
-    Ok(Tuned {
-        best,
-        valid,
-        trials,
-        model: best_model,
+        vec![base]
     })
 }
 
-/// Runs one model through the whole protocol and returns its bench row.
+/// Grid search of `spec` on the validation part (see [`bench::tune`]).
+pub fn tune(
+    spec: &str,
+    data: &Dataset,
+    split: &Split,
+    eval: &EvalConfig,
+    progress: &Progress,
+) -> Result<bench::Tuned<Registry>> {
+    let grid = candidates(spec, true)?;
+    Ok(bench::tune(&Registry, grid, data, split, eval, progress)?)
+}
+
+/// Runs one model through the whole protocol (see [`bench::run_model`]). The row is named by
+/// the configuration actually used: `spec`, plus every key tuning set to something other
+/// than the spec's value (`ease` tuned to λ = 250 is `ease:lambda=250.0`).
 pub fn run_model(
     spec: &str,
     data: &Dataset,
@@ -157,81 +134,44 @@ pub fn run_model(
     progress: &Progress,
 ) -> Result<(ModelResult, EvalReport)> {
     let base = ModelConfig::from_spec(spec).with_context(|| format!("model spec {spec:?}"))?;
-    mem::reset_peak_rss();
-    let mut tuned = tune(&base, data, split, eval, grid, progress)?;
-    let epochs = tuned
-        .model
-        .as_ref()
-        .map(|(_, _, log)| (log.epochs.len(), log.best_epoch));
-    let (model, fit_seconds) = match (tuned.model.take(), eval.protocol) {
-        // RecBole's protocol: the model fit on train, early-stopped on validation.
-        (Some((m, secs, _)), TestProtocol::Recbole) => (m, secs),
-        // seer's protocol for iterative models: refit on train + validation for the best
-        // epoch count found on validation (as the other models are refit); the validation
-        // event is then both trained on and part of the input sequence at test time.
-        (Some((_, secs, log)), TestProtocol::Seer) => {
-            let t0 = Instant::now();
-            let cfg = tuned.best.with_fixed_epochs(log.best_epoch);
-            let (model, _) = fit(
-                &cfg,
-                data,
-                split,
-                &[Part::Train, Part::Valid],
-                None,
-                &progress.spinner("refit (train + validation)"),
-            )?;
-            let refit = t0.elapsed().as_secs_f64();
-            tracing::info!(
-                model = spec,
-                best_epoch = log.best_epoch,
-                train_seconds = secs,
-                refit_seconds = refit,
-                "refit done"
-            );
-            (model, secs + refit)
+    let grid = candidates(spec, grid)?;
+    let (mut row, test) = bench::run_model(&Registry, spec, grid, data, split, eval, progress)
+        .with_context(|| format!("running {spec}"))?;
+    row.name = tuned_name(spec, &base, &row.config);
+    Ok((row, test))
+}
+
+/// `spec` with the keys whose values in `chosen` (a resolved config as JSON) differ from
+/// `base` appended, in key order; `spec` itself when none does.
+fn tuned_name(spec: &str, base: &ModelConfig, chosen: &serde_json::Value) -> String {
+    let base = serde_json::to_value(base).unwrap_or_default();
+    let flat = |v: &serde_json::Value| -> BTreeMap<String, serde_json::Value> {
+        let mut out = BTreeMap::new();
+        for (k, x) in v.as_object().into_iter().flatten() {
+            match (k.as_str(), x.as_object()) {
+                // a two-stage model's ranker keys are spec keys of their own
+                ("ranker", Some(r)) => out.extend(r.iter().map(|(k, x)| (k.clone(), x.clone()))),
+                _ => {
+                    out.insert(k.clone(), x.clone());
+                }
+            }
         }
-        (None, _) => {
-            mem::reset_peak_rss();
-            let t0 = Instant::now();
-            // Test protocol: refit on train + validation so the model has seen the validation
-            // event (RecBole's protocol instead keeps the model fit on train only).
-            let parts: &[Part] = match eval.protocol {
-                TestProtocol::Seer => &[Part::Train, Part::Valid],
-                TestProtocol::Recbole => &[Part::Train],
-            };
-            let (model, _) = fit(
-                &tuned.best,
-                data,
-                split,
-                parts,
-                None,
-                &progress.spinner("fit for test"),
-            )?;
-            (model, t0.elapsed().as_secs_f64())
-        }
+        out
     };
-    let t1 = Instant::now();
-    let pb = progress.bar(data.n_users() as u64, "evaluate (test)");
-    let test = evaluate(model.as_ref(), data, split, Stage::Test, eval, true, &pb)
-        .with_context(|| format!("evaluating {spec} on test"))?;
-    pb.finish_and_clear();
-    let eval_seconds = t1.elapsed().as_secs_f64();
-    // Process-wide high-water mark since the reset: dataset + model + evaluation buffers.
-    let peak = mem::peak_rss_bytes().unwrap_or(0);
-    tracing::info!(model = spec, fit_seconds, eval_seconds, "test done");
-    let result = ModelResult {
-        name: spec.to_owned(),
-        config: serde_json::to_value(&tuned.best).unwrap_or_default(),
-        metrics: test.metrics.clone(),
-        valid_metrics: tuned.valid.metrics.clone(),
-        fit_seconds,
-        eval_seconds,
-        peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
-        epochs_run: epochs.map(|e| e.0),
-        best_epoch: epochs.map(|e| e.1),
-        paired: None,
-    };
-    Ok((result, test))
+    let (b, c) = (flat(&base), flat(chosen));
+    let changed: Vec<String> = c
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    match (
+        changed.is_empty(),
+        spec.rsplit_once('+').map_or(spec, |(_, r)| r).contains(':'),
+    ) {
+        (true, _) => spec.to_owned(),
+        (false, true) => format!("{spec},{}", changed.join(",")),
+        (false, false) => format!("{spec}:{}", changed.join(",")),
+    }
 }
 
 /// A compact, human-readable spec of a resolved config (`ease:lambda=500`).
@@ -250,5 +190,26 @@ pub fn spec_of(cfg: &ModelConfig) -> String {
         cfg.name().to_owned()
     } else {
         format!("{}:{}", cfg.name(), kv.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_named_by_the_configuration_used() {
+        let name = |spec: &str, chosen: &str| {
+            let base = ModelConfig::from_spec(spec).unwrap();
+            let chosen = serde_json::to_value(ModelConfig::from_spec(chosen).unwrap()).unwrap();
+            tuned_name(spec, &base, &chosen)
+        };
+        assert_eq!(name("ease", "ease"), "ease");
+        assert_eq!(name("ease", "ease:lambda=250"), "ease:lambda=250.0");
+        assert_eq!(
+            name("itemknn:shrink=10", "itemknn:shrink=10,k=50"),
+            "itemknn:shrink=10,k=50"
+        );
+        assert_eq!(name("ease+lr", "ease+lr:alpha=0.5"), "ease+lr:alpha=0.5");
     }
 }

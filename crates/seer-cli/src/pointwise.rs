@@ -19,7 +19,7 @@ use seer_models::pointwise::{
 };
 use seer_models::TrainData;
 
-use crate::cli::Progress;
+use crate::progress::Progress;
 
 /// Everything `--task` and its flags ask for.
 pub struct PointwiseArgs<'a> {
@@ -77,6 +77,224 @@ fn events_of(data: &Dataset, rows: &[usize]) -> Vec<Event> {
         .collect()
 }
 
+/// The scenario of each event, named: what per-scenario slices and `--scenario-keep` read.
+struct Scenarios<'a> {
+    scenario: Option<&'a Scenario>,
+    /// The context column a `context:` scenario reads.
+    column: Option<usize>,
+    names: Vec<String>,
+}
+
+impl Scenarios<'_> {
+    /// Resolves `--scenario` against `data`'s context columns.
+    fn new<'a>(data: &Dataset, scenario: Option<&'a Scenario>) -> Result<Scenarios<'a>> {
+        let context_names: Vec<String> = data
+            .interactions
+            .context
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        let column = match scenario {
+            Some(Scenario::Context(c)) => match context_names.iter().position(|n| n == c) {
+                Some(i) => Some(i),
+                None => bail!(
+                    "--scenario context:{c}: {} has no context column {c:?} (it has: {})",
+                    data.name,
+                    if context_names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        context_names.join(", ")
+                    }
+                ),
+            },
+            _ => None,
+        };
+        let names: Vec<String> = match scenario {
+            Some(s @ Scenario::Context(_)) => {
+                s.names(column.map_or(&[][..], |c| data.interactions.context[c].values.ids()))
+            }
+            Some(s) => s.names(&[]),
+            None => Vec::new(),
+        };
+        Ok(Scenarios {
+            scenario,
+            column,
+            names,
+        })
+    }
+
+    fn name_of(&self, code: u32) -> String {
+        self.names
+            .get(code as usize)
+            .cloned()
+            .unwrap_or_else(|| "(missing)".into())
+    }
+
+    fn code_of(&self, e: &Event) -> Option<u32> {
+        self.scenario.map(|s| scenario_code(s, self.column, e))
+    }
+
+    /// Metrics of predictions `p` over all of `l`'s events, then per scenario.
+    fn slices(
+        &self,
+        l: &Labelled,
+        p: &[f32],
+        ratings: bool,
+    ) -> Vec<(String, BTreeMap<String, f64>)> {
+        let mut out = vec![("all".to_string(), pointwise_metrics(p, &l.y, ratings))];
+        if self.scenario.is_some() {
+            let mut groups: BTreeMap<u32, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
+            for ((e, &y), &p) in l.events.iter().zip(&l.y).zip(p) {
+                if let Some(c) = self.code_of(e) {
+                    let g = groups.entry(c).or_default();
+                    g.0.push(p);
+                    g.1.push(y);
+                }
+            }
+            for (c, (p, y)) in groups {
+                out.push((self.name_of(c), pointwise_metrics(&p, &y, ratings)));
+            }
+        }
+        out
+    }
+}
+
+/// What every model of one bench is fitted and scored on.
+struct Stages<'a> {
+    data: &'a Dataset,
+    base: Config,
+    /// Training part (validation stage) and training + validation (test stage).
+    train: TrainData,
+    full: TrainData,
+    /// Labelled validation and test events (with sampled negatives for clicks).
+    valid: Labelled,
+    test: Labelled,
+    ratings: bool,
+    scenarios: Scenarios<'a>,
+}
+
+impl Stages<'_> {
+    /// Rows of both stages: each model's test and validation metrics, per slice.
+    #[allow(clippy::too_many_arguments)]
+    fn rows(
+        &self,
+        model: &str,
+        mode: &str,
+        pt: &[f32],
+        pv: &[f32],
+        fit_seconds: f64,
+        train_examples: usize,
+        collision_rate: f64,
+        chosen: Option<String>,
+    ) -> Vec<PointwiseRow> {
+        let vs = self.scenarios.slices(&self.valid, pv, self.ratings);
+        self.scenarios
+            .slices(&self.test, pt, self.ratings)
+            .into_iter()
+            .zip(vs)
+            .map(|((slice, m), (_, vm))| PointwiseRow {
+                model: model.into(),
+                mode: mode.into(),
+                slice,
+                metrics: m,
+                valid_metrics: vm,
+                fit_seconds,
+                train_examples,
+                collision_rate,
+                chosen: chosen.clone(),
+            })
+            .collect()
+    }
+
+    /// The training mean rating / base rate for every event.
+    fn mean_rows(&self, seed: u64) -> Vec<PointwiseRow> {
+        let mean_of = |l: &Labelled| -> f32 {
+            l.y.iter().map(|&y| y as f64).sum::<f64>() as f32 / l.y.len().max(1) as f32
+        };
+        let events = seer_models::pointwise::training_events;
+        let tl = Pointwise::label(&self.base, &self.full, &events(&self.full), seed);
+        let vl = Pointwise::label(&self.base, &self.train, &events(&self.train), seed);
+        let (mt, mv) = (mean_of(&tl), mean_of(&vl));
+        let pt = vec![mt; self.test.y.len()];
+        let pv = vec![mv; self.valid.y.len()];
+        self.rows("mean", "global", &pt, &pv, 0.0, tl.y.len(), 0.0, None)
+    }
+
+    /// One model in one scenario mode: each candidate setting fitted on train, the best by
+    /// validation RMSE (ratings) or log loss (probabilities) refitted for the test stage.
+    fn model_rows(
+        &self,
+        spec: &str,
+        mode: ScenarioMode,
+        tune: bool,
+        progress: &Progress,
+    ) -> Result<Vec<PointwiseRow>> {
+        let mode_base = Config {
+            mode,
+            ..self.base.clone()
+        };
+        let label = format!("{spec} [{}]", mode.name());
+        let pb = progress.bar(0, &label);
+        let candidates = if tune {
+            grid(spec)
+        } else {
+            vec![spec.to_string()]
+        };
+        let mut best: Option<(f64, String, Config, Vec<f32>)> = None;
+        for cand in candidates {
+            let cfg = Config::from_spec(&cand, &mode_base)?;
+            let model_v = Pointwise::fit(&cfg, &self.train, &pb)?;
+            let pv = model_v.predict(&self.train, &self.valid.events);
+            let m = pointwise_metrics(&pv, &self.valid.y, self.ratings);
+            let key = if self.ratings { "rmse" } else { "logloss" };
+            let score = m.get(key).copied().unwrap_or(f64::INFINITY);
+            if tune {
+                tracing::info!(candidate = %cand, key, score, "pointwise tuning");
+            }
+            if best.as_ref().is_none_or(|b| score < b.0) {
+                best = Some((score, cand, cfg, pv));
+            }
+        }
+        let Some((_, chosen, cfg, pv)) = best else {
+            bail!("{spec}: no setting to try");
+        };
+        let t0 = Instant::now();
+        let model = Pointwise::fit(&cfg, &self.full, &pb)?;
+        let fit_seconds = t0.elapsed().as_secs_f64();
+        pb.finish_and_clear();
+        let pt = model.predict(&self.full, &self.test.events);
+        let collision = model.collision_rate(self.data.n_users());
+        tracing::info!(model = %label, fit_seconds, "pointwise model done");
+        Ok(self.rows(
+            spec,
+            mode.name(),
+            &pt,
+            &pv,
+            fit_seconds,
+            model.examples,
+            collision,
+            tune.then_some(chosen),
+        ))
+    }
+}
+
+/// Explicit-rating tasks need ratings that differ.
+fn check_ratings(data: &Dataset, task: Task) -> Result<()> {
+    if task == Task::Rating || matches!(task, Task::Like { .. }) {
+        let r = &data.interactions.rating;
+        let first = r.first().copied().unwrap_or(1.0);
+        if r.iter().all(|&x| x == first) {
+            bail!(
+                "--task {} needs explicit ratings, and every event of {} has rating {first}: \
+                 use --task click (events against sampled negatives) for implicit data",
+                task.name(),
+                data.name
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Runs every model (and scenario mode) on one dataset.
 pub fn bench(
     data: &Dataset,
@@ -84,54 +302,8 @@ pub fn bench(
     a: &PointwiseArgs<'_>,
     progress: &Progress,
 ) -> Result<PointwiseReport> {
-    if a.task == Task::Rating || matches!(a.task, Task::Like { .. }) {
-        let r = &data.interactions.rating;
-        let first = r.first().copied().unwrap_or(1.0);
-        if r.iter().all(|&x| x == first) {
-            bail!(
-                "--task {} needs explicit ratings, and every event of {} has rating {first}: \
-                 use --task click (events against sampled negatives) for implicit data",
-                a.task.name(),
-                data.name
-            );
-        }
-    }
-    let context_names: Vec<String> = data
-        .interactions
-        .context
-        .iter()
-        .map(|c| c.name.clone())
-        .collect();
-    let column = match &a.scenario {
-        Some(Scenario::Context(c)) => match context_names.iter().position(|n| n == c) {
-            Some(i) => Some(i),
-            None => bail!(
-                "--scenario context:{c}: {} has no context column {c:?} (it has: {})",
-                data.name,
-                if context_names.is_empty() {
-                    "none".to_string()
-                } else {
-                    context_names.join(", ")
-                }
-            ),
-        },
-        _ => None,
-    };
-    let names: Vec<String> = match &a.scenario {
-        Some(s @ Scenario::Context(_)) => {
-            s.names(column.map_or(&[][..], |c| data.interactions.context[c].values.ids()))
-        }
-        Some(s) => s.names(&[]),
-        None => Vec::new(),
-    };
-    let name_of = |code: u32| -> String {
-        names
-            .get(code as usize)
-            .cloned()
-            .unwrap_or_else(|| "(missing)".into())
-    };
-    let code_of = |e: &Event| a.scenario.as_ref().map(|s| scenario_code(s, column, e));
-
+    check_ratings(data, a.task)?;
+    let scenarios = Scenarios::new(data, a.scenario.as_ref())?;
     // Training rows of both stages, with `--scenario-keep` applied (seeded, the same rows
     // dropped at both stages).
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed ^ 0x5ce7);
@@ -145,7 +317,11 @@ pub fn bench(
                 rows.into_iter()
                     .zip(ev)
                     .filter(|(r, e)| {
-                        code_of(e).map(name_of).as_deref() != Some(name.as_str())
+                        scenarios
+                            .code_of(e)
+                            .map(|c| scenarios.name_of(c))
+                            .as_deref()
+                            != Some(name.as_str())
                             || keep_draw[*r] < *frac
                     })
                     .map(|(r, _)| r)
@@ -155,22 +331,24 @@ pub fn bench(
         }
     };
     if let (Some((name, _)), Some(_)) = (&a.keep, &a.scenario) {
-        if !names.iter().any(|n| n == name) {
+        if !scenarios.names.iter().any(|n| n == name) {
             bail!(
                 "--scenario-keep {name}=…: no scenario named {name:?} (scenarios: {})",
-                names.join(", ")
+                scenarios.names.join(", ")
             );
         }
     }
     let train_rows = thin(split.rows(&[Part::Train]));
     let full_rows = thin(split.rows(&[Part::Train, Part::Valid]));
-    let stage_train = TrainData::new(data, &train_rows);
-    let stage_full = TrainData::new(data, &full_rows);
+    let (train, full) = (
+        TrainData::new(data, &train_rows),
+        TrainData::new(data, &full_rows),
+    );
     let mut per_scenario = BTreeMap::new();
     if a.scenario.is_some() {
         for e in events_of(data, &full_rows) {
-            if let Some(c) = code_of(&e) {
-                *per_scenario.entry(name_of(c)).or_insert(0usize) += 1;
+            if let Some(c) = scenarios.code_of(&e) {
+                *per_scenario.entry(scenarios.name_of(c)).or_insert(0usize) += 1;
             }
         }
     }
@@ -186,28 +364,16 @@ pub fn bench(
         ..Config::default()
     };
     // Targets (and, for clicks, the sampled negatives) are the same for every model.
-    let valid = Pointwise::label(&base, &stage_train, &valid_events, a.seed + 1);
-    let test = Pointwise::label(&base, &stage_full, &test_events, a.seed + 2);
-    let ratings = a.task == Task::Rating;
-
-    let slices = |l: &Labelled, p: &[f32]| -> Vec<(String, BTreeMap<String, f64>)> {
-        let mut out = vec![("all".to_string(), pointwise_metrics(p, &l.y, ratings))];
-        if a.scenario.is_some() {
-            let mut groups: BTreeMap<u32, (Vec<f32>, Vec<f32>)> = BTreeMap::new();
-            for ((e, &y), &p) in l.events.iter().zip(&l.y).zip(p) {
-                if let Some(c) = code_of(e) {
-                    let g = groups.entry(c).or_default();
-                    g.0.push(p);
-                    g.1.push(y);
-                }
-            }
-            for (c, (p, y)) in groups {
-                out.push((name_of(c), pointwise_metrics(&p, &y, ratings)));
-            }
-        }
-        out
+    let stages = Stages {
+        data,
+        valid: Pointwise::label(&base, &train, &valid_events, a.seed + 1),
+        test: Pointwise::label(&base, &full, &test_events, a.seed + 2),
+        base,
+        train,
+        full,
+        ratings: a.task == Task::Rating,
+        scenarios,
     };
-
     let modes: &[ScenarioMode] = if a.scenario.is_some() {
         &[
             ScenarioMode::Global,
@@ -220,97 +386,29 @@ pub fn bench(
     let mut rows = Vec::new();
     for spec in a.models {
         if spec.trim() == "mean" {
-            // The training mean rating / base rate for every event.
-            let mean_of = |l: &Labelled| -> f32 {
-                l.y.iter().map(|&y| y as f64).sum::<f64>() as f32 / l.y.len().max(1) as f32
-            };
-            let tl = Pointwise::label(
-                &base,
-                &stage_full,
-                &seer_models::pointwise::training_events(&stage_full),
-                a.seed,
-            );
-            let vl = Pointwise::label(
-                &base,
-                &stage_train,
-                &seer_models::pointwise::training_events(&stage_train),
-                a.seed,
-            );
-            let (mt, mv) = (mean_of(&tl), mean_of(&vl));
-            let pt = vec![mt; test.y.len()];
-            let pv = vec![mv; valid.y.len()];
-            let vs = slices(&valid, &pv);
-            for ((slice, m), (_, vm)) in slices(&test, &pt).into_iter().zip(vs) {
-                rows.push(PointwiseRow {
-                    model: "mean".into(),
-                    mode: "global".into(),
-                    slice,
-                    metrics: m,
-                    valid_metrics: vm,
-                    fit_seconds: 0.0,
-                    train_examples: tl.y.len(),
-                    collision_rate: 0.0,
-                    chosen: None,
-                });
-            }
+            rows.extend(stages.mean_rows(a.seed));
             continue;
         }
         for &mode in modes {
-            let mode_base = Config {
-                mode,
-                ..base.clone()
-            };
-            let label = format!("{spec} [{}]", mode.name());
-            let pb = progress.bar(0, &label);
-            // Validation: every candidate setting fitted on train; the best by validation
-            // RMSE (ratings) or log loss (probabilities) goes on to the test stage.
-            let candidates = if a.tune {
-                grid(spec)
-            } else {
-                vec![spec.clone()]
-            };
-            let mut best: Option<(f64, String, Config, Vec<f32>)> = None;
-            for cand in candidates {
-                let cfg = Config::from_spec(&cand, &mode_base)?;
-                let model_v = Pointwise::fit(&cfg, &stage_train, &pb)?;
-                let pv = model_v.predict(&stage_train, &valid.events);
-                let m = pointwise_metrics(&pv, &valid.y, ratings);
-                let key = if ratings { "rmse" } else { "logloss" };
-                let score = m.get(key).copied().unwrap_or(f64::INFINITY);
-                if a.tune {
-                    tracing::info!(candidate = %cand, key, score, "pointwise tuning");
-                }
-                if best.as_ref().is_none_or(|b| score < b.0) {
-                    best = Some((score, cand, cfg, pv));
-                }
-            }
-            let Some((_, chosen, cfg, pv)) = best else {
-                bail!("{spec}: no setting to try");
-            };
-            let t0 = Instant::now();
-            let model = Pointwise::fit(&cfg, &stage_full, &pb)?;
-            let fit_seconds = t0.elapsed().as_secs_f64();
-            pb.finish_and_clear();
-            let pt = model.predict(&stage_full, &test.events);
-            let collision = model.collision_rate(data.n_users());
-            let vs = slices(&valid, &pv);
-            for ((slice, m), (_, vm)) in slices(&test, &pt).into_iter().zip(vs) {
-                rows.push(PointwiseRow {
-                    model: spec.clone(),
-                    mode: mode.name().into(),
-                    slice,
-                    metrics: m,
-                    valid_metrics: vm,
-                    fit_seconds,
-                    train_examples: model.examples,
-                    collision_rate: collision,
-                    chosen: a.tune.then(|| chosen.clone()),
-                });
-            }
-            tracing::info!(model = %label, fit_seconds, "pointwise model done");
+            rows.extend(stages.model_rows(spec, mode, a.tune, progress)?);
         }
     }
-    let task = match a.task {
+    Ok(PointwiseReport {
+        dataset: data.name.clone(),
+        split: a.split_text.clone(),
+        task: task_text(a.task),
+        scenario: a
+            .scenario
+            .as_ref()
+            .map(|s| scenario_text(s, a.keep.as_ref())),
+        scenario_train_events: per_scenario,
+        rows,
+    })
+}
+
+/// The task in words, for the report.
+fn task_text(task: Task) -> String {
+    match task {
         Task::Rating => "rating (squared loss; predictions clamped to the training range)".into(),
         Task::Like { threshold } => format!("like (rating ≥ {threshold} is a positive)"),
         Task::Click {
@@ -324,28 +422,23 @@ pub fn bench(
                 seer_models::pointwise::Sampling::Popularity => "popularity-weighted",
             }
         ),
+    }
+}
+
+/// The scenario (and `--scenario-keep`) in words, for the report.
+fn scenario_text(s: &Scenario, keep: Option<&(String, f64)>) -> String {
+    let base = match s {
+        Scenario::Weekend => "weekend vs weekday (UTC)".to_string(),
+        Scenario::Daypart => {
+            "daypart (UTC night 0–6, morning 6–12, afternoon 12–18, evening 18–24)".into()
+        }
+        Scenario::Context(c) => format!("context column {c}"),
     };
-    Ok(PointwiseReport {
-        dataset: data.name.clone(),
-        split: a.split_text.clone(),
-        task,
-        scenario: a.scenario.as_ref().map(|s| {
-            let base = match s {
-                Scenario::Weekend => "weekend vs weekday (UTC)".to_string(),
-                Scenario::Daypart => {
-                    "daypart (UTC night 0–6, morning 6–12, afternoon 12–18, evening 18–24)".into()
-                }
-                Scenario::Context(c) => format!("context column {c}"),
-            };
-            match &a.keep {
-                Some((n, f)) => format!(
-                    "{base}; only {:.1}% of the {n} training events kept",
-                    f * 100.0
-                ),
-                None => base,
-            }
-        }),
-        scenario_train_events: per_scenario,
-        rows,
-    })
+    match keep {
+        Some((n, f)) => format!(
+            "{base}; only {:.1}% of the {n} training events kept",
+            f * 100.0
+        ),
+        None => base,
+    }
 }

@@ -1,5 +1,7 @@
-//! Business rules applied to a ranked list after any model: diversity by maximal marginal
-//! relevance.
+//! Business rules applied to a ranked list after any model, for the command line and the
+//! server alike: items that must never come back are masked ([`mask`]), the list is the best
+//! finite scores ([`top_n`]), optionally diversified by maximal marginal relevance over a
+//! wider pool ([`diversity_pool`], [`mmr`]).
 //!
 //! MMR follows Carbonell & Goldstein, "The Use of MMR, Diversity-Based Reranking for
 //! Reordering Documents and Producing Summaries", SIGIR 1998: repeatedly pick
@@ -11,6 +13,29 @@
 //! the same whatever the model's score scale.
 
 use crate::ItemIdx;
+
+/// Masks `items` (seen, excluded, deleted): their scores become `-inf`, which no list holds.
+/// Indices outside `scores` are ignored.
+pub fn mask(scores: &mut [f32], items: &[ItemIdx]) {
+    for &i in items {
+        if let Some(s) = scores.get_mut(i as usize) {
+            *s = f32::NEG_INFINITY;
+        }
+    }
+}
+
+/// The best `n` items by score (ties to the lower index), masked items left out.
+pub fn top_n(scores: &[f32], n: usize) -> Vec<(ItemIdx, f32)> {
+    crate::topk::top_k(scores, n)
+        .into_iter()
+        .filter(|c| c.1.is_finite())
+        .collect()
+}
+
+/// The candidates [`mmr`] diversifies a list of `n` from: the best `max(10 n, 100)`.
+pub fn diversity_pool(scores: &[f32], n: usize) -> Vec<(ItemIdx, f32)> {
+    top_n(scores, (10 * n).max(100))
+}
 
 /// Re-ranks `candidates` (item, score; best first or in any order) into `n` items by MMR with
 /// trade-off `lambda` ∈ [0, 1] (1 = relevance only, the input order by score) and item
@@ -95,6 +120,14 @@ pub fn set_cosine(a: &[u32], b: &[u32]) -> f32 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn masked_items_never_reach_the_list() {
+        let mut s = vec![0.9, 0.1, 0.8, 0.7, f32::NEG_INFINITY];
+        mask(&mut s, &[0, 3, 99]);
+        assert_eq!(top_n(&s, 10), vec![(2, 0.8), (1, 0.1)]);
+        assert_eq!(diversity_pool(&s, 1).len(), 2);
+    }
 
     #[test]
     fn set_cosine_by_hand() {

@@ -11,22 +11,22 @@
 //! - [`clean`] drops bad, duplicate and k-core-filtered rows and says so in a
 //!   [`CleaningReport`].
 //! - [`export`] writes a dataset and its split as RecBole atomic files.
-//! - [`store`] saves a [`Dataset`] as a directory of binary columns + JSON and loads it back.
+//! - [`dataset_dir`] saves a [`Dataset`] as a directory of binary columns + JSON and loads it back.
 #![warn(missing_docs)]
 
 pub mod clean;
 pub mod dataset;
+pub mod dataset_dir;
 mod error;
 pub mod export;
 pub mod import;
 pub mod matrix;
 pub mod split;
-pub mod store;
 
 pub use clean::{CleaningConfig, CleaningReport, Repeats};
 pub use dataset::{CategoricalColumn, Dataset, Interactions, TextColumn};
+pub use dataset_dir::Manifest;
 pub use error::{Error, Result};
 pub use import::{import_atomic, import_path, ColumnMapping};
 pub use matrix::Csr;
 pub use split::{Part, Split, SplitConfig, TimePoint};
-pub use store::Manifest;

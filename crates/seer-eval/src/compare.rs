@@ -20,7 +20,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::report::ModelResult;
+use crate::result::ModelResult;
 
 /// Another tool's results on the same dataset and split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

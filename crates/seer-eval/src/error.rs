@@ -45,6 +45,14 @@ pub enum Error {
     /// The model failed while scoring.
     #[error("model failed while scoring: {0}")]
     Model(#[from] seer_core::Error),
+    /// Fitting a model in the bench pipeline failed (the factory's message).
+    #[error("fitting {model}: {message}")]
+    Fit {
+        /// The configuration, as the factory describes it.
+        model: String,
+        /// What went wrong.
+        message: String,
+    },
 
     // ---- output ----
     /// Reading or writing a file failed.

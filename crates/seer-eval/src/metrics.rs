@@ -98,6 +98,21 @@ pub fn ndcg(ranked: &[ItemIdx], targets: &[ItemIdx], k: usize) -> f64 {
     dcg / idcg
 }
 
+/// NDCG@K of a single target at 0-based `rank` (its ideal DCG is 1): `1 / log2(rank + 2)`
+/// inside the cut-off, else 0.
+pub fn ndcg_at_rank(rank: usize, k: usize) -> f64 {
+    if rank < k {
+        discount(rank)
+    } else {
+        0.0
+    }
+}
+
+/// Masks `items` in `scores` (`-inf`: no longer a candidate, see [`is_candidate`]).
+pub fn mask_items(scores: &mut [f32], items: &[ItemIdx]) {
+    seer_core::rerank::mask(scores, items);
+}
+
 /// `1 / log2(i + 2)` for a 0-based position `i`.
 #[inline]
 fn discount(i: usize) -> f64 {

@@ -23,14 +23,14 @@ use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use seer_core::{Recommender, UserContext};
-use seer_models::nn::optim::AdamW;
 use seer_models::sasrec::{Config, Sasrec};
 use seer_models::seq::{Padded, SeqNet};
 use seer_models::{FitOptions, TrainData};
+use seer_nn::optim::AdamW;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("SEER_DEFAULT_MALLOC").is_none() {
-        seer_models::nn::keep_freed_memory();
+        seer_nn::keep_freed_memory();
     }
     let mode = std::env::args().nth(1).unwrap_or_else(|| "step".into());
     let path = std::env::args()
@@ -48,66 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = train.n_items;
     let m = &train.matrix;
     match mode.as_str() {
-        "step" => {
-            let windows = longest_windows(m, cfg.batch_size, cfg.max_len + 1);
-            let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
-            let targets: Vec<u32> = windows
-                .iter()
-                .flat_map(|w| w[1..].iter().copied())
-                .collect();
-            let padded = Padded::new(&inputs, n as u32, cfg.max_len);
-            let mut rng = ChaCha8Rng::seed_from_u64(0);
-            let net = SeqNet::new(cfg.net(n), &mut rng, &candle_core::Device::Cpu)?;
-            let mut opt = AdamW::new(cfg.train_loop().adam, net.params())?;
-            let rows = padded.real_positions();
-            let mut times = Vec::new();
-            let mut phases = [0.0f64; 4];
-            for i in 0..23 {
-                let t = Instant::now();
-                let enc = net.encode(&padded, Some(&mut rng))?;
-                let t1 = t.elapsed().as_secs_f64();
-                let loss = net.catalogue_loss(&net.gather(&enc, &rows)?, &targets)?;
-                let t2 = t.elapsed().as_secs_f64();
-                let grads = loss.backward()?;
-                let t3 = t.elapsed().as_secs_f64();
-                opt.step(net.params(), &grads)?;
-                if i >= 3 {
-                    let t4 = t.elapsed().as_secs_f64();
-                    times.push(t4);
-                    for (p, d) in phases.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3]) {
-                        *p += d / 20.0;
-                    }
-                }
-            }
-            // The loss alone, from a leaf: forward + backward of the fused op.
-            let leaf = candle_core::Var::from_tensor(
-                &net.gather(&net.encode(&padded, None)?, &rows)?.detach(),
-            )?;
-            let t = Instant::now();
-            for _ in 0..5 {
-                let l = net.catalogue_loss(leaf.as_tensor(), &targets)?;
-                l.backward()?;
-            }
-            println!(
-                "catalogue loss fwd+bwd alone: {:.1} ms",
-                t.elapsed().as_secs_f64() * 200.0
-            );
-            println!(
-                "phases (ms): encode {:.1}, loss {:.1}, backward {:.1}, adamw {:.1}",
-                phases[0] * 1e3,
-                phases[1] * 1e3,
-                phases[2] * 1e3,
-                phases[3] * 1e3
-            );
-            let mean = times.iter().sum::<f64>() / times.len() as f64;
-            println!(
-                "seer sasrec train step: {:.1} ms (batch {}, {} positions, {} items, {threads} threads)",
-                mean * 1e3,
-                cfg.batch_size,
-                rows.len(),
-                n
-            );
-        }
+        "step" => step(&cfg, m, n, threads)?,
         "encoder" => {
             let cfg = Config {
                 heads: 2,
@@ -201,6 +142,73 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    Ok(())
+}
+
+/// `step`: one training step on the longest users' windows, timed by phase.
+fn step(
+    cfg: &Config,
+    m: &seer_data::Csr,
+    n: usize,
+    threads: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let windows = longest_windows(m, cfg.batch_size, cfg.max_len + 1);
+    let inputs: Vec<&[u32]> = windows.iter().map(|w| &w[..w.len() - 1]).collect();
+    let targets: Vec<u32> = windows
+        .iter()
+        .flat_map(|w| w[1..].iter().copied())
+        .collect();
+    let padded = Padded::new(&inputs, n as u32, cfg.max_len);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let net = SeqNet::new(cfg.net(n), &mut rng, &candle_core::Device::Cpu)?;
+    let mut opt = AdamW::new(cfg.train_loop().adam, net.params())?;
+    let rows = padded.real_positions();
+    let mut times = Vec::new();
+    let mut phases = [0.0f64; 4];
+    for i in 0..23 {
+        let t = Instant::now();
+        let enc = net.encode(&padded, Some(&mut rng))?;
+        let t1 = t.elapsed().as_secs_f64();
+        let loss = net.catalogue_loss(&net.gather(&enc, &rows)?, &targets)?;
+        let t2 = t.elapsed().as_secs_f64();
+        let grads = loss.backward()?;
+        let t3 = t.elapsed().as_secs_f64();
+        opt.step(net.params(), &grads)?;
+        if i >= 3 {
+            let t4 = t.elapsed().as_secs_f64();
+            times.push(t4);
+            for (p, d) in phases.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3]) {
+                *p += d / 20.0;
+            }
+        }
+    }
+    // The loss alone, from a leaf: forward + backward of the fused op.
+    let leaf =
+        candle_core::Var::from_tensor(&net.gather(&net.encode(&padded, None)?, &rows)?.detach())?;
+    let t = Instant::now();
+    for _ in 0..5 {
+        let l = net.catalogue_loss(leaf.as_tensor(), &targets)?;
+        l.backward()?;
+    }
+    println!(
+        "catalogue loss fwd+bwd alone: {:.1} ms",
+        t.elapsed().as_secs_f64() * 200.0
+    );
+    println!(
+        "phases (ms): encode {:.1}, loss {:.1}, backward {:.1}, adamw {:.1}",
+        phases[0] * 1e3,
+        phases[1] * 1e3,
+        phases[2] * 1e3,
+        phases[3] * 1e3
+    );
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "seer sasrec train step: {:.1} ms (batch {}, {} positions, {} items, {threads} threads)",
+        mean * 1e3,
+        cfg.batch_size,
+        rows.len(),
+        n
+    );
     Ok(())
 }
 

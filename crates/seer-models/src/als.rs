@@ -52,7 +52,6 @@ use crate::error::{Error, Result};
 use crate::history::counted_known;
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
-use crate::ModelConfig;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "als";
@@ -633,12 +632,11 @@ impl Recommender for Als {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::Als(self.config.clone());
         let tensors = [(
             "als.item_factors",
             Tensor::f32(&[self.n_items, self.config.factors], &self.item_factors),
         )];
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 
@@ -646,6 +644,7 @@ impl Recommender for Als {
 mod tests {
     use super::*;
     use crate::testutil::{blocks, csr};
+    use crate::ModelConfig;
     use seer_core::topk::top_k;
 
     fn cfg() -> Config {

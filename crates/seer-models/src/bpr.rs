@@ -40,9 +40,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
-use crate::seq::{EpochLog, TrainLog};
+use crate::train::{EarlyStop, EpochLog, TrainLog};
 use crate::train::{FitOptions, TrainData};
-use crate::ModelConfig;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "bpr";
@@ -275,9 +274,7 @@ impl Bpr {
         let mut adam_u = Adam::new(gu.len());
         let mut adam_i = Adam::new(gi.len());
         let mut order: Vec<usize> = (0..pairs.len()).collect();
-        let mut log = TrainLog::default();
-        let mut best: Option<(f64, Vec<f32>, Vec<f32>)> = None;
-        let mut bad_rounds = 0usize;
+        let mut es = EarlyStop::new(cfg.epochs, cfg.eval_every, cfg.patience);
         let mut t = 0i32;
         let n_batches = pairs.len().div_ceil(cfg.batch_size);
         pb.set_style(
@@ -340,45 +337,36 @@ impl Bpr {
                 )));
             }
             let seconds = t0.elapsed().as_secs_f64();
-            let mut entry = EpochLog {
+            let entry = EpochLog {
                 epoch,
                 loss,
                 seconds,
                 seqs_per_sec: pairs.len() as f64 / seconds.max(1e-9),
                 valid: None,
             };
-            let mut stop = false;
-            match opts.validator {
-                Some(f) if epoch % cfg.eval_every == 0 || epoch == cfg.epochs => {
-                    let v = f(&*self)?;
-                    entry.valid = Some(v);
-                    if best.as_ref().is_none_or(|(b, _, _)| v > *b) {
-                        best = Some((v, self.user_factors.clone(), self.item_factors.clone()));
-                        log.best_epoch = epoch;
-                        log.best_valid = Some(v);
-                        bad_rounds = 0;
-                    } else {
-                        bad_rounds += 1;
-                        stop = cfg.patience > 0 && bad_rounds >= cfg.patience;
-                    }
-                }
-                Some(_) => {}
-                None => log.best_epoch = epoch,
-            }
+            let me = &*self;
+            let validate = opts.validator.map(|f| move || f(me));
+            let stop = es.end_epoch(
+                entry,
+                validate.as_ref().map(|f| f as &dyn Fn() -> Result<f64>),
+                || Ok((me.user_factors.clone(), me.item_factors.clone())),
+            )?;
+            let log = &es.log;
             pb.set_message(format!(
                 "loss {loss:.4}{}",
                 log.best_valid
                     .map(|v| format!(" · best valid {v:.4} (epoch {})", log.best_epoch))
                     .unwrap_or_default()
             ));
-            tracing::info!(epoch, loss, seconds, valid = entry.valid, "BPR epoch done");
-            log.epochs.push(entry);
+            let valid = log.epochs.last().and_then(|e| e.valid);
+            tracing::info!(epoch, loss, seconds, valid, "BPR epoch done");
             if stop {
                 break;
             }
         }
         pb.finish_and_clear();
-        if let Some((_, u, i)) = best {
+        let (log, best) = es.finish();
+        if let Some((u, i)) = best {
             self.user_factors = u;
             self.item_factors = i;
         }
@@ -486,7 +474,6 @@ impl Recommender for Bpr {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::Bpr(self.config.clone());
         let k = self.config.factors;
         let tensors = [
             (
@@ -499,7 +486,7 @@ impl Recommender for Bpr {
             ),
             ("bpr.trained", Tensor::u32(&[self.n_users], &self.trained)),
         ];
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 
@@ -507,6 +494,7 @@ impl Recommender for Bpr {
 mod tests {
     use super::*;
     use crate::testutil::blocks;
+    use crate::ModelConfig;
     use seer_core::topk::top_k;
 
     fn small() -> Config {

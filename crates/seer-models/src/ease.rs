@@ -44,7 +44,6 @@ use crate::error::{Error, Result};
 use crate::history::unique_known;
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
-use crate::ModelConfig;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "ease";
@@ -268,12 +267,11 @@ impl Recommender for Ease {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::Ease(self.config.clone());
         let tensors = [(
             "ease.b",
             Tensor::f32(&[self.n_items, self.n_items], &self.b),
         )];
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 
@@ -282,6 +280,7 @@ impl Recommender for Ease {
 mod tests {
     use super::*;
     use crate::testutil::csr;
+    use crate::ModelConfig;
 
     /// Written by `tests/fixtures/ease_reference.py` (numpy, the paper's Algorithm 1).
     const REFERENCE: &str = include_str!("../tests/fixtures/ease_reference.json");

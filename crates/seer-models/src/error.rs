@@ -73,6 +73,20 @@ pub enum Error {
     Core(#[from] seer_core::Error),
 }
 
+impl From<candle_core::Error> for Error {
+    fn from(e: candle_core::Error) -> Self {
+        Error::Tensor(e.to_string())
+    }
+}
+
+impl From<seer_nn::Error> for Error {
+    fn from(e: seer_nn::Error) -> Self {
+        match e {
+            seer_nn::Error::Tensor(m) => Error::Tensor(m),
+        }
+    }
+}
+
 /// Result with the `seer-models` [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

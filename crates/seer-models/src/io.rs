@@ -96,8 +96,30 @@ impl View for &Tensor<'_> {
     }
 }
 
-/// Writes `tensors` and the header for a model of kind `kind` with resolved config `config`
-/// (JSON) into `dir/weights.safetensors`, atomically.
+/// [`save`] for a model: `config` is the model's own config struct, written with the
+/// registry's `model` tag (`{"model": "ease", "lambda": 500.0}`), so [`crate::load`] reads it
+/// back as a [`crate::ModelConfig`] without any model naming the registry.
+pub(crate) fn save_model(
+    dir: &Path,
+    kind: &str,
+    config: &impl serde::Serialize,
+    tensors: &[(&str, Tensor<'_>)],
+) -> Result<()> {
+    let bad = |message: String| Error::BadModelFile {
+        path: dir.join(WEIGHTS_FILE),
+        message,
+    };
+    let mut value = serde_json::to_value(config)
+        .map_err(|e| bad(format!("cannot serialise the config: {e}")))?;
+    let Some(map) = value.as_object_mut() else {
+        return Err(bad(format!("the {kind} config is not a JSON object")));
+    };
+    map.insert("model".to_string(), kind.into());
+    save(dir, kind, &value, tensors)
+}
+
+/// Writes `tensors` and a header (format version, `kind`, `config` as JSON) into
+/// `dir/weights.safetensors`, atomically.
 pub(crate) fn save(
     dir: &Path,
     kind: &str,
@@ -223,6 +245,18 @@ impl Loaded {
     }
 
     /// A header entry, or an error naming it.
+    /// The saved model's own config: the header's `config` without its `model` tag (see
+    /// [`save_model`]).
+    pub(crate) fn model_config<C: serde::de::DeserializeOwned>(&self) -> Result<C> {
+        let bad = |e: serde_json::Error| self.bad(format!("header entry \"config\": {e}"));
+        let mut value: serde_json::Value =
+            serde_json::from_str(self.meta("config")?).map_err(bad)?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("model");
+        }
+        serde_json::from_value(value).map_err(bad)
+    }
+
     pub(crate) fn meta(&self, key: &str) -> Result<&str> {
         self.metadata
             .get(key)

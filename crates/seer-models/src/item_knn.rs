@@ -36,7 +36,6 @@ use crate::error::{Error, Result};
 use crate::history::unique_known;
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
-use crate::ModelConfig;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "itemknn";
@@ -284,14 +283,13 @@ impl Recommender for ItemKnn {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::ItemKnn(self.config.clone());
         let nnz = self.neighbours.len();
         let tensors = [
             ("item_knn.indptr", Tensor::u64(&self.indptr)),
             ("item_knn.neighbours", Tensor::u32(&[nnz], &self.neighbours)),
             ("item_knn.sims", Tensor::f32(&[nnz], &self.sims)),
         ];
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 
@@ -300,6 +298,7 @@ impl Recommender for ItemKnn {
 mod tests {
     use super::*;
     use crate::testutil::csr;
+    use crate::ModelConfig;
 
     fn train() -> TrainData {
         // users: 0 {0,1,2}, 1 {0,1}, 2 {1,2,3}, 3 {3}, repeats of (0,0)

@@ -39,27 +39,27 @@
 #![warn(missing_docs)]
 
 pub mod als;
-pub mod bert4rec;
 pub mod bpr;
 pub mod ease;
 mod error;
 mod history;
 pub mod io;
 pub mod item_knn;
-pub mod nn;
 pub mod pointwise;
 pub mod popularity;
 pub mod ranker;
 mod registry;
-pub mod sasrec;
 pub mod seq;
 #[cfg(test)]
 mod testutil;
 pub mod text;
 pub mod text_encoder;
-mod train;
+pub mod train;
 pub mod two_stage;
 
 pub use error::{Error, Result};
 pub use registry::{load, update, ModelConfig, MODEL_NAMES};
+/// The allocator setting training runs best with (see [`seer_nn::keep_freed_memory`]).
+pub use seer_nn::keep_freed_memory;
+pub use seq::{bert4rec, sasrec};
 pub use train::{FitOptions, TrainData};

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
-use crate::ModelConfig;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "pop";
@@ -121,12 +120,11 @@ impl Recommender for Popularity {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::Popularity(self.config.clone());
         let tensors = [(
             "popularity.scores",
             Tensor::f32(&[self.scores.len()], &self.scores),
         )];
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 
@@ -134,6 +132,7 @@ impl Recommender for Popularity {
 mod tests {
     use super::*;
     use crate::testutil::csr;
+    use crate::ModelConfig;
 
     #[test]
     fn all_time_counts_every_event() {

@@ -334,14 +334,14 @@ impl ModelConfig {
                     })
                 })
                 .collect(),
-            ModelConfig::ItemKnn(_) => [50, 200, 500, 1000]
+            ModelConfig::ItemKnn(c) => [50, 200, 500, 1000]
                 .into_iter()
                 .flat_map(|k| {
                     [0.0, 10.0].map(|shrink| {
                         ModelConfig::ItemKnn(item_knn::Config {
                             k,
                             shrink,
-                            ..Default::default()
+                            ..c.clone()
                         })
                     })
                 })
@@ -380,6 +380,27 @@ impl ModelConfig {
                 out
             }
         }
+    }
+
+    /// [`ModelConfig::tuning_grid`] of the configuration `spec` resolves to, with every key
+    /// the spec sets kept at its value: only what the user left out is tuned
+    /// (`ease:lambda=250` is not tuned at all; `itemknn:shrink=10` tunes `k` alone). For a
+    /// two-stage spec the keys after the ranker's `:` are the given ones.
+    pub fn tuning_grid_for(spec: &str) -> Result<Vec<ModelConfig>> {
+        let base = ModelConfig::from_spec(spec)?;
+        let given = given_keys(spec, base.name())?;
+        let mut out: Vec<ModelConfig> = Vec::new();
+        for cfg in base.tuning_grid() {
+            let cfg = if given.is_empty() {
+                cfg
+            } else {
+                keep_keys(&cfg, &base, &given)?
+            };
+            if !out.contains(&cfg) {
+                out.push(cfg);
+            }
+        }
+        Ok(out)
     }
 
     /// Validates, then fits the model on `train`. `pb` shows progress (pass
@@ -455,6 +476,56 @@ impl ModelConfig {
     }
 }
 
+/// The keys a spec sets: those after the `:` of a plain spec, or after the ranker's `:` of a
+/// two-stage one (`ease:lambda=5+lr:alpha=0.2` gives `alpha`: the generator is never tuned).
+fn given_keys(spec: &str, model: &'static str) -> Result<Vec<String>> {
+    let tail = spec.rsplit_once('+').map_or(spec, |(_, ranker)| ranker);
+    let params = tail.split_once(':').map_or("", |(_, p)| p);
+    Ok(spec_params(params, model)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect())
+}
+
+/// `cfg` with the `given` keys set back to their values in `base`. The keys of a two-stage
+/// model's ranker live one level down (`ranker.alpha`), so each key is looked for at the
+/// top and then inside the ranker.
+fn keep_keys(cfg: &ModelConfig, base: &ModelConfig, given: &[String]) -> Result<ModelConfig> {
+    let json = |c: &ModelConfig| {
+        serde_json::to_value(c).map_err(|e| Error::Spec {
+            model: c.name(),
+            message: e.to_string(),
+        })
+    };
+    let (mut v, b) = (json(cfg)?, json(base)?);
+    for key in given {
+        let from = b
+            .get(key)
+            .or_else(|| ranker_fields(&b).and_then(|r| r.get(key)));
+        let Some(from) = from.cloned() else { continue };
+        if let Some(slot) = v.get_mut(key) {
+            *slot = from;
+        } else if let Some(slot) = ranker_fields_mut(&mut v).and_then(|r| r.get_mut(key)) {
+            *slot = from;
+        }
+    }
+    serde_json::from_value(v).map_err(|e| Error::Spec {
+        model: cfg.name(),
+        message: e.to_string(),
+    })
+}
+
+/// The fields of a two-stage config's ranker (`{"ranker": {"kind": "lr", "alpha": …}}`).
+fn ranker_fields(v: &serde_json::Value) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    v.get("ranker")?.as_object()
+}
+
+fn ranker_fields_mut(
+    v: &mut serde_json::Value,
+) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+    v.get_mut("ranker")?.as_object_mut()
+}
+
 /// The model config recorded in a saved model's header.
 pub(crate) fn header_config(file: &Loaded) -> Result<ModelConfig> {
     serde_json::from_str(file.meta("config")?)
@@ -525,6 +596,48 @@ pub fn update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tuning_keeps_the_keys_the_spec_gives() {
+        // ease has one key: given, nothing is left to tune.
+        let g = ModelConfig::tuning_grid_for("ease:lambda=250").unwrap();
+        assert_eq!(g, vec![ModelConfig::from_spec("ease:lambda=250").unwrap()]);
+        assert_eq!(ModelConfig::tuning_grid_for("ease").unwrap().len(), 8);
+        // itemknn: shrink given, k tuned; the other keys the spec sets survive too.
+        let g = ModelConfig::tuning_grid_for("itemknn:shrink=10").unwrap();
+        assert_eq!(g.len(), 4);
+        assert!(g
+            .iter()
+            .all(|c| matches!(c, ModelConfig::ItemKnn(k) if k.shrink == 10.0)));
+        // sasrec: the given dropout stays, its attention dropout is still tuned.
+        let g = ModelConfig::tuning_grid_for("sasrec:dropout=0.3,epochs=3").unwrap();
+        assert_eq!(g.len(), 2);
+        assert!(g
+            .iter()
+            .all(|c| matches!(c, ModelConfig::Sasrec(s) if s.dropout == 0.3 && s.epochs == 3)));
+        // two-stage: the ranker's alpha given, nothing left in its grid.
+        let g = ModelConfig::tuning_grid_for("ease+lr:alpha=0.7").unwrap();
+        assert_eq!(g.len(), 1);
+        assert!(matches!(&g[0], ModelConfig::TwoStage(t)
+            if matches!(&t.ranker, two_stage::RankerConfig::Lr(l) if l.alpha == 0.7)));
+        assert_eq!(ModelConfig::tuning_grid_for("ease+lr").unwrap().len(), 4);
+    }
+
+    #[test]
+    fn refit_keeps_the_decay_schedule() {
+        // The test-stage refit trains fewer epochs on the validated schedule.
+        let c = bert4rec::Config {
+            epochs: 60,
+            lr_decay_epochs: 60,
+            ..Default::default()
+        };
+        let ModelConfig::Bert4rec(refit) = ModelConfig::Bert4rec(c).with_fixed_epochs(44) else {
+            panic!("not bert4rec")
+        };
+        assert_eq!((refit.epochs, refit.lr_decay_epochs), (44, 60));
+        refit.validate().expect("valid");
+        assert_eq!(refit.train_loop().decay_epochs, 60);
+    }
 
     #[test]
     fn resolved_specs_parse_back() {

@@ -41,7 +41,6 @@ use crate::io::{self, Loaded, Tensor};
 use crate::text_encoder::finetune::{self, FineTuneConfig};
 use crate::text_encoder::{EmbeddingCache, TextEncoder, DEFAULT_MODEL_DIR};
 use crate::train::TrainData;
-use crate::ModelConfig;
 
 /// Model kind written into saved files.
 pub const KIND: &str = "text";
@@ -479,7 +478,6 @@ impl Recommender for TextRecommender {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        let cfg = ModelConfig::Text(self.config.clone());
         let dim = [self.dim];
         let text_json =
             serde_json::to_vec(&self.item_text).map_err(|e| Error::Tensor(e.to_string()))?;
@@ -499,7 +497,7 @@ impl Recommender for TextRecommender {
         if !self.item_text.is_empty() {
             tensors.push(("text.item_text", Tensor::bytes(&text_json)));
         }
-        Ok(io::save(dir, KIND, &cfg, &tensors)?)
+        Ok(io::save_model(dir, KIND, &self.config, &tensors)?)
     }
 }
 

@@ -36,7 +36,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::nn::ops::fast_exp;
+use seer_nn::ops::fast_exp;
 
 mod cache;
 pub mod finetune;

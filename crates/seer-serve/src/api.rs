@@ -26,109 +26,17 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Denied, Scope};
 use crate::live::Live;
-use crate::store::{NewEvent, SqliteStore, Store};
+use seer_store::{SqliteStore, Store};
 
-/// Limits of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest request body, bytes. Default 4 MiB.
-    pub max_body: usize,
-    /// Most events in one batch. Default 10,000.
-    pub max_batch: usize,
-    /// Largest `k` of a recommendation. Default 1,000.
-    pub max_k: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body: 4 << 20,
-            max_batch: 10_000,
-            max_k: 1_000,
-        }
-    }
-}
-
-/// Latency histogram bucket bounds, seconds.
-const BUCKETS: [f64; 11] = [
-    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0,
-];
-
-/// A Prometheus histogram of request durations, lock-free.
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    sum_us: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, seconds: f64) {
-        let b = BUCKETS
-            .iter()
-            .position(|&le| seconds <= le)
-            .unwrap_or(BUCKETS.len());
-        self.counts[b].fetch_add(1, Ordering::Relaxed);
-        self.sum_us
-            .fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
-    }
-
-    /// The upper bound of the bucket holding quantile `q` (0 when empty).
-    fn quantile(&self, q: f64) -> f64 {
-        let counts: Vec<u64> = self
-            .counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let want = (q * total as f64).ceil() as u64;
-        let mut cum = 0;
-        for (i, c) in counts.iter().enumerate() {
-            cum += c;
-            if cum >= want {
-                return BUCKETS.get(i).copied().unwrap_or(f64::INFINITY).min(10.0);
-            }
-        }
-        10.0
-    }
-
-    fn render(&self, name: &str, out: &mut String) {
-        use std::fmt::Write as _;
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        let mut cum = 0u64;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            cum += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cum}");
-        }
-        cum += self.counts[BUCKETS.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cum}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {cum}");
-    }
-}
-
-/// Request counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    recommend: Histogram,
-    ingest: Histogram,
-    events_acked: AtomicU64,
-    events_duplicate: AtomicU64,
-    client_errors: AtomicU64,
-    server_errors: AtomicU64,
-}
+pub use crate::limits::Limits;
+pub use crate::metrics::Metrics;
+pub use crate::request::ApiError;
+use crate::request::{parse, validate, Batch};
 
 /// Shared by every handler.
 #[derive(Debug)]
@@ -147,129 +55,6 @@ pub struct AppState {
     pub retrainer: Arc<crate::retrain::Retrainer>,
     /// API events at the last automatic retrain.
     pub retrained_at: AtomicU64,
-}
-
-/// A JSON error response naming the offending field.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    field: Option<String>,
-}
-
-impl ApiError {
-    fn bad(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: message.into(),
-            field: Some(field.into()),
-        }
-    }
-
-    fn internal(message: impl std::fmt::Display) -> ApiError {
-        ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: message.to_string(),
-            field: None,
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = match &self.field {
-            Some(f) => json!({"error": self.message, "field": f}),
-            None => json!({"error": self.message}),
-        };
-        (self.status, Json(body)).into_response()
-    }
-}
-
-/// One event as sent.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventIn {
-    user: String,
-    item: String,
-    #[serde(default)]
-    ts: Option<i64>,
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    #[serde(default)]
-    rating: Option<f32>,
-    #[serde(default)]
-    context: HashMap<String, String>,
-    #[serde(default)]
-    key: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Batch {
-    events: Vec<EventIn>,
-}
-
-/// Parses a JSON body; a type or shape error names the field's path.
-fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        // syntax errors have no path ("." or "?"): the body as a whole is at fault
-        let field = if path == "." || path.starts_with('?') {
-            "body".to_string()
-        } else {
-            path
-        };
-        ApiError::bad(field, e.inner().to_string())
-    })
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Checks one event; the error names `events[i].FIELD`.
-fn validate(i: usize, e: EventIn) -> Result<NewEvent, ApiError> {
-    let f = |name: &str| format!("events[{i}].{name}");
-    for (name, v) in [("user", &e.user), ("item", &e.item)] {
-        if v.is_empty() {
-            return Err(ApiError::bad(f(name), "must not be empty"));
-        }
-        if v.chars().count() > 256 {
-            return Err(ApiError::bad(f(name), "longer than 256 characters"));
-        }
-    }
-    let ts = e.ts.unwrap_or_else(now_secs);
-    // 1970 .. 2200: anything else is a unit mistake (milliseconds) or garbage
-    if !(0..=7_258_118_400).contains(&ts) {
-        return Err(ApiError::bad(
-            f("ts"),
-            format!("{ts} is not unix seconds between 1970 and 2200 (milliseconds?)"),
-        ));
-    }
-    let rating = e.rating.unwrap_or(1.0);
-    if !(rating.is_finite() && rating.abs() <= 1e6) {
-        return Err(ApiError::bad(f("rating"), "must be a number within ±1e6"));
-    }
-    if let Some(k) = &e.key {
-        if k.is_empty() || k.chars().count() > 256 {
-            return Err(ApiError::bad(f("key"), "must be 1 to 256 characters"));
-        }
-    }
-    let mut context: Vec<(String, String)> = e.context.into_iter().collect();
-    context.sort();
-    Ok(NewEvent {
-        user: e.user,
-        item: e.item,
-        ts,
-        kind: e.kind.unwrap_or_else(|| "event".into()),
-        rating,
-        context,
-        key: e.key,
-    })
 }
 
 async fn post_events(State(st): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
@@ -611,7 +396,7 @@ async fn delete_user(
 ) -> Result<Response, ApiError> {
     let store = st.store.clone();
     let u = user.clone();
-    let deleted = blocking(move || store.delete_user(&u)).await?;
+    let deleted = blocking(move || Ok(store.delete_user(&u)?)).await?;
     let known = st.live.forget_user(&user);
     Ok(Json(json!({"user": user, "known": known, "deleted_events": deleted})).into_response())
 }
@@ -635,7 +420,7 @@ struct EntityIn {
 /// OpenAPI document says is accepted: at most 64 fields, each a string of at most 10,000
 /// characters or a list of at most 100 strings of at most 1,000 (joined with `" | "`). Field
 /// names are free; an empty one is read as `text`.
-fn entity(id: &str, id_field: &str, body: &[u8]) -> Result<crate::store::Entity, ApiError> {
+fn entity(id: &str, id_field: &str, body: &[u8]) -> Result<seer_store::Entity, ApiError> {
     if id.is_empty() || id.chars().count() > 256 {
         return Err(ApiError::bad(id_field, "must be 1 to 256 characters"));
     }
@@ -672,7 +457,7 @@ fn entity(id: &str, id_field: &str, body: &[u8]) -> Result<crate::store::Entity,
         }
     }
     fields.sort();
-    Ok(crate::store::Entity {
+    Ok(seer_store::Entity {
         id: id.to_string(),
         fields,
         deleted: false,
@@ -696,7 +481,7 @@ async fn put_item(
     let (store, live) = (st.store.clone(), st.live.clone());
     // Durable first, then visible (the same order as events).
     let (i, created) = blocking(move || {
-        crate::store::Store::put_entity(store.as_ref(), crate::store::Kind::Item, &e)?;
+        seer_store::Store::put_entity(store.as_ref(), seer_store::Kind::Item, &e)?;
         Ok(live.put_items(std::slice::from_ref(&e))?[0])
     })
     .await?;
@@ -745,7 +530,7 @@ async fn delete_item(
     }
     let store = st.store.clone();
     let id = item.clone();
-    blocking(move || crate::store::Store::delete_item(store.as_ref(), &id)).await?;
+    blocking(move || Ok(seer_store::Store::delete_item(store.as_ref(), &id)?)).await?;
     st.live.delete_item(&item);
     Ok(Json(json!({"item": item, "deleted": true})).into_response())
 }
@@ -758,7 +543,7 @@ async fn put_user(
     let e = entity(&user, "user", &body)?;
     let (store, live) = (st.store.clone(), st.live.clone());
     blocking(move || {
-        crate::store::Store::put_entity(store.as_ref(), crate::store::Kind::User, &e)?;
+        seer_store::Store::put_entity(store.as_ref(), seer_store::Kind::User, &e)?;
         live.put_users(std::slice::from_ref(&e))
     })
     .await?;
@@ -1002,9 +787,10 @@ async fn authenticate(
         .map(|t| t.trim().to_string());
     let st2 = st.clone();
     // Argon2 on a cache miss is deliberately slow: off the async threads.
-    let verdict =
-        tokio::task::spawn_blocking(move || st2.auth.check(&st2.store, token.as_deref(), need))
-            .await;
+    let verdict = tokio::task::spawn_blocking(move || {
+        st2.auth.check(st2.store.as_ref(), token.as_deref(), need)
+    })
+    .await;
     match verdict {
         Ok(Ok(())) => next.run(req).await,
         Ok(Err(Denied::Unauthenticated(m))) => ApiError {

@@ -5,31 +5,17 @@ use std::path::{Path, PathBuf};
 /// Errors of the server and its store.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The event store failed (open, migrate, read or commit).
-    #[error("event store {}: {message}", path.display())]
-    Store {
-        /// The store's file.
+    /// The event store failed.
+    #[error(transparent)]
+    Store(#[from] seer_store::Error),
+    /// Writing the server's own files (retrained model versions) failed.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file or directory.
         path: PathBuf,
         /// What went wrong.
         message: String,
     },
-    /// The store file was written by a newer seer.
-    #[error(
-        "event store {}: schema version {found} is newer than this seer knows ({known}); \
-         upgrade seer or use another file",
-        path.display()
-    )]
-    Schema {
-        /// The store's file.
-        path: PathBuf,
-        /// Its `user_version`.
-        found: i64,
-        /// Migrations this build has.
-        known: i64,
-    },
-    /// The store's writer has stopped (the server is shutting down).
-    #[error("the event store is closed (shutting down)")]
-    Closed,
     /// Loading the dataset or the model failed.
     #[error("{0}")]
     Load(String),
@@ -39,9 +25,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// An [`Error::Store`] for `path`.
-    pub fn store(path: &Path, e: impl std::fmt::Display) -> Error {
-        Error::Store {
+    /// An [`Error::Io`] for `path`.
+    pub fn io(path: &Path, e: impl std::fmt::Display) -> Error {
+        Error::Io {
             path: path.to_owned(),
             message: e.to_string(),
         }

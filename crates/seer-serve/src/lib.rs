@@ -1,4 +1,4 @@
-//! seer's server: a durable event store ([`store`]), the in-memory live view of users and
+//! seer's server: a durable event store (`seer_store`), the in-memory live view of users and
 //! the model ([`live`]) and the HTTP API ([`api`]).
 //!
 //! Flow of an event: `POST /v1/events` → validated → queued to the store's writer → group
@@ -8,12 +8,15 @@
 
 pub mod api;
 pub mod auth;
+mod catalogue;
 pub mod dashboard;
 pub mod error;
+pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod openapi;
+mod request;
 pub mod retrain;
-pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,12 +45,12 @@ pub struct ServeConfig {
 /// requests finish and the store's writer commits what it holds before this returns.
 pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
     let l2 = live.clone();
-    let store = store::SqliteStore::open(&config.store, move |evs| l2.apply(evs))?;
+    let store = seer_store::SqliteStore::open(&config.store, move |evs| l2.apply(evs))?;
     // Items and profiles put through the API first (events may refer to them), in the
     // order they were first put, so new items get the indices they had before.
-    let items = store::Store::entities(&store, store::Kind::Item)?;
+    let items = seer_store::Store::entities(&store, seer_store::Kind::Item)?;
     live.put_items(&items)?;
-    let users = store::Store::entities(&store, store::Kind::User)?;
+    let users = seer_store::Store::entities(&store, seer_store::Kind::User)?;
     live.put_users(&users)?;
     tracing::info!(
         items = items.len(),
@@ -57,7 +60,7 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
     // Replay in pages: memory stays bounded whatever the store's size.
     let (mut after, mut replayed) = (0i64, 0usize);
     loop {
-        let page = store::Store::events_page(&store, after, 50_000)?;
+        let page = seer_store::Store::events_page(&store, after, 50_000)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
         replayed += page.len();
@@ -88,7 +91,7 @@ pub async fn serve(config: ServeConfig, live: Arc<live::Live>) -> Result<()> {
             }
         }
     }
-    if state.auth.is_open(&state.store) {
+    if state.auth.is_open(state.store.as_ref()) {
         tracing::warn!(
             "no API keys in {}: the API is open to anyone who can reach {}; create one with \
              `seer keys create --store {} --scope admin`",

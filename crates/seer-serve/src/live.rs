@@ -27,151 +27,9 @@ use seer_core::{IdMap, ItemIdx, Recommender, UserContext};
 use seer_data::{Dataset, Interactions, TextColumn};
 use seer_models::text_encoder::{EmbeddingCache, TextEncoder};
 
+use crate::catalogue::{column_names, document_of, Catalogue};
 use crate::error::{Error, Result};
-use crate::store::{Entity, StoredEvent};
-
-/// Text-similar trained items a new item takes its score from.
-const NEIGHBOURS: usize = 5;
-/// Temperature of the neighbour weights `exp((cos − 1) / T)`.
-const NEIGHBOUR_TEMPERATURE: f32 = 0.05;
-
-/// The catalogue as the server knows it now: the dataset's items, then items put through
-/// the API; `data` holds ids, text fields and the context vocabularies (no events).
-#[derive(Debug, Clone, Default)]
-struct Catalogue {
-    data: Arc<Dataset>,
-    deleted: Vec<bool>,
-    /// Text vectors, `n_items × dim` (empty without an encoder).
-    vectors: Vec<f32>,
-    dim: usize,
-    /// Items put through the API: their most text-similar catalogue items when put,
-    /// `(cosine, item)` best first.
-    neighbours: HashMap<ItemIdx, Vec<(f32, ItemIdx)>>,
-}
-
-/// Neighbours kept per put item (masked or deleted ones are skipped at request time).
-const NEIGHBOUR_LIST: usize = 20;
-
-impl Catalogue {
-    fn n_items(&self) -> usize {
-        self.data.n_items()
-    }
-
-    fn vector(&self, i: ItemIdx) -> Option<&[f32]> {
-        let d = self.dim;
-        self.vectors.get(i as usize * d..(i as usize + 1) * d)
-    }
-
-    /// `i` itself when a model of `m` items knows it, else its most text-similar item the
-    /// model knows (`None` without one).
-    fn proxy(&self, i: ItemIdx, m: usize) -> Option<ItemIdx> {
-        if (i as usize) < m {
-            return Some(i);
-        }
-        self.neighbours
-            .get(&i)?
-            .iter()
-            .map(|&(_, j)| j)
-            .find(|&j| (j as usize) < m)
-    }
-
-    /// Cosine of `v` with every item's text vector; −∞ for items without text (or when
-    /// there are no vectors, or `v` is zero).
-    fn cosines(&self, v: &[f32]) -> Vec<f32> {
-        let zero = v.iter().all(|&x| x == 0.0);
-        (0..self.n_items() as ItemIdx)
-            .map(|i| match self.vector(i) {
-                Some(w) if !zero && w.iter().any(|&x| x != 0.0) => {
-                    v.iter().zip(w).map(|(a, b)| a * b).sum()
-                }
-                _ => f32::NEG_INFINITY,
-            })
-            .collect()
-    }
-
-    /// The `NEIGHBOUR_LIST` items most text-similar to `item` (itself excluded, items
-    /// without text skipped); empty when `item` has no text vector.
-    fn nearest(&self, item: ItemIdx) -> Vec<(f32, ItemIdx)> {
-        let Some(v) = self.vector(item).filter(|v| v.iter().any(|&x| x != 0.0)) else {
-            return Vec::new();
-        };
-        let mut near: Vec<(f32, ItemIdx)> = Vec::with_capacity(NEIGHBOUR_LIST + 1);
-        for i in 0..self.n_items() as ItemIdx {
-            if i == item {
-                continue;
-            }
-            let Some(w) = self.vector(i) else { continue };
-            let c: f32 = v.iter().zip(w).map(|(a, b)| a * b).sum();
-            if c == 0.0 {
-                continue; // no text
-            }
-            if near.len() < NEIGHBOUR_LIST || c > near[near.len() - 1].0 {
-                let at = near.partition_point(|x| x.0 >= c);
-                near.insert(at, (c, i));
-                near.truncate(NEIGHBOUR_LIST);
-            }
-        }
-        near
-    }
-
-    /// Scores of items `m..` (newer than a model of `m` items) from the scores of their
-    /// nearest items the model knows; neighbours already masked (−∞) or deleted do not
-    /// count. An item without text, or with no usable neighbour, stays at −∞.
-    fn inherit(&self, scores: &mut [f32], m: usize) {
-        let n = scores.len();
-        for j in m..n {
-            let mut v = f32::NEG_INFINITY;
-            if let Some(near) = self.neighbours.get(&(j as ItemIdx)) {
-                let (mut num, mut den) = (0.0f32, 0.0f32);
-                let usable = near.iter().filter(|&&(_, i)| {
-                    (i as usize) < m
-                        && scores[i as usize].is_finite()
-                        && !self.deleted.get(i as usize).copied().unwrap_or(false)
-                });
-                for &(c, i) in usable.take(NEIGHBOURS) {
-                    let w = ((c - 1.0) / NEIGHBOUR_TEMPERATURE).exp();
-                    num += w * scores[i as usize];
-                    den += w;
-                }
-                if den > 0.0 {
-                    v = num / den;
-                }
-            }
-            scores[j] = v;
-        }
-    }
-}
-
-/// The text a language model reads for `fields` laid out as the catalogue's columns (named
-/// in their order by `columns`).
-fn document_of(fields: &[(String, String)], columns: &[String]) -> String {
-    let mut cols: Vec<TextColumn> = columns
-        .iter()
-        .map(|name| TextColumn {
-            name: name.clone(),
-            values: vec![String::new()],
-        })
-        .collect();
-    for (name, value) in fields {
-        match cols.iter_mut().find(|c| &c.name == name) {
-            Some(c) => c.values[0] = value.clone(),
-            None => cols.push(TextColumn {
-                name: name.clone(),
-                values: vec![value.clone()],
-            }),
-        }
-    }
-    Dataset {
-        item_text: cols,
-        ..Default::default()
-    }
-    .item_document(0)
-}
-
-/// The names of `columns`, in order (what [`document_of`] needs, without the values).
-fn column_names(columns: &[TextColumn]) -> Vec<String> {
-    columns.iter().map(|c| c.name.clone()).collect()
-}
+use seer_store::{Entity, StoredEvent};
 
 /// A user profile put through the API.
 #[derive(Debug, Clone, Default)]
@@ -651,7 +509,7 @@ impl Live {
             )));
         }
         model.score(ctx, &mut scores[..m])?;
-        mask(&mut scores, masked);
+        seer_core::rerank::mask(&mut scores, masked);
         if let Some(i) = anchor.filter(|&i| (i as usize) < m) {
             // Similar items: the anchor is the item most like itself, so a new item whose
             // nearest text is the anchor's (a new edition of it) inherits the top score.
@@ -979,15 +837,6 @@ fn set_field(columns: &mut Vec<TextColumn>, n: usize, row: usize, name: &str, va
     columns[j].values[row] = value.to_string();
 }
 
-/// Sets the scores of `items` to −∞.
-fn mask(scores: &mut [f32], items: &[ItemIdx]) {
-    for &i in items {
-        if let Some(s) = scores.get_mut(i as usize) {
-            *s = f32::NEG_INFINITY;
-        }
-    }
-}
-
 /// Masks deleted items and `masked` (again: inheritance may have given them a score).
 fn finish(scores: &mut [f32], deleted: &[bool], masked: &[ItemIdx]) {
     for (s, &d) in scores.iter_mut().zip(deleted) {
@@ -995,14 +844,13 @@ fn finish(scores: &mut [f32], deleted: &[bool], masked: &[ItemIdx]) {
             *s = f32::NEG_INFINITY;
         }
     }
-    mask(scores, masked);
+    seer_core::rerank::mask(scores, masked);
 }
 
 /// The `k` best finite scores.
 fn top(scores: &[f32], k: usize) -> Vec<Rec> {
-    seer_core::topk::top_k(scores, k)
+    seer_core::rerank::top_n(scores, k)
         .into_iter()
-        .filter(|r| r.1.is_finite())
         .map(|(item, score)| Rec { item, score })
         .collect()
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::api::Limits;
+use crate::limits::Limits;
 
 /// The document, with the limits the server runs with.
 /// A pattern for the `context` query parameter listing the data's columns and values

@@ -20,14 +20,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use seer_core::{ItemIdx, Recommender, UserContext, MISSING};
+use seer_core::{ItemIdx, Recommender, MISSING};
 use seer_data::Dataset;
+use seer_eval::{heldout_ndcg, HeldOut};
 use seer_models::{ModelConfig, TrainData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::live::Live;
-use crate::store::{SqliteStore, Store};
+use seer_store::{SqliteStore, Store};
 
 /// Retraining settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,32 +133,6 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-/// NDCG@10 of `model` on `events` (user, item, history before it), full ranking with the
-/// history masked.
-fn ndcg10(model: &dyn Recommender, events: &[(u32, ItemIdx, Vec<ItemIdx>)]) -> Result<f64> {
-    let n = model.n_items();
-    let mut scores = vec![0f32; n];
-    let mut total = 0.0;
-    for (_, item, hist) in events {
-        let ctx = UserContext::from_history(None, hist);
-        model.score(&ctx, &mut scores)?;
-        for &h in hist {
-            if let Some(s) = scores.get_mut(h as usize) {
-                *s = f32::NEG_INFINITY;
-            }
-        }
-        let target = scores
-            .get(*item as usize)
-            .copied()
-            .unwrap_or(f32::NEG_INFINITY);
-        let rank = scores.iter().filter(|&&s| s > target).count();
-        if rank < 10 {
-            total += 1.0 / ((rank + 2) as f64).log2();
-        }
-    }
-    Ok(total / events.len().max(1) as f64)
 }
 
 impl Retrainer {
@@ -334,79 +309,15 @@ impl Retrainer {
             Mode::Full => pool
                 .install(|| cfg.fit(&train, &indicatif_hidden()))
                 .map_err(|e| Error::Load(format!("retraining {spec}: {e}")))?,
-            Mode::Update => {
-                let live_dir = {
-                    let live_v = *self.live_version.lock().unwrap_or_else(|p| p.into_inner());
-                    let vs = self.versions.lock().unwrap_or_else(|p| p.into_inner());
-                    vs.iter()
-                        .find(|v| v.version == live_v)
-                        .map(|v| v.dir.clone())
-                        .ok_or_else(|| Error::Load(format!("live version {live_v} not found")))?
-                };
-                let m_old = live.model().n_items();
-                let is_new = |r: usize| until.is_none_or(|t| data.interactions.ts[r] > t);
-                let mut learned = vec![false; data.n_items()];
-                let mut users: Vec<u32> = Vec::new();
-                for &r in train_rows {
-                    if is_new(r) {
-                        users.push(data.interactions.user[r]);
-                    } else {
-                        learned[data.interactions.item[r] as usize] = true;
-                    }
-                }
-                users.sort_unstable();
-                users.dedup();
-                if users.is_empty() {
-                    return Err(Error::Load(
-                        "no new training events besides the held-out ones: nothing to update \
-                         the live model with"
-                            .into(),
-                    ));
-                }
-                // As many other users again, replayed so the update does not forget them.
-                let active = users.len();
-                let mut others: Vec<u32> = (0..data.n_users() as u32)
-                    .filter(|u| users.binary_search(u).is_err())
-                    .collect();
-                {
-                    use rand::seq::SliceRandom;
-                    use rand::SeedableRng;
-                    others.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(42));
-                }
-                others.truncate(active);
-                users.extend(others);
-                users.sort_unstable();
-                let map: Vec<Option<u32>> = (0..data.n_items())
-                    .map(|j| (j < m_old && learned[j]).then_some(j as u32))
-                    .collect();
-                let opts = seer_models::FitOptions {
-                    users: Some(&users),
-                    ..Default::default()
-                };
-                let epochs = self.config.update_epochs;
-                pool.install(|| {
-                    seer_models::update(&live_dir, &map, epochs, &train, &opts, &indicatif_hidden())
-                })
-                .map_err(|e| Error::Load(format!("updating {spec}: {e}")))?
-            }
+            Mode::Update => self.update_candidate(live, &data, &train, train_rows, until, &pool)?,
         };
-        // Held-out events with the user's earlier training events as history.
-        let mut hist: Vec<Vec<ItemIdx>> = vec![Vec::new(); data.n_users()];
-        for &r in train_rows {
-            hist[data.interactions.user[r] as usize].push(data.interactions.item[r]);
-        }
-        let mut eval = Vec::with_capacity(held.len());
-        for &r in held {
-            let u = data.interactions.user[r];
-            let h = &mut hist[u as usize];
-            if !h.is_empty() {
-                eval.push((u, data.interactions.item[r], h.clone()));
-            }
-            h.push(data.interactions.item[r]);
-        }
+        let (eval, popularity) = gate_events(&data, train_rows, held);
         let current = live.model();
-        let live_score = ndcg10(current.as_ref(), &eval)?;
-        let cand_score = ndcg10(candidate.as_ref(), &eval)?;
+        let gate = |m: &dyn Recommender| {
+            heldout_ndcg(m, &eval, &popularity, 10).map_err(|e| Error::Load(e.to_string()))
+        };
+        let live_score = gate(current.as_ref())?;
+        let cand_score = gate(candidate.as_ref())?;
         // No hit for either model is no evidence: the live model stays.
         let swapped = cand_score > 0.0 && cand_score >= live_score * (1.0 - self.config.margin);
         let version = {
@@ -422,7 +333,7 @@ impl Retrainer {
             dir.join("users.json"),
             serde_json::to_vec(data.users.ids()).unwrap_or_default(),
         )
-        .map_err(|e| Error::store(&dir, e))?;
+        .map_err(|e| Error::io(&dir, e))?;
         let v = Version {
             version,
             mode,
@@ -441,7 +352,7 @@ impl Retrainer {
             dir.join("version.json"),
             serde_json::to_vec_pretty(&v).unwrap_or_default(),
         )
-        .map_err(|e| Error::store(&dir, e))?;
+        .map_err(|e| Error::io(&dir, e))?;
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if swapped {
             live.swap_model(Arc::from(candidate), Arc::new(data.users.clone()));
@@ -454,6 +365,74 @@ impl Retrainer {
             .unwrap_or_else(|p| p.into_inner())
             .push(v.clone());
         Ok(v)
+    }
+
+    /// The candidate of an update: the live model carried to the snapshot's catalogue and
+    /// trained a few epochs on the users with events after `until` (and as many others,
+    /// replayed so the update does not forget them).
+    fn update_candidate(
+        &self,
+        live: &Live,
+        data: &Dataset,
+        train: &TrainData,
+        train_rows: &[usize],
+        until: Option<i64>,
+        pool: &rayon::ThreadPool,
+    ) -> Result<Box<dyn Recommender>> {
+        let spec = live.model_spec();
+        let live_dir = {
+            let live_v = *self.live_version.lock().unwrap_or_else(|p| p.into_inner());
+            let vs = self.versions.lock().unwrap_or_else(|p| p.into_inner());
+            vs.iter()
+                .find(|v| v.version == live_v)
+                .map(|v| v.dir.clone())
+                .ok_or_else(|| Error::Load(format!("live version {live_v} not found")))?
+        };
+        let m_old = live.model().n_items();
+        let is_new = |r: usize| until.is_none_or(|t| data.interactions.ts[r] > t);
+        let mut learned = vec![false; data.n_items()];
+        let mut users: Vec<u32> = Vec::new();
+        for &r in train_rows {
+            if is_new(r) {
+                users.push(data.interactions.user[r]);
+            } else {
+                learned[data.interactions.item[r] as usize] = true;
+            }
+        }
+        users.sort_unstable();
+        users.dedup();
+        if users.is_empty() {
+            return Err(Error::Load(
+                "no new training events besides the held-out ones: nothing to update \
+                 the live model with"
+                    .into(),
+            ));
+        }
+        // As many other users again, replayed so the update does not forget them.
+        let active = users.len();
+        let mut others: Vec<u32> = (0..data.n_users() as u32)
+            .filter(|u| users.binary_search(u).is_err())
+            .collect();
+        {
+            use rand::seq::SliceRandom;
+            use rand::SeedableRng;
+            others.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(42));
+        }
+        others.truncate(active);
+        users.extend(others);
+        users.sort_unstable();
+        let map: Vec<Option<u32>> = (0..data.n_items())
+            .map(|j| (j < m_old && learned[j]).then_some(j as u32))
+            .collect();
+        let opts = seer_models::FitOptions {
+            users: Some(&users),
+            ..Default::default()
+        };
+        let epochs = self.config.update_epochs;
+        pool.install(|| {
+            seer_models::update(&live_dir, &map, epochs, train, &opts, &indicatif_hidden())
+        })
+        .map_err(|e| Error::Load(format!("updating {spec}: {e}")))
     }
 
     /// Makes saved version `version` live (rollback or roll forward).
@@ -499,6 +478,31 @@ impl Retrainer {
         self.record_live(version);
         Ok(v)
     }
+}
+
+/// The events the gate scores both models on: each held-out event with the user's earlier
+/// events (training, then held-out ones before it) as its history, and the items'
+/// training popularity, which decides ties.
+fn gate_events(data: &Dataset, train_rows: &[usize], held: &[usize]) -> (Vec<HeldOut>, Vec<u32>) {
+    let inter = &data.interactions;
+    let mut hist: Vec<Vec<ItemIdx>> = vec![Vec::new(); data.n_users()];
+    let mut popularity = vec![0u32; data.n_items()];
+    for &r in train_rows {
+        hist[inter.user[r] as usize].push(inter.item[r]);
+        popularity[inter.item[r] as usize] += 1;
+    }
+    let mut eval = Vec::with_capacity(held.len());
+    for &r in held {
+        let h = &mut hist[inter.user[r] as usize];
+        if !h.is_empty() {
+            eval.push(HeldOut {
+                history: h.clone(),
+                item: inter.item[r],
+            });
+        }
+        h.push(inter.item[r]);
+    }
+    (eval, popularity)
 }
 
 fn indicatif_hidden() -> indicatif::ProgressBar {

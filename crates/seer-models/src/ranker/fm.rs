@@ -113,7 +113,7 @@ impl Fm {
         let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
         let std = config.init_std as f32;
         let v: Vec<f32> = (0..dim * k)
-            .map(|_| crate::nn::truncated_normal(&mut rng) * std)
+            .map(|_| seer_nn::truncated_normal(&mut rng) * std)
             .collect();
         Ok(Fm::assemble(config, dim, &vec![0.0; dim + 1], &v))
     }

@@ -34,11 +34,11 @@ use safetensors::SafeTensors;
 
 use super::{text_err, TextEncoder};
 use crate::error::{Error, Result};
-use crate::nn::optim::AdamWConfig;
-use crate::nn::transformer::{Encoder, EncoderConfig};
-use crate::nn::{self, ops, Params};
-use crate::seq::{self, LoopConfig, TrainLog};
 use crate::train::TrainData;
+use crate::train::{self, LoopConfig, TrainLog};
+use seer_nn::optim::AdamWConfig;
+use seer_nn::transformer::{Encoder, EncoderConfig};
+use seer_nn::{self as nn, ops, Params};
 
 /// Fine-tuning settings (the `text` model's `finetune_*` keys).
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +208,7 @@ impl TopBlocks {
         let y = self.encoder.forward(&x, &mask, &keep, rng)?; // padded rows zeroed
         let inv: Vec<f32> = lens.iter().map(|&k| 1.0 / k as f32).collect();
         let mean = y.sum(1)?.broadcast_mul(&nn::floats(inv, &[n, 1], &dev)?)?;
-        nn::unit_rows(&mean)
+        Ok(nn::unit_rows(&mean)?)
     }
 
     /// [`Self::pooled`] without dropout or gradients, in chunks, as plain vectors.
@@ -414,7 +414,7 @@ pub fn fine_tune(
         pair_loss(&top, &states, &seqs, batch, cfg, rng)
     };
     pb.set_message("fine-tune");
-    let log = seq::train_loop(&loop_cfg, top.params(), &users, &lens, step, None, None, pb)?;
+    let log = train::train_loop(&loop_cfg, top.params(), &users, &lens, step, None, None, pb)?;
     top.save(enc, out)?;
     Ok(log)
 }
@@ -485,7 +485,7 @@ fn pair_loss(
     let logits = (q.matmul(&p.t()?)? * (1.0 / cfg.temperature as f64))?
         .broadcast_add(&nn::floats(same, &[b, b], &dev)?)?;
     let diag: Vec<u32> = (0..b as u32).collect();
-    ops::softmax_cross_entropy(&logits, &diag)
+    Ok(ops::softmax_cross_entropy(&logits, &diag)?)
 }
 
 #[cfg(test)]

@@ -48,112 +48,41 @@ use rand_chacha::ChaCha8Rng;
 use seer_core::{check_score_len, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
+use super::cold;
+use super::config::check_context_columns;
+use super::{self as seq, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
-use crate::nn;
-use crate::nn::optim::AdamWConfig;
-use crate::nn::transformer::EncoderConfig;
-use crate::sasrec::validate_common;
-use crate::seq::{self, LoopConfig, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, TrainLog};
-use crate::train::{FitOptions, TrainData};
-use crate::ModelConfig;
+use crate::train::{self, FitOptions, LoopConfig, TrainData, TrainLog};
+use seer_nn as nn;
 
 /// Model kind in files and reports.
 pub const KIND: &str = "bert4rec";
 
-/// BERT4Rec hyperparameters (defaults: RecBole's, with the paper's mask proportion for
-/// sparse Amazon data).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Hidden size. Default 64.
-    pub hidden: usize,
-    /// Transformer blocks. Default 2.
-    pub layers: usize,
-    /// Attention heads; must divide `hidden`. Default 2.
-    pub heads: usize,
-    /// Feed-forward inner size. Default 256.
-    pub inner: usize,
-    /// Dropout on embeddings and sub-layer outputs, in [0, 1). Default 0.2.
-    pub dropout: f32,
-    /// Dropout on attention probabilities, in [0, 1). Default 0.2.
-    pub attn_dropout: f32,
-    /// Most recent items the model reads (the appended mask included). Default 50.
-    pub max_len: usize,
-    /// Probability that an item is masked in training, in (0, 1). Default 0.2.
-    pub mask_prob: f64,
-    /// Probability that a training sequence instead has only its last item masked: the
-    /// situation of recommending (a `[mask]` after the whole history), in [0, 1). Default 0
-    /// (the paper's training).
-    pub last_prob: f64,
-    /// Probability that a training sequence is cut after a random event (uniform over its
-    /// second to last event) before masking, so the masked end of a sequence, the position
-    /// a recommendation is read from, is trained on every event of the history and not only
-    /// the most recent (RecBole trains on every prefix), in [0, 1]. Default 0: on Beauty 1.0
-    /// raised validation NDCG@10 (0.0356 to 0.0393) but not test (0.0354 to 0.0339).
-    pub crop_prob: f64,
-    /// Weight of the contrastive task between two masked views of each training sequence
-    /// (CBiT; see the module docs), ≥ 0. Each step then encodes every sequence twice. Default
-    /// 0 (off).
-    pub cl_weight: f64,
-    /// Temperature of the contrastive task's softmax over cosine similarities, > 0. Default
-    /// 0.3 (CBiT's value for Beauty).
-    pub cl_temp: f64,
-    /// Maximum epochs. Default 200.
-    pub epochs: usize,
-    /// Sequences per batch. Default 128.
-    pub batch_size: usize,
-    /// Peak AdamW learning rate. Default 0.001.
-    pub lr: f64,
-    /// Linear warm-up steps. Default 100.
-    pub warmup_steps: usize,
-    /// Epoch at whose end the learning rate, after the warm-up, has decayed linearly to 0
-    /// (the reference implementation's schedule, BERT's polynomial decay of power 1); must be
-    /// 0 or at least `epochs`. The test-stage refit for the best epoch keeps it, so it
-    /// retraces the validated run's rates. 0 keeps the rate constant. Default 0.
-    pub lr_decay_epochs: usize,
-    /// Global gradient-norm clip (0 = off). Default 5.
-    pub clip_norm: f64,
-    /// AdamW decoupled weight decay. Default 0.
-    pub weight_decay: f64,
-    /// Validations without improvement before stopping (0 = run all epochs). Default 10.
-    pub patience: usize,
-    /// Validate every this many epochs. Default 2.
-    pub eval_every: usize,
-    /// Seed of initialisation, masking, batching and dropout. Default 42.
-    pub seed: u64,
-    /// Add an embedding of the log-bucketed gap since the previous event to each position (the
-    /// appended `[mask]` gets the gap from the last event to `now`). Needs timestamps.
-    /// Default false.
-    pub time_gap: bool,
-    /// Same with the hour of day (UTC). Default false.
-    pub time_hour: bool,
-    /// Same with the day of week (UTC). Default false.
-    pub time_dow: bool,
-    /// Add embeddings of the dataset's categorical context columns (device, scenario, …) to
-    /// each position (the event's own context; the appended `[mask]` gets the request's
-    /// context when recommending). Needs context columns. Default false.
-    pub context: bool,
-    /// Initialise the item id embeddings (tied with the output layer) from the principal
-    /// components of the items' sentence vectors instead of at random (LLM2BERT4Rec, Harte
-    /// et al. RecSys 2023; see [`crate::seq::pca_rows`]); items without text keep a random
-    /// row. Needs item text. Default false.
-    pub text_init: bool,
-    /// Cold items from text: after training, every item with text but no training event gets
-    /// its id embedding and output bias from a ridge regression of the learned ones on the
-    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
-    /// [`crate::seq::ridge_rows`]) instead of the row the softmax only ever pushed down.
-    /// Needs item text. Default false.
-    pub text_cold: bool,
-    /// How far `text_cold`'s predicted rows spread around the mean learned row, as a multiple
-    /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
-    /// the least-squares predictions. Default 1.
-    pub text_cold_spread: f32,
-    /// Sentence encoder for `text_init` and `text_cold`: a sentence-transformers model directory. Default
-    /// `models/all-MiniLM-L6-v2`.
-    pub text_model: String,
-    /// Embedding cache folder for `text_init` and `text_cold`; empty disables it. Default `models/cache`.
-    pub text_cache: String,
+crate::seq::config::seq_config! {
+    /// BERT4Rec hyperparameters (defaults: RecBole's, with the paper's mask proportion for
+    /// sparse Amazon data).
+    pub struct Config {
+        /// Probability that an item is masked in training, in (0, 1). Default 0.2.
+        pub mask_prob: f64,
+        /// Probability that a training sequence instead has only its last item masked: the
+        /// situation of recommending (a `[mask]` after the whole history), in [0, 1). Default 0
+        /// (the paper's training).
+        pub last_prob: f64,
+        /// Probability that a training sequence is cut after a random event (uniform over its
+        /// second to last event) before masking, so the masked end of a sequence, the position
+        /// a recommendation is read from, is trained on every event of the history and not only
+        /// the most recent (RecBole trains on every prefix), in [0, 1]. Default 0: on Beauty 1.0
+        /// raised validation NDCG@10 (0.0356 to 0.0393) but not test (0.0354 to 0.0339).
+        pub crop_prob: f64,
+        /// Weight of the contrastive task between two masked views of each training sequence
+        /// (CBiT; see the module docs), ≥ 0. Each step then encodes every sequence twice. Default
+        /// 0 (off).
+        pub cl_weight: f64,
+        /// Temperature of the contrastive task's softmax over cosine similarities, > 0. Default
+        /// 0.3 (CBiT's value for Beauty).
+        pub cl_temp: f64,
+    }
 }
 
 impl Default for Config {
@@ -197,17 +126,7 @@ impl Default for Config {
 impl Config {
     /// Checks every range; errors name the key (`bert4rec.mask_prob`).
     pub fn validate(&self) -> Result<()> {
-        validate_common(
-            KIND,
-            self.hidden,
-            self.heads,
-            self.layers,
-            [self.dropout, self.attn_dropout],
-            self.max_len,
-            self.batch_size,
-            self.lr,
-        )?;
-        crate::sasrec::check_spread(self.text_cold_spread, "bert4rec.text_cold_spread")?;
+        self.shared().validate(KIND)?;
         if !(0.0..1.0).contains(&self.last_prob) {
             return Err(Error::config(
                 "bert4rec.last_prob",
@@ -232,11 +151,6 @@ impl Config {
                 format!("{} must be a finite number > 0", self.cl_temp),
             ));
         }
-        crate::sasrec::check_decay(
-            self.lr_decay_epochs,
-            self.epochs,
-            "bert4rec.lr_decay_epochs",
-        )?;
         if !(self.mask_prob > 0.0 && self.mask_prob < 1.0) {
             return Err(Error::config(
                 "bert4rec.mask_prob",
@@ -248,11 +162,7 @@ impl Config {
 
     /// The time features switched on.
     pub fn time(&self) -> TimeFeatures {
-        TimeFeatures {
-            gap: self.time_gap,
-            hour: self.time_hour,
-            dow: self.time_dow,
-        }
+        self.shared().time()
     }
 
     fn net(&self, n_items: usize) -> NetConfig {
@@ -260,16 +170,7 @@ impl Config {
             n_items,
             extra_tokens: 2,
             max_len: self.max_len,
-            encoder: EncoderConfig {
-                hidden: self.hidden,
-                layers: self.layers,
-                heads: self.heads,
-                inner: self.inner,
-                dropout: self.dropout,
-                attn_dropout: self.attn_dropout,
-                norm_first: false,
-                eps: 1e-12,
-            },
+            encoder: self.shared().encoder(false, 1e-12),
             causal: false,
             scale_embeddings: false,
             embedding_norm: true,
@@ -289,25 +190,9 @@ impl Config {
         self.net(n_items)
     }
 
-    fn train_loop(&self) -> LoopConfig {
-        LoopConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            adam: AdamWConfig {
-                lr: self.lr,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: 1e-8,
-                weight_decay: self.weight_decay,
-                warmup_steps: self.warmup_steps,
-                decay_steps: 0,
-                clip_norm: self.clip_norm,
-            },
-            decay_epochs: self.lr_decay_epochs,
-            patience: self.patience,
-            eval_every: self.eval_every,
-            seed: self.seed,
-        }
+    /// The training-loop settings.
+    pub fn train_loop(&self) -> LoopConfig {
+        self.shared().train_loop(0.999, 1e-8)
     }
 }
 
@@ -384,7 +269,7 @@ pub(crate) fn contrastive_loss(a: &Tensor, b: &Tensor, temp: f64) -> Result<Tens
     }
     let sim = ((z.matmul(&z.t()?)? / temp)? + nn::floats(self_mask, &[2 * n, 2 * n], z.device())?)?;
     let twins: Vec<u32> = (0..2 * n).map(|i| ((i + n) % (2 * n)) as u32).collect();
-    crate::nn::ops::softmax_cross_entropy(&sim, &twins)
+    Ok(seer_nn::ops::softmax_cross_entropy(&sim, &twins)?)
 }
 
 impl Bert4rec {
@@ -408,33 +293,20 @@ impl Bert4rec {
             net_cfg.context = train.context_sizes.clone();
         }
         let net = SeqNet::new(net_cfg, &mut rng, &nn::default_device())?;
-        let vectors = if config.text_init || config.text_cold {
-            let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
-            let key = if config.text_init {
-                "bert4rec.text_init"
-            } else {
-                "bert4rec.text_cold"
-            };
-            let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
-            Some((v, enc.dim()))
-        } else {
-            None
-        };
-        if let (true, Some((v, d))) = (config.text_init, &vectors) {
-            net.init_items_from_text(v, *d)?;
-        }
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            crate::sasrec::check_cold_map(v, *d, train, "bert4rec.text_cold")?;
-        }
+        let shared = config.shared();
+        let wanted = [
+            (config.text_init, "text_init"),
+            (config.text_cold, "text_cold"),
+        ];
+        let vectors = cold::item_vectors(&shared, KIND, &wanted, train, pb)?;
+        cold::before_training(&net, &shared, vectors.as_ref(), train, KIND)?;
         let mut model = Bert4rec {
             config: config.clone(),
             net,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            crate::sasrec::map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
-        }
+        cold::after_training(&model.net, &shared, vectors.as_ref(), train)?;
         Ok(model)
     }
 
@@ -448,33 +320,18 @@ impl Bert4rec {
         opts: &FitOptions<'_>,
         pb: &ProgressBar,
     ) -> Result<Bert4rec> {
-        let mut config = self.config.clone();
-        config.epochs = epochs.max(1);
-        // No warm-up: the weights are trained already, and an update is a handful of steps
-        // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
-        config.warmup_steps = 0;
-        // A decaying schedule decays over the update's own epochs.
-        if config.lr_decay_epochs > 0 {
-            config.lr_decay_epochs = config.epochs;
-        }
+        let config = self.config.for_update(epochs);
         config.validate()?;
         // Items of the grown catalogue that still have no event get rows from their text after
-        // the update; the vectors are read first, so a missing encoder fails before training.
-        let cold = if config.text_cold {
-            let (model, cache) = (&config.text_model, &config.text_cache);
-            crate::sasrec::cold_vectors(model, cache, train, "bert4rec", pb)?
-        } else {
-            None
-        };
+        // the update.
+        let cold = cold::update_vectors(&config.shared(), train, KIND, pb)?;
         let mut model = Bert4rec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if let Some((v, d)) = &cold {
-            crate::sasrec::map_cold_items(&model.net, v, *d, train, model.config.text_cold_spread)?;
-        }
+        cold::after_training(&model.net, &model.config.shared(), cold.as_ref(), train)?;
         Ok(model)
     }
 
@@ -507,7 +364,7 @@ impl Bert4rec {
             Vec::new()
         };
         let k = self.net.n_context();
-        crate::sasrec::check_context_columns("bert4rec", k, m.n_context)?;
+        check_context_columns("bert4rec", k, m.n_context)?;
         let cfg = config.clone();
         let log = {
             let model_ref = &*self;
@@ -583,7 +440,7 @@ impl Bert4rec {
             let validate = opts
                 .validator
                 .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
-            seq::train_loop(
+            train::train_loop(
                 &config.train_loop(),
                 &self.net.params,
                 &users,
@@ -670,9 +527,7 @@ impl Recommender for Bert4rec {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        Ok(self
-            .net
-            .save(dir, KIND, &ModelConfig::Bert4rec(self.config.clone()))?)
+        Ok(self.net.save(dir, KIND, &self.config)?)
     }
 }
 
@@ -718,7 +573,7 @@ mod tests {
             want += lse - dot(i, (i + 2) % 4);
         }
         want /= 4.0;
-        let got = crate::nn::scalar(&loss)?;
+        let got = seer_nn::scalar(&loss)?;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         let grads = loss.backward()?;
         for v in [&a, &b] {
@@ -733,7 +588,7 @@ mod tests {
             &Tensor::cat(&[a.narrow(0, 1, 1)?, a.narrow(0, 0, 1)?], 0)?,
             temp,
         )?;
-        assert!(crate::nn::scalar(&agree)? < crate::nn::scalar(&swapped)?);
+        assert!(seer_nn::scalar(&agree)? < seer_nn::scalar(&swapped)?);
         Ok(())
     }
 
@@ -787,18 +642,7 @@ mod tests {
             };
             c.validate().expect("valid");
         }
-        // The test-stage refit trains fewer epochs on the same schedule.
-        let c = Config {
-            epochs: 60,
-            lr_decay_epochs: 60,
-            ..Config::default()
-        };
-        let ModelConfig::Bert4rec(refit) = ModelConfig::Bert4rec(c).with_fixed_epochs(44) else {
-            panic!("not bert4rec")
-        };
-        assert_eq!((refit.epochs, refit.lr_decay_epochs), (44, 60));
-        refit.validate().expect("valid");
-        assert_eq!(refit.train_loop().decay_epochs, 60);
+        // The test-stage refit keeps the schedule: `registry::tests::refit_keeps_the_decay_schedule`.
     }
 
     #[test]

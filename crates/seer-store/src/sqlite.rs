@@ -1,4 +1,4 @@
-//! The durable event store: a [`Store`] trait and its SQLite implementation.
+//! The SQLite backend of the [`Store`] trait.
 //!
 //! An event is acknowledged only after the transaction holding it has committed with
 //! `synchronous=FULL` in WAL mode, i.e. after its WAL frames are fsynced. Writes go through one
@@ -16,99 +16,17 @@ use std::sync::mpsc;
 use std::thread;
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::keys::{KeyInfo, Scope};
+use crate::{Ack, Entity, Kind, NewEvent, Store, StoredEvent};
 
-/// One event as clients send it, after validation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NewEvent {
-    /// The user's original id.
-    pub user: String,
-    /// The item's original id.
-    pub item: String,
-    /// Unix seconds.
-    pub ts: i64,
-    /// Event type (`click`, `purchase`, …).
-    pub kind: String,
-    /// Rating or weight.
-    pub rating: f32,
-    /// Context as `(column, value)` pairs.
-    pub context: Vec<(String, String)>,
-    /// Idempotency key: the same key is stored once.
-    pub key: Option<String>,
-}
-
-/// A stored event with its sequence number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredEvent {
-    /// Position in the store's total order (1, 2, …).
-    pub seq: i64,
-    /// The event.
-    pub event: NewEvent,
-}
-
-/// The store's answer for one event of a batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ack {
-    /// The event's sequence number (the first one's, for a repeated idempotency key).
-    pub seq: i64,
-    /// True when the idempotency key was already stored: nothing new was written.
-    pub duplicate: bool,
-}
-
-/// A durable, ordered event log. Implementations must make every acknowledged event survive
-/// a crash of the process (and of the machine, as far as the file system's fsync allows).
-pub trait Store: Send + Sync {
-    /// Appends `events` durably, in order; returns one [`Ack`] per event. Calls from many
-    /// threads may be committed together.
-    fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Ack>>;
-    /// Every stored event with `seq > after`, in order.
-    fn events_after(&self, after: i64) -> Result<Vec<StoredEvent>> {
-        self.events_page(after, i64::MAX)
+/// The table [`Kind`] is kept in.
+fn table(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Item => "items",
+        Kind::User => "users",
     }
-    /// At most `limit` stored events with `seq > after`, in order (replay in bounded memory).
-    fn events_page(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>>;
-    /// Number of stored events.
-    fn count(&self) -> Result<i64>;
-    /// Deletes every event of `user` and their profile; returns how many events.
-    fn delete_user(&self, user: &str) -> Result<usize>;
-    /// Creates or replaces an item (`deleted` false) or a user profile, durably.
-    fn put_entity(&self, kind: Kind, entity: &Entity) -> Result<()>;
-    /// Marks `item` deleted (it is never recommended again until it is put again); an item
-    /// the store has not seen is recorded as deleted with no fields.
-    fn delete_item(&self, item: &str) -> Result<()>;
-    /// Every stored item or user profile, in the order each was first put.
-    fn entities(&self, kind: Kind) -> Result<Vec<Entity>>;
-}
-
-/// Which table [`Store::put_entity`] writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Catalogue items (text fields: title, categories, …).
-    Item,
-    /// User profiles (profile text and attributes).
-    User,
-}
-
-impl Kind {
-    fn table(self) -> &'static str {
-        match self {
-            Kind::Item => "items",
-            Kind::User => "users",
-        }
-    }
-}
-
-/// An item or a user profile put through the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entity {
-    /// The original id.
-    pub id: String,
-    /// Text fields as `(name, value)` pairs, sorted by name (lists joined with `" | "`).
-    pub fields: Vec<(String, String)>,
-    /// Items only: deleted (not recommendable).
-    pub deleted: bool,
 }
 
 /// Schema migrations, applied in order; `user_version` = how many have run.
@@ -331,9 +249,30 @@ impl SqliteStore {
         Ok(conn)
     }
 
-    /// A read-write connection of its own (key management, deletions).
-    pub(crate) fn writer_conn(&self) -> Result<Connection> {
-        connect(&self.path)
+    /// Keys with their hashes (`id` = one key, `None` = all), oldest first.
+    fn key_rows(&self, id: Option<&str>) -> Result<Vec<(KeyInfo, String)>> {
+        let conn = connect(&self.path)?;
+        let sql = "SELECT id, name, scope, hash, rate, created, revoked FROM api_keys \
+                   WHERE ?1 IS NULL OR id = ?1 ORDER BY created, id";
+        let mut st = conn.prepare(sql).map_err(|e| Error::store(&self.path, e))?;
+        let rows = st
+            .query_map(params![id], |r| {
+                let scope: String = r.get(2)?;
+                Ok((
+                    KeyInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        scope: Scope::parse(&scope).unwrap_or(Scope::Read),
+                        rate: r.get(4)?,
+                        created: r.get(5)?,
+                        revoked: r.get::<_, i64>(6)? != 0,
+                    },
+                    r.get::<_, String>(3)?,
+                ))
+            })
+            .map_err(|e| Error::store(&self.path, e))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| Error::store(&self.path, e))
     }
 
     /// The file.
@@ -458,8 +397,40 @@ impl Store for SqliteStore {
         let out = rows
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| Error::store(&self.path, e))?;
-        tracing::debug!(table = kind.table(), n = out.len(), "entities read");
+        tracing::debug!(table = table(kind), n = out.len(), "entities read");
         Ok(out)
+    }
+
+    fn insert_key(&self, key: &KeyInfo, hash: &str) -> Result<()> {
+        let conn = connect(&self.path)?;
+        conn.execute(
+            "INSERT INTO api_keys (id, name, scope, hash, rate, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![key.id, key.name, key.scope.name(), hash, key.rate, key.created],
+        )
+        .map_err(|e| Error::store(&self.path, e))?;
+        Ok(())
+    }
+
+    fn key(&self, id: &str) -> Result<Option<(KeyInfo, String)>> {
+        Ok(self.key_rows(Some(id))?.into_iter().next())
+    }
+
+    fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        Ok(self.key_rows(None)?.into_iter().map(|(k, _)| k).collect())
+    }
+
+    fn revoke_key(&self, id: &str) -> Result<bool> {
+        let conn = connect(&self.path)?;
+        let n = conn
+            .execute("UPDATE api_keys SET revoked = 1 WHERE id = ?1", params![id])
+            .map_err(|e| Error::store(&self.path, e))?;
+        Ok(n > 0)
+    }
+
+    fn has_keys(&self) -> Result<bool> {
+        let conn = connect(&self.path)?;
+        conn.query_row("SELECT EXISTS(SELECT 1 FROM api_keys)", [], |r| r.get(0))
+            .map_err(|e| Error::store(&self.path, e))
     }
 }
 

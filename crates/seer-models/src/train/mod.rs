@@ -1,10 +1,17 @@
-//! What a model is fitted on.
+//! Training: what a model is fitted on ([`TrainData`], [`FitOptions`]) and the one training
+//! loop every model trained by gradient descent uses: early stopping with epoch logs
+//! ([`early_stop`]), the candle loop ([`gradient`]) and its resumable state ([`resume`]).
+
+pub mod early_stop;
+pub mod gradient;
+mod resume;
 
 use std::path::Path;
 
 use seer_data::{Csr, Dataset};
 
-pub use crate::seq::Validator;
+pub use early_stop::{EarlyStop, EpochLog, TrainLog, Validator};
+pub use gradient::{make_batches, train_loop, LoopConfig};
 
 /// Options of a fit besides the data: only models trained by gradient descent use them.
 #[derive(Clone, Copy, Default)]
@@ -16,7 +23,7 @@ pub struct FitOptions<'a> {
     /// finds one there continues from it.
     pub checkpoint: Option<&'a Path>,
     /// Receives the training log (epochs, best epoch) of iterative models.
-    pub log: Option<&'a std::sync::Mutex<Option<crate::seq::TrainLog>>>,
+    pub log: Option<&'a std::sync::Mutex<Option<TrainLog>>>,
     /// Sequence models train on these users' sequences only (a continual update trains on
     /// the users with new events); `None` means every user.
     pub users: Option<&'a [u32]>,

@@ -54,16 +54,13 @@ use rand_chacha::ChaCha8Rng;
 use seer_core::{check_score_len, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
+use super::cold::{self, seen_items};
+use super::config::check_context_columns;
+use super::{self as seq, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, UNKNOWN_TIME};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
-use crate::nn::optim::AdamWConfig;
-use crate::nn::transformer::EncoderConfig;
-use crate::nn::{self, ops};
-use crate::seq::{
-    self, LoopConfig, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, TrainLog, UNKNOWN_TIME,
-};
-use crate::train::{FitOptions, TrainData};
-use crate::ModelConfig;
+use crate::train::{self, FitOptions, LoopConfig, TrainData, TrainLog};
+use seer_nn::{self as nn, ops};
 
 /// Model kind in files and reports.
 pub const KIND: &str = "sasrec";
@@ -78,119 +75,45 @@ pub enum Loss {
     Sampled,
 }
 
-/// SASRec hyperparameters. Defaults: the paper's sizes and dropout for sparse Amazon data
-/// (hidden 64, 2 blocks, 1 head, length 50, dropout 0.5) with learning rate 0.002 (the
-/// paper's 0.001 converges about twice as slowly with the full-softmax loss) and patience 5
-/// validations: on Amazon Beauty validation NDCG@10 peaks at epoch 14.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Config {
-    /// Hidden size (item embedding size). Default 64.
-    pub hidden: usize,
-    /// Transformer blocks. Default 2.
-    pub layers: usize,
-    /// Attention heads; must divide `hidden`. Default 1.
-    pub heads: usize,
-    /// Feed-forward inner size. Default 256 (4 × hidden).
-    pub inner: usize,
-    /// Dropout on embeddings and sub-layer outputs, in [0, 1). Default 0.5.
-    pub dropout: f32,
-    /// Dropout on attention probabilities, in [0, 1). Default 0.5.
-    pub attn_dropout: f32,
-    /// Most recent items the model reads. Default 50.
-    pub max_len: usize,
-    /// Pre-LN (true) or post-LN (false) blocks. Default true.
-    pub norm_first: bool,
-    /// Objective: `ce` (full softmax, default) or `sampled`.
-    pub loss: Loss,
-    /// Negatives per batch for `loss = "sampled"`. Default 256.
-    pub negatives: usize,
-    /// Maximum epochs. Default 200.
-    pub epochs: usize,
-    /// Sequences per batch. Default 128.
-    pub batch_size: usize,
-    /// Peak AdamW learning rate. Default 0.002.
-    pub lr: f64,
-    /// Linear warm-up steps. Default 100.
-    pub warmup_steps: usize,
-    /// Epoch at whose end the learning rate, after the warm-up, has decayed linearly to 0;
-    /// must be 0 or at least `epochs`. The test-stage refit for the best epoch keeps it, so
-    /// it retraces the validated run's rates; a continual update decays over its own
-    /// epochs. 0 keeps the rate constant. Default 0.
-    pub lr_decay_epochs: usize,
-    /// Global gradient-norm clip (0 = off). Default 5.
-    pub clip_norm: f64,
-    /// AdamW decoupled weight decay. Default 0.
-    pub weight_decay: f64,
-    /// Validations without improvement before stopping (0 = run all epochs). Default 5.
-    pub patience: usize,
-    /// Validate every this many epochs. Default 2.
-    pub eval_every: usize,
-    /// Seed of initialisation, batching and dropout. Default 42.
-    pub seed: u64,
-    /// Add an embedding of the log-bucketed gap since the previous event to each position, and
-    /// of the gap to the predicted event (`now` when recommending) to each output. Needs
-    /// timestamps. Default false.
-    pub time_gap: bool,
-    /// Same with the hour of day (UTC). Default false.
-    pub time_hour: bool,
-    /// Same with the day of week (UTC). Default false.
-    pub time_dow: bool,
-    /// Add embeddings of the dataset's categorical context columns (device, scenario, …) to
-    /// each position: the event's own context and the context of the event it predicts (the
-    /// next one in training; the request's — `--context` — at the last position when
-    /// recommending). Needs context columns. Default false.
-    pub context: bool,
-    /// Text-enhanced items (UniSRec-style): add a trained projection of each item's frozen
-    /// sentence vector (the `text_model` encoder applied to the item's text) to its id
-    /// embedding, so items are known by their text too; items without training events are
-    /// represented by their text alone. Needs item text. Default false.
-    pub text: bool,
-    /// Sentence encoder for `text`: a sentence-transformers model directory. Default
-    /// `models/all-MiniLM-L6-v2`.
-    pub text_model: String,
-    /// Embedding cache folder for `text`; empty disables it. Default `models/cache`.
-    pub text_cache: String,
-    /// With `text`: probability that an item's id embedding is left out in a training step,
-    /// so the text projection learns to stand for the item alone (as it must for items
-    /// without events). Default 0.2.
-    pub text_id_dropout: f32,
-    /// Transfer: start from this saved text-enhanced SASRec (a model directory written by
-    /// `seer train`, typically on another dataset) instead of a random network. Its
-    /// Transformer, position and text-projection weights carry over; the new catalogue's
-    /// items start with zero id embeddings, known by their text alone (so `text` is implied,
-    /// with the source's encoder), and the architecture (`hidden`, `layers`, `heads`,
-    /// `inner`, `max_len`, `norm_first`, time and context features) is the source's. With
-    /// `epochs = 0` nothing is trained on the target: zero-shot. Empty (default): no transfer.
-    pub init: String,
-    /// With `text`: also score items by the raw similarity of their text to the history's
-    /// (the `text` model's score) with a trained weight, next to the learned score (see
-    /// [`crate::seq::NetConfig::text_skip`]). Default false.
-    pub text_skip: bool,
-    /// Popularity prior: add a trained weight × the item's standardised log-count in the
-    /// training data to every logit (see [`crate::seq::NetConfig::prior`]). The counts are
-    /// recomputed on whatever data the model is fitted, refitted, updated or transferred to,
-    /// so with `init` the source's weight applies to the target's counts. Default false.
-    pub pop_prior: bool,
-    /// Initialise the item id embeddings from the principal components of the items'
-    /// sentence vectors (`text_model`, through `text_cache`) instead of at random
-    /// (LLM2Sequential, Harte et al. RecSys 2023; see [`crate::seq::pca_rows`]); items
-    /// without text keep a random row. Independent of `text` (which adds a trained
-    /// projection of the vectors at every step). Needs item text. Default false.
-    pub text_init: bool,
-    /// Cold items from text: after training, every item with text but no training event
-    /// gets its id embedding from a ridge regression of the learned id embeddings on the
-    /// items' sentence vectors (attribute-to-feature mapping, Gantner et al. ICDM 2010; see
-    /// [`crate::seq::ridge_rows`]), instead of the row the softmax only ever pushed down (or,
-    /// with `text`, the zero row that leaves the item to its text projection). With
-    /// `pop_prior`, a cold item keeps the prior of an item without events. Validation during
-    /// training scores the unmapped rows (the map is made once, after the last epoch). Needs
-    /// item text. Default false.
-    pub text_cold: bool,
-    /// How far `text_cold`'s predicted rows spread around the mean learned row, as a multiple
-    /// of the learned rows' own spread per dimension (see [`crate::seq::ridge_rows`]); 0 keeps
-    /// the least-squares predictions, which crowd at the mean row. Default 1.
-    pub text_cold_spread: f32,
+crate::seq::config::seq_config! {
+    /// SASRec hyperparameters. Defaults: the paper's sizes and dropout for sparse Amazon data
+    /// (hidden 64, 2 blocks, 1 head, length 50, dropout 0.5) with learning rate 0.002 (the
+    /// paper's 0.001 converges about twice as slowly with the full-softmax loss) and patience 5
+    /// validations: on Amazon Beauty validation NDCG@10 peaks at epoch 14.
+    pub struct Config {
+        /// Pre-LN (true) or post-LN (false) blocks. Default true.
+        pub norm_first: bool,
+        /// Objective: `ce` (full softmax, default) or `sampled`.
+        pub loss: Loss,
+        /// Negatives per batch for `loss = "sampled"`. Default 256.
+        pub negatives: usize,
+        /// Text-enhanced items (UniSRec-style): add a trained projection of each item's frozen
+        /// sentence vector (the `text_model` encoder applied to the item's text) to its id
+        /// embedding, so items are known by their text too; items without training events are
+        /// represented by their text alone. Needs item text. Default false.
+        pub text: bool,
+        /// With `text`: probability that an item's id embedding is left out in a training step,
+        /// so the text projection learns to stand for the item alone (as it must for items
+        /// without events). Default 0.2.
+        pub text_id_dropout: f32,
+        /// Transfer: start from this saved text-enhanced SASRec (a model directory written by
+        /// `seer train`, typically on another dataset) instead of a random network. Its
+        /// Transformer, position and text-projection weights carry over; the new catalogue's
+        /// items start with zero id embeddings, known by their text alone (so `text` is implied,
+        /// with the source's encoder), and the architecture (`hidden`, `layers`, `heads`,
+        /// `inner`, `max_len`, `norm_first`, time and context features) is the source's. With
+        /// `epochs = 0` nothing is trained on the target: zero-shot. Empty (default): no transfer.
+        pub init: String,
+        /// With `text`: also score items by the raw similarity of their text to the history's
+        /// (the `text` model's score) with a trained weight, next to the learned score (see
+        /// [`crate::seq::NetConfig::text_skip`]). Default false.
+        pub text_skip: bool,
+        /// Popularity prior: add a trained weight × the item's standardised log-count in the
+        /// training data to every logit (see [`crate::seq::NetConfig::prior`]). The counts are
+        /// recomputed on whatever data the model is fitted, refitted, updated or transferred to,
+        /// so with `init` the source's weight applies to the target's counts. Default false.
+        pub pop_prior: bool,
+    }
 }
 
 impl Default for Config {
@@ -234,61 +157,10 @@ impl Default for Config {
     }
 }
 
-/// Checks the settings shared by the sequence models; errors name `model.key`.
-#[allow(clippy::too_many_arguments)] // one flat list of the shared keys, called twice
-pub(crate) fn validate_common(
-    model: &str,
-    hidden: usize,
-    heads: usize,
-    layers: usize,
-    dropouts: [f32; 2],
-    max_len: usize,
-    batch_size: usize,
-    lr: f64,
-) -> Result<()> {
-    let key = |k: &str| format!("{model}.{k}");
-    if hidden == 0 {
-        return Err(Error::config(key("hidden"), "must be at least 1"));
-    }
-    if heads == 0 || !hidden.is_multiple_of(heads) {
-        return Err(Error::config(
-            key("heads"),
-            format!("{heads} does not divide hidden = {hidden}"),
-        ));
-    }
-    if layers == 0 {
-        return Err(Error::config(key("layers"), "must be at least 1"));
-    }
-    for (name, p) in ["dropout", "attn_dropout"].iter().zip(dropouts) {
-        if !(0.0..1.0).contains(&p) {
-            return Err(Error::config(key(name), format!("{p} not in [0, 1)")));
-        }
-    }
-    if max_len < 2 {
-        return Err(Error::config(key("max_len"), "must be at least 2"));
-    }
-    if batch_size == 0 {
-        return Err(Error::config(key("batch_size"), "must be at least 1"));
-    }
-    if !(lr > 0.0 && lr.is_finite()) {
-        return Err(Error::config(key("lr"), format!("{lr} must be positive")));
-    }
-    Ok(())
-}
-
 impl Config {
     /// Checks every range; errors name the key (`sasrec.dropout`).
     pub fn validate(&self) -> Result<()> {
-        validate_common(
-            KIND,
-            self.hidden,
-            self.heads,
-            self.layers,
-            [self.dropout, self.attn_dropout],
-            self.max_len,
-            self.batch_size,
-            self.lr,
-        )?;
+        self.shared().validate(KIND)?;
         if self.loss == Loss::Sampled && self.negatives == 0 {
             return Err(Error::config("sasrec.negatives", "must be at least 1"));
         }
@@ -299,8 +171,6 @@ impl Config {
                  from their text; drop text_init",
             ));
         }
-        check_spread(self.text_cold_spread, "sasrec.text_cold_spread")?;
-        check_decay(self.lr_decay_epochs, self.epochs, "sasrec.lr_decay_epochs")?;
         if self.text_cold && !self.init.is_empty() {
             return Err(Error::config(
                 "sasrec.text_cold",
@@ -319,11 +189,7 @@ impl Config {
 
     /// The time features switched on.
     pub fn time(&self) -> TimeFeatures {
-        TimeFeatures {
-            gap: self.time_gap,
-            hour: self.time_hour,
-            dow: self.time_dow,
-        }
+        self.shared().time()
     }
 
     /// The network sizes for a catalogue of `n_items`.
@@ -332,16 +198,7 @@ impl Config {
             n_items,
             extra_tokens: 1,
             max_len: self.max_len,
-            encoder: EncoderConfig {
-                hidden: self.hidden,
-                layers: self.layers,
-                heads: self.heads,
-                inner: self.inner,
-                dropout: self.dropout,
-                attn_dropout: self.attn_dropout,
-                norm_first: self.norm_first,
-                eps: 1e-8,
-            },
+            encoder: self.shared().encoder(self.norm_first, 1e-8),
             causal: true,
             scale_embeddings: self.norm_first,
             embedding_norm: !self.norm_first,
@@ -358,24 +215,7 @@ impl Config {
 
     /// The training-loop settings.
     pub fn train_loop(&self) -> LoopConfig {
-        LoopConfig {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            adam: AdamWConfig {
-                lr: self.lr,
-                beta1: 0.9,
-                beta2: 0.98,
-                eps: 1e-9,
-                weight_decay: self.weight_decay,
-                warmup_steps: self.warmup_steps,
-                decay_steps: 0,
-                clip_norm: self.clip_norm,
-            },
-            decay_epochs: self.lr_decay_epochs,
-            patience: self.patience,
-            eval_every: self.eval_every,
-            seed: self.seed,
-        }
+        self.shared().train_loop(0.98, 1e-9)
     }
 }
 
@@ -411,20 +251,13 @@ impl Sasrec {
             }
             net_cfg.context = train.context_sizes.clone();
         }
-        let vectors = if config.text || config.text_init || config.text_cold {
-            let enc = crate::text_encoder::TextEncoder::resolve(&config.text_model)?;
-            let key = if config.text {
-                "sasrec.text"
-            } else if config.text_init {
-                "sasrec.text_init"
-            } else {
-                "sasrec.text_cold"
-            };
-            let v = crate::text::item_vectors(&enc, &config.text_cache, train, key, pb)?;
-            Some((v, enc.dim()))
-        } else {
-            None
-        };
+        let shared = config.shared();
+        let wanted = [
+            (config.text, "text"),
+            (config.text_init, "text_init"),
+            (config.text_cold, "text_cold"),
+        ];
+        let vectors = cold::item_vectors(&shared, KIND, &wanted, train, pb)?;
         let text = if config.text { vectors.as_ref() } else { None };
         if let Some((_, d)) = text {
             net_cfg.text_dim = *d;
@@ -434,12 +267,7 @@ impl Sasrec {
         if let Some((v, _)) = text {
             net.set_text_vectors(v)?;
         }
-        if let (true, Some((v, d))) = (config.text_init, &vectors) {
-            net.init_items_from_text(v, *d)?;
-        }
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            check_cold_map(v, *d, train, "sasrec.text_cold")?;
-        }
+        cold::before_training(&net, &shared, vectors.as_ref(), train, KIND)?;
         net.set_prior_counts(&train.matrix)?;
         let mut model = Sasrec {
             config: config.clone(),
@@ -450,10 +278,8 @@ impl Sasrec {
         if text.is_some() {
             model.zero_unseen(train)?;
         }
-        if let (true, Some((v, d))) = (config.text_cold, &vectors) {
-            // With `text`, this replaces the zero id rows of the items with text.
-            map_cold_items(&model.net, v, *d, train, config.text_cold_spread)?;
-        }
+        // With `text`, this replaces the zero id rows of the items with text.
+        cold::after_training(&model.net, &shared, vectors.as_ref(), train)?;
         Ok(model)
     }
 
@@ -470,17 +296,15 @@ impl Sasrec {
     /// Loads a SASRec model saved in `dir` (by `seer train` or [`Recommender::save`]).
     pub fn load_dir(dir: &Path) -> Result<Sasrec> {
         let file = Loaded::read(dir)?;
-        match crate::registry::header_config(&file)? {
-            ModelConfig::Sasrec(c) => Sasrec::load(&file, c),
-            other => Err(Error::config(
+        let found = file.meta("model")?;
+        if found != KIND {
+            return Err(Error::config(
                 "sasrec.init",
-                format!(
-                    "{} holds a {} model, not sasrec",
-                    dir.display(),
-                    other.name()
-                ),
-            )),
+                format!("{} holds a {found} model, not sasrec", dir.display()),
+            ));
         }
+        let config: Config = file.model_config()?;
+        Sasrec::load(&file, config)
     }
 
     /// [`Sasrec::fit`] from the saved model `config.init` (see [`Config::init`]): the source
@@ -577,32 +401,18 @@ impl Sasrec {
         opts: &FitOptions<'_>,
         pb: &ProgressBar,
     ) -> Result<Sasrec> {
-        let mut config = self.config.clone();
-        config.epochs = epochs.max(1);
-        // No warm-up: the weights are trained already, and an update is a handful of steps
-        // (the users with new events), which a 100-step warm-up would spend at a tiny rate.
-        config.warmup_steps = 0;
-        // A decaying schedule decays over the update's own epochs.
-        if config.lr_decay_epochs > 0 {
-            config.lr_decay_epochs = config.epochs;
-        }
+        let config = self.config.for_update(epochs);
         config.validate()?;
         // Items of the grown catalogue that still have no event get rows from their text after
-        // the update; the vectors are read first, so a missing encoder fails before training.
-        let cold = if config.text_cold {
-            cold_vectors(&config.text_model, &config.text_cache, train, "sasrec", pb)?
-        } else {
-            None
-        };
+        // the update.
+        let cold = cold::update_vectors(&config.shared(), train, KIND, pb)?;
         let mut model = Sasrec {
             net: self.net.with_catalogue(map, &train.matrix, None)?,
             config,
             log: TrainLog::default(),
         };
         model.train(train, opts, pb)?;
-        if let Some((v, d)) = &cold {
-            map_cold_items(&model.net, v, *d, train, model.config.text_cold_spread)?;
-        }
+        cold::after_training(&model.net, &model.config.shared(), cold.as_ref(), train)?;
         Ok(model)
     }
 
@@ -735,7 +545,7 @@ impl Sasrec {
             let validate = opts
                 .validator
                 .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
-            seq::train_loop(
+            train::train_loop(
                 &config.train_loop(),
                 &self.net.params,
                 &users,
@@ -776,110 +586,6 @@ impl Sasrec {
     }
 }
 
-/// `text_cold`: the id rows (and output biases) of `train`'s items without an event, from a
-/// ridge map of text vectors `v` (`[n_items, d]`) to the learned rows of the others.
-pub(crate) fn map_cold_items(
-    net: &SeqNet,
-    v: &[f32],
-    d: usize,
-    train: &TrainData,
-    spread: f32,
-) -> Result<()> {
-    let (n, s) = net.map_unseen_from_text(v, d, &seen_items(train), f64::from(spread))?;
-    tracing::info!(
-        items = n,
-        ridge = s,
-        spread,
-        "cold items mapped from their text"
-    );
-    Ok(())
-}
-
-/// `text_cold_spread` is a finite number >= 0.
-pub(crate) fn check_spread(spread: f32, key: &str) -> Result<()> {
-    if !(spread.is_finite() && spread >= 0.0) {
-        return Err(Error::config(
-            key,
-            format!("{spread}: must be a number >= 0 (1 matches the learned rows' spread)"),
-        ));
-    }
-    Ok(())
-}
-
-/// `lr_decay_epochs` is 0 (constant rate) or reaches the last epoch: a schedule that ends
-/// earlier would leave the rate at 0 for the last epochs.
-pub(crate) fn check_decay(decay_epochs: usize, epochs: usize, key: &str) -> Result<()> {
-    if decay_epochs > 0 && decay_epochs < epochs {
-        return Err(Error::config(
-            key,
-            format!(
-                "{decay_epochs} is below epochs ({epochs}): the learning rate would be 0 for \
-                 the last {} epochs; set it to at least epochs, or 0 for a constant rate",
-                epochs - decay_epochs
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// The item vectors a `text_cold` update maps with (checked with [`check_cold_map`]); errors
-/// name `kind.text_model` / `kind.text_cold`.
-pub(crate) fn cold_vectors(
-    text_model: &str,
-    cache: &str,
-    train: &TrainData,
-    kind: &str,
-    pb: &ProgressBar,
-) -> Result<Option<(Vec<f32>, usize)>> {
-    let enc = crate::text_encoder::TextEncoder::resolve(text_model)
-        .map_err(|e| Error::config(format!("{kind}.text_model"), e.to_string()))?;
-    let key = format!("{kind}.text_cold");
-    let v = crate::text::item_vectors(&enc, cache, train, &key, pb)?;
-    check_cold_map(&v, enc.dim(), train, &key)?;
-    Ok(Some((v, enc.dim())))
-}
-
-/// `text_cold` needs items to learn the map from: refused before any training when fewer
-/// than two items have both text (a non-zero row of `v`) and a training event.
-pub(crate) fn check_cold_map(v: &[f32], d: usize, train: &TrainData, key: &str) -> Result<()> {
-    let seen = seen_items(train);
-    let fit = (0..train.n_items)
-        .filter(|&i| seen[i] && v[i * d..(i + 1) * d].iter().any(|&x| x != 0.0))
-        .count();
-    if fit < 2 {
-        return Err(Error::config(
-            key,
-            format!(
-                "{fit} item(s) have both text and training events; the map from text to \
-                 embeddings needs at least two (drop text_cold)"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Which items of `train`'s catalogue have at least one event in its matrix (also the items
-/// of users too short to train on, as in `zero_unseen`: their rows are learned as negatives
-/// and inputs only, and they are targets of the map, not mapped).
-fn seen_items(train: &TrainData) -> Vec<bool> {
-    let mut seen = vec![false; train.n_items];
-    for &i in &train.matrix.indices {
-        seen[i as usize] = true;
-    }
-    seen
-}
-
-/// A model trained with `model` context columns needs data with as many.
-pub(crate) fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
-    if model > 0 && model != data {
-        return Err(Error::config(
-            format!("{kind}.context"),
-            format!("the model embeds {model} context columns but the data has {data}"),
-        ));
-    }
-    Ok(())
-}
-
 /// Sampled softmax: each position's target against `k` items drawn uniformly for the batch
 /// (accidental hits of the target among them are left in, as in most implementations).
 fn sampled_softmax(
@@ -900,7 +606,10 @@ fn sampled_softmax(
     let neg = table.index_select(&nn::indices(&negs, &[k], dev)?, 0)?;
     let neg_logit = hidden.matmul(&neg.t()?)?; // [N, k]
     let logits = Tensor::cat(&[&pos_logit, &neg_logit], 1)?;
-    ops::softmax_cross_entropy(&logits, &vec![0u32; targets.len()])
+    Ok(ops::softmax_cross_entropy(
+        &logits,
+        &vec![0u32; targets.len()],
+    )?)
 }
 
 impl Recommender for Sasrec {
@@ -934,9 +643,7 @@ impl Recommender for Sasrec {
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {
-        Ok(self
-            .net
-            .save(dir, KIND, &ModelConfig::Sasrec(self.config.clone()))?)
+        Ok(self.net.save(dir, KIND, &self.config)?)
     }
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::bert4rec;
 use crate::seq::Padded;
+use crate::ModelConfig;
 use seer_data::{Csr, Interactions};
 
 /// Users walk a cycle of `n_items` items from a random start: the next item is always

@@ -1,5 +1,5 @@
-//! Neural-network building blocks shared by the sequence models ([`crate::sasrec`],
-//! [`crate::bert4rec`]): a parameter store with seeded initialisation, differentiable
+//! Neural-network building blocks of seer, shared by the sequence models (SASRec, BERT4Rec),
+//! the factorization machine and the text encoder's fine-tuning: a parameter store with seeded initialisation, differentiable
 //! operations (with fused custom ops where candle's own have no backward pass or are slow), a
 //! Transformer encoder and the AdamW optimiser.
 //!
@@ -11,6 +11,14 @@
 //! backward pass or is a custom op with its own, checked against finite differences in the
 //! tests (`every_parameter_gets_a_gradient` and `fused_cross_entropy_matches_finite_differences`).
 
+//!
+//! May import: candle and the numeric crates. Never: `seer-models` or anything that knows a
+//! recommender, a file format, HTTP or a database (layers know no recommender).
+#![warn(missing_docs)]
+
+pub mod error;
+mod kernels;
+pub mod loss;
 pub mod ops;
 pub mod optim;
 pub mod transformer;
@@ -19,13 +27,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Error, Result};
-
-impl From<candle_core::Error> for Error {
-    fn from(e: candle_core::Error) -> Self {
-        Error::Tensor(e.to_string())
-    }
-}
+pub use error::{Error, Result};
 
 /// Host copies of parameters: (name, shape, values) per tensor.
 pub type Snapshot = Vec<(String, Vec<usize>, Vec<f32>)>;
@@ -134,7 +136,7 @@ impl Params {
 }
 
 /// A standard normal draw, redrawn until it falls within ±2.
-pub(crate) fn truncated_normal(rng: &mut ChaCha8Rng) -> f32 {
+pub fn truncated_normal(rng: &mut ChaCha8Rng) -> f32 {
     loop {
         // Box–Muller.
         let u1: f32 = rng.random::<f32>().max(f32::MIN_POSITIVE);
