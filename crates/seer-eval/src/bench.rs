@@ -22,6 +22,9 @@ use crate::{mem, ModelResult};
 /// early-stop on.
 pub type Validator<'a> = &'a (dyn Fn(&dyn Recommender) -> Result<f64> + Sync);
 
+/// A fitted model and, for a model trained by gradient descent, its training log.
+pub type Fitted<L> = (Box<dyn Recommender>, Option<L>);
+
 /// The epochs of a model trained by gradient descent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Epochs {
@@ -49,7 +52,7 @@ pub trait Factory {
         validator: Option<Validator<'_>>,
         checkpoint: Option<&Path>,
         pb: &ProgressBar,
-    ) -> Result<(Box<dyn Recommender>, Option<Self::Log>)>;
+    ) -> Result<Fitted<Self::Log>>;
 
     /// The epochs of a fit's log.
     fn epochs(&self, log: &Self::Log) -> Epochs;
@@ -90,7 +93,7 @@ pub fn fit<F: Factory>(
     parts: &[Part],
     checkpoint: Option<&Path>,
     pb: &ProgressBar,
-) -> Result<(Box<dyn Recommender>, Option<F::Log>)> {
+) -> Result<Fitted<F::Log>> {
     let rows = split.fit_rows(data, parts);
     let valid_cfg = EvalConfig {
         ks: vec![10],
@@ -312,14 +315,18 @@ mod tests {
         }
     }
 
-    /// Config `(sign, iterative)`; records every fit as (config, rows, validated).
+    /// `(sign, epochs)`: scores are training counts times `sign`; with `Some` epochs the
+    /// model counts as iterative.
+    type ToyConfig = (i32, Option<usize>);
+
+    /// Records every fit as (config, rows, validated).
     #[derive(Default)]
     struct Toy {
-        fits: Mutex<Vec<((i32, Option<usize>), usize, bool)>>,
+        fits: Mutex<Vec<(ToyConfig, usize, bool)>>,
     }
 
     impl Factory for Toy {
-        type Config = (i32, Option<usize>);
+        type Config = ToyConfig;
         type Log = usize;
 
         fn fit(
@@ -330,7 +337,7 @@ mod tests {
             validator: Option<Validator<'_>>,
             _: Option<&Path>,
             _: &ProgressBar,
-        ) -> Result<(Box<dyn Recommender>, Option<usize>)> {
+        ) -> Result<Fitted<usize>> {
             let mut scores = vec![0f32; data.n_items()];
             for &r in rows {
                 scores[data.interactions.item[r] as usize] += cfg.0 as f32;

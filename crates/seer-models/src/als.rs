@@ -48,7 +48,8 @@ use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
 use seer_data::Csr;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::check;
+use crate::error::Result;
 use crate::history::counted_known;
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
@@ -107,27 +108,11 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 {
-            return Err(Error::config("als.factors", "must be at least 1"));
-        }
-        if !(self.reg.is_finite() && self.reg > 0.0) {
-            return Err(Error::config(
-                "als.reg",
-                format!("{} must be > 0", self.reg),
-            ));
-        }
-        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return Err(Error::config(
-                "als.alpha",
-                format!("{} must be ≥ 0", self.alpha),
-            ));
-        }
-        if self.iters == 0 {
-            return Err(Error::config("als.iters", "must be at least 1"));
-        }
-        if self.cg_steps == 0 {
-            return Err(Error::config("als.cg_steps", "must be at least 1"));
-        }
+        check::at_least_one("als.factors", self.factors)?;
+        check::positive("als.reg", self.reg)?;
+        check::non_negative("als.alpha", self.alpha)?;
+        check::at_least_one("als.iters", self.iters)?;
+        check::at_least_one("als.cg_steps", self.cg_steps)?;
         Ok(())
     }
 }
@@ -615,20 +600,10 @@ impl Recommender for Als {
     /// Folds in every user, then computes all scores with one `[users, k] × [k, n_items]`
     /// matrix product.
     fn score_batch(&self, users: &[UserContext<'_>], out: &mut [f32]) -> seer_core::Result<()> {
-        let (n, k) = (self.n_items, self.config.factors);
-        if out.len() != users.len() * n {
-            return Err(seer_core::Error::ScoreBufferSize {
-                expected: users.len() * n,
-                got: out.len(),
-            });
-        }
+        let k = self.config.factors;
         let mut s = Scratch::new(k);
-        let mut xb = vec![0.0f32; users.len() * k];
-        for (u, x) in users.iter().zip(xb.chunks_exact_mut(k)) {
-            self.fold_in(u.history, &mut s, x);
-        }
-        crate::history::factor_scores(&xb, &self.item_factors, k, out);
-        Ok(())
+        let fold = |u: &UserContext<'_>, x: &mut [f32]| self.fold_in(u.history, &mut s, x);
+        crate::history::score_factor_users(users, &self.item_factors, k, out, fold)
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {

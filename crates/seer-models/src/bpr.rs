@@ -38,6 +38,7 @@ use rayon::prelude::*;
 use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
 use crate::train::{EarlyStop, EpochLog, TrainLog};
@@ -89,28 +90,12 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 {
-            return Err(Error::config("bpr.factors", "must be at least 1"));
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::config("bpr.lr", format!("{} must be > 0", self.lr)));
-        }
-        if self.batch_size == 0 {
-            return Err(Error::config("bpr.batch_size", "must be at least 1"));
-        }
-        if self.epochs == 0 {
-            return Err(Error::config("bpr.epochs", "must be at least 1"));
-        }
-        if self.eval_every == 0 {
-            return Err(Error::config("bpr.eval_every", "must be at least 1"));
-        }
-        if !(self.reg.is_finite() && self.reg >= 0.0) {
-            return Err(Error::config(
-                "bpr.reg",
-                format!("{} must be ≥ 0", self.reg),
-            ));
-        }
-        Ok(())
+        check::at_least_one("bpr.factors", self.factors)?;
+        check::positive("bpr.lr", self.lr)?;
+        check::at_least_one("bpr.batch_size", self.batch_size)?;
+        check::at_least_one("bpr.epochs", self.epochs)?;
+        check::at_least_one("bpr.eval_every", self.eval_every)?;
+        check::non_negative("bpr.reg", self.reg)
     }
 }
 
@@ -458,19 +443,9 @@ impl Recommender for Bpr {
 
     /// All users' vectors, then one `[users, k] × [k, n_items]` product.
     fn score_batch(&self, users: &[UserContext<'_>], out: &mut [f32]) -> seer_core::Result<()> {
-        let (n, k) = (self.n_items, self.config.factors);
-        if out.len() != users.len() * n {
-            return Err(seer_core::Error::ScoreBufferSize {
-                expected: users.len() * n,
-                got: out.len(),
-            });
-        }
-        let mut xb = vec![0.0f32; users.len() * k];
-        for (u, x) in users.iter().zip(xb.chunks_exact_mut(k)) {
-            self.user_vector(u, x);
-        }
-        crate::history::factor_scores(&xb, &self.item_factors, k, out);
-        Ok(())
+        let k = self.config.factors;
+        let vector = |u: &UserContext<'_>, x: &mut [f32]| self.user_vector(u, x);
+        crate::history::score_factor_users(users, &self.item_factors, k, out, vector)
     }
 
     fn save(&self, dir: &Path) -> seer_core::Result<()> {

@@ -40,6 +40,7 @@ use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
 use seer_data::Csr;
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::history::unique_known;
 use crate::io::{self, Loaded, Tensor};
@@ -66,13 +67,7 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        if !(self.lambda.is_finite() && self.lambda > 0.0) {
-            return Err(Error::config(
-                "ease.lambda",
-                format!("{} must be > 0", self.lambda),
-            ));
-        }
-        Ok(())
+        check::positive("ease.lambda", self.lambda)
     }
 }
 

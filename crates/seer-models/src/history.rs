@@ -1,6 +1,6 @@
 //! Helpers shared by the models that score from a user's history.
 
-use seer_core::ItemIdx;
+use seer_core::{ItemIdx, UserContext};
 
 /// The distinct known items of `history` (items `>= n_items`, e.g. added after training, are
 /// dropped), ascending, written into `buf`.
@@ -43,4 +43,29 @@ pub(crate) fn factor_scores(x: &[f32], y: &[f32], k: usize, out: &mut [f32]) {
         1.0,
         faer::get_global_parallelism(),
     );
+}
+
+/// The scores of a factor model for a batch of `users` (`out`: `[users, n_items]`): each
+/// user's `k`-vector from `user_vector`, then one `[users, k] × [k, n_items]` product
+/// ([`factor_scores`]).
+pub(crate) fn score_factor_users(
+    users: &[UserContext<'_>],
+    item_factors: &[f32],
+    k: usize,
+    out: &mut [f32],
+    mut user_vector: impl FnMut(&UserContext<'_>, &mut [f32]),
+) -> seer_core::Result<()> {
+    let n = item_factors.len() / k.max(1);
+    if out.len() != users.len() * n {
+        return Err(seer_core::Error::ScoreBufferSize {
+            expected: users.len() * n,
+            got: out.len(),
+        });
+    }
+    let mut xb = vec![0.0f32; users.len() * k];
+    for (u, x) in users.iter().zip(xb.chunks_exact_mut(k)) {
+        user_vector(u, x);
+    }
+    factor_scores(&xb, item_factors, k, out);
+    Ok(())
 }

@@ -32,7 +32,8 @@ use rayon::prelude::*;
 use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::check;
+use crate::error::Result;
 use crate::history::unique_known;
 use crate::io::{self, Loaded, Tensor};
 use crate::train::TrainData;
@@ -80,16 +81,8 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        if self.k == 0 {
-            return Err(Error::config("itemknn.k", "must be at least 1"));
-        }
-        if !(self.shrink.is_finite() && self.shrink >= 0.0) {
-            return Err(Error::config(
-                "itemknn.shrink",
-                format!("{} must be ≥ 0", self.shrink),
-            ));
-        }
-        Ok(())
+        check::at_least_one("itemknn.k", self.k)?;
+        check::non_negative("itemknn.shrink", self.shrink)
     }
 }
 

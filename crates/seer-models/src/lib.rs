@@ -40,6 +40,7 @@
 
 pub mod als;
 pub mod bpr;
+mod check;
 pub mod ease;
 mod error;
 mod history;

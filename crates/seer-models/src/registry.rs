@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::io::Loaded;
+use crate::seq::SeqModel;
 use crate::train::{FitOptions, TrainData};
 use crate::{als, bert4rec, bpr, ease, item_knn, popularity, sasrec, text, two_stage};
 
@@ -559,7 +560,7 @@ pub fn load(dir: &Path) -> Result<Box<dyn Recommender>> {
     })
 }
 
-/// Continual update of the sequence model saved in `dir` (see [`sasrec::Sasrec::update`]):
+/// Continual update of the sequence model saved in `dir` (see `SeqModel::update` in `seq`):
 /// carried over to `train`'s catalogue through `map` (`map[j]`: the saved model's index of
 /// item `j`, `None` for an item it never learned), then trained `epochs` more epochs on
 /// `train`, on `opts.users` only when given. Other kinds are refused: they are refit from

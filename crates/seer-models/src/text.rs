@@ -36,6 +36,7 @@ use indicatif::ProgressBar;
 use seer_core::{check_score_len, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
 use crate::text_encoder::finetune::{self, FineTuneConfig};
@@ -125,12 +126,8 @@ impl Config {
         if !(self.half_life > 0.0 && self.half_life.is_finite()) {
             return Err(Error::config("text.half_life", "must be a positive number"));
         }
-        if self.max_history == 0 {
-            return Err(Error::config("text.max_history", "must be at least 1"));
-        }
-        if self.recent == 0 {
-            return Err(Error::config("text.recent", "must be at least 1"));
-        }
+        check::at_least_one("text.max_history", self.max_history)?;
+        check::at_least_one("text.recent", self.recent)?;
         if self.finetune_epochs > 0 {
             if self.finetune_batch < 2 {
                 return Err(Error::config("text.finetune_batch", "must be at least 2"));

@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use seer_core::{check_score_len, ItemIdx, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
+use crate::check;
 use crate::error::{Error, Result};
 use crate::io::{self, Loaded, Tensor};
 use crate::ranker::features::{self, Candidate, FeatureSpace};
@@ -125,12 +126,8 @@ impl Config {
                 "a two-stage ranker predicts engagement probabilities: the loss must be logistic",
             ));
         }
-        if self.candidates == 0 {
-            return Err(Error::config("two_stage.candidates", "must be at least 1"));
-        }
-        if self.negatives == 0 {
-            return Err(Error::config("two_stage.negatives", "must be at least 1"));
-        }
+        check::at_least_one("two_stage.candidates", self.candidates)?;
+        check::at_least_one("two_stage.negatives", self.negatives)?;
         self.features.validate("two_stage.features")
     }
 

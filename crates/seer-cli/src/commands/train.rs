@@ -19,7 +19,7 @@ pub(crate) fn train_cmd(a: &TrainArgs, progress: &Progress) -> Result<ExitCode> 
     let data = load_dataset(&a.data)?;
     let split = artifacts::load_split(&a.data, &data)?;
     let (Some(spec), None) = (&a.model, &a.from) else {
-        return continual_update(&a, &data, &split, &progress);
+        return continual_update(a, &data, &split, progress);
     };
     let model_cfg = ModelConfig::from_spec(spec)?;
     // Iterative models (bpr, sasrec, bert4rec) by default follow the bench protocol:

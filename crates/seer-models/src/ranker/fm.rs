@@ -18,6 +18,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Loss};
+use crate::check;
 use crate::error::{Error, Result};
 
 /// Factorization-machine hyperparameters.
@@ -64,23 +65,12 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        if self.factors == 0 {
-            return Err(Error::config("fm.factors", "must be at least 1"));
-        }
-        if self.epochs == 0 {
-            return Err(Error::config("fm.epochs", "must be at least 1"));
-        }
-        for (k, v) in [("fm.lr", self.lr), ("fm.init_std", self.init_std)] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(Error::config(k, format!("{v} must be > 0")));
-            }
-        }
-        for (k, v) in [("fm.reg_w", self.reg_w), ("fm.reg_v", self.reg_v)] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::config(k, format!("{v} must be ≥ 0")));
-            }
-        }
-        Ok(())
+        check::at_least_one("fm.factors", self.factors)?;
+        check::at_least_one("fm.epochs", self.epochs)?;
+        check::positive("fm.lr", self.lr)?;
+        check::positive("fm.init_std", self.init_std)?;
+        check::non_negative("fm.reg_w", self.reg_w)?;
+        check::non_negative("fm.reg_v", self.reg_v)
     }
 }
 

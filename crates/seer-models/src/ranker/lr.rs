@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Examples, Loss};
+use crate::check;
 use crate::error::{Error, Result};
 
 /// FTRL-Proximal hyperparameters.
@@ -58,27 +59,11 @@ impl Default for Config {
 impl Config {
     /// Checks ranges; errors name the key.
     pub fn validate(&self) -> Result<()> {
-        let pos = |v: f64| v.is_finite() && v > 0.0;
-        let nonneg = |v: f64| v.is_finite() && v >= 0.0;
-        if !pos(self.alpha) {
-            return Err(Error::config(
-                "lr.alpha",
-                format!("{} must be > 0", self.alpha),
-            ));
-        }
-        for (k, v) in [
-            ("lr.beta", self.beta),
-            ("lr.l1", self.l1),
-            ("lr.l2", self.l2),
-        ] {
-            if !nonneg(v) {
-                return Err(Error::config(k, format!("{v} must be ≥ 0")));
-            }
-        }
-        if self.epochs == 0 {
-            return Err(Error::config("lr.epochs", "must be at least 1"));
-        }
-        Ok(())
+        check::positive("lr.alpha", self.alpha)?;
+        check::non_negative("lr.beta", self.beta)?;
+        check::non_negative("lr.l1", self.l1)?;
+        check::non_negative("lr.l2", self.l2)?;
+        check::at_least_one("lr.epochs", self.epochs)
     }
 }
 

@@ -1,6 +1,9 @@
 //! Batches of sequences: left-padded ids with their time and context codes ([`Padded`]), the
 //! time features and their ids, and which users a model trains on.
 
+use crate::error::{Error, Result};
+use crate::train::TrainData;
+
 /// Which time embeddings a sequence model adds to each position (each needs timestamps).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeFeatures {
@@ -171,4 +174,61 @@ pub fn training_users(lens: &[usize], min_len: usize, only: Option<&[u32]>) -> V
         }
         None => (0..lens.len() as u32).filter(|&u| ok(u)).collect(),
     }
+}
+
+/// What a sequence model's training loop reads of its data.
+pub(crate) struct TrainingSequences<'a> {
+    /// Each user's training items, oldest first.
+    pub seqs: Vec<&'a [u32]>,
+    /// Each user's sequence length, capped at what one window holds.
+    pub lens: Vec<usize>,
+    /// The users trained on: at least two events, and among `FitOptions::users` when given.
+    pub users: Vec<u32>,
+    /// Every event's time ids (gap since the user's previous event, hour, weekday); empty
+    /// when the model uses no time.
+    pub times: Vec<Vec<[u32; 3]>>,
+}
+
+/// The training sequences of `train` for a model of `kind`: lengths capped at `cap`, the
+/// users of `only` (or all) with two events or more, time ids when `use_time`. Refused, naming
+/// the key, when no user has two events, when time is asked of data without timestamps, or
+/// when the model embeds `context_columns` context columns and the data has another number.
+pub(crate) fn training_sequences<'a>(
+    train: &'a TrainData,
+    kind: &str,
+    cap: usize,
+    only: Option<&[u32]>,
+    use_time: bool,
+    context_columns: usize,
+) -> Result<TrainingSequences<'a>> {
+    let m = &train.matrix;
+    let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
+    let lens: Vec<usize> = seqs.iter().map(|s| s.len().min(cap)).collect();
+    let users = training_users(&lens, 2, only);
+    if users.is_empty() {
+        return Err(Error::config(
+            kind,
+            "no user has two training events; a sequence model needs sequences",
+        ));
+    }
+    if use_time && !train.has_timestamps {
+        return Err(Error::config(
+            format!("{kind}.time_gap/time_hour/time_dow"),
+            "the dataset has no timestamps (events are only ordered)",
+        ));
+    }
+    let times: Vec<Vec<[u32; 3]>> = if use_time {
+        (0..m.n_rows as u32)
+            .map(|u| sequence_time_ids(m.row_ts(u)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    super::config::check_context_columns(kind, context_columns, m.n_context)?;
+    Ok(TrainingSequences {
+        seqs,
+        lens,
+        users,
+        times,
+    })
 }

@@ -49,7 +49,6 @@ use seer_core::{check_score_len, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
 use super::cold;
-use super::config::check_context_columns;
 use super::{self as seq, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
@@ -310,61 +309,16 @@ impl Bert4rec {
         Ok(model)
     }
 
-    /// Continual update: this model carried over to `train`'s catalogue and trained for
-    /// `epochs` more epochs (see [`crate::sasrec::Sasrec::update`]).
-    pub fn update(
-        &self,
-        map: &[Option<u32>],
-        epochs: usize,
-        train: &TrainData,
-        opts: &FitOptions<'_>,
-        pb: &ProgressBar,
-    ) -> Result<Bert4rec> {
-        let config = self.config.for_update(epochs);
-        config.validate()?;
-        // Items of the grown catalogue that still have no event get rows from their text after
-        // the update.
-        let cold = cold::update_vectors(&config.shared(), train, KIND, pb)?;
-        let mut model = Bert4rec {
-            net: self.net.with_catalogue(map, &train.matrix, None)?,
-            config,
-            log: TrainLog::default(),
-        };
-        model.train(train, opts, pb)?;
-        cold::after_training(&model.net, &model.config.shared(), cold.as_ref(), train)?;
-        Ok(model)
-    }
-
     /// Runs the training loop on this model's weights.
     fn train(&mut self, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<()> {
         let config = self.config.clone();
         let m = &train.matrix;
-        let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
-        let lens: Vec<usize> = seqs.iter().map(|s| s.len().min(config.max_len)).collect();
-        let users: Vec<u32> = seq::training_users(&lens, 2, opts.users);
-        if users.is_empty() {
-            return Err(Error::config(
-                "bert4rec",
-                "no user has two training events; a sequence model needs sequences",
-            ));
-        }
-        let n_items = train.n_items as u32;
         let use_time = config.time().any();
-        if use_time && !train.has_timestamps {
-            return Err(Error::config(
-                "bert4rec.time_gap/time_hour/time_dow",
-                "the dataset has no timestamps (events are only ordered)",
-            ));
-        }
-        let times: Vec<Vec<[u32; 3]>> = if use_time {
-            (0..m.n_rows as u32)
-                .map(|u| seq::sequence_time_ids(m.row_ts(u)))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let k = self.net.n_context();
-        check_context_columns("bert4rec", k, m.n_context)?;
+        let cap = config.max_len;
+        let data = seq::training_sequences(train, KIND, cap, opts.users, use_time, k)?;
+        let (seqs, lens, users, times) = (data.seqs, data.lens, data.users, data.times);
+        let n_items = train.n_items as u32;
         let cfg = config.clone();
         let log = {
             let model_ref = &*self;
@@ -437,25 +391,9 @@ impl Bert4rec {
                 )?;
                 Ok((cloze + (cl * cfg.cl_weight)?)?)
             };
-            let validate = opts
-                .validator
-                .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
-            train::train_loop(
-                &config.train_loop(),
-                &self.net.params,
-                &users,
-                &lens,
-                step,
-                validate.as_ref().map(|f| f as &dyn Fn() -> Result<f64>),
-                opts.checkpoint,
-                pb,
-            )?
+            let (params, loop_cfg) = (&self.net.params, config.train_loop());
+            train::train_model(model_ref, &loop_cfg, params, &users, &lens, step, opts, pb)?
         };
-        if let Some(slot) = opts.log {
-            if let Ok(mut g) = slot.lock() {
-                *g = Some(log.clone());
-            }
-        }
         self.log = log;
         Ok(())
     }
@@ -479,6 +417,8 @@ impl Bert4rec {
         })
     }
 }
+
+super::update::seq_model!(Bert4rec);
 
 impl Recommender for Bert4rec {
     fn kind(&self) -> &'static str {

@@ -13,6 +13,7 @@ use seer_nn::optim::AdamWConfig;
 use seer_nn::transformer::EncoderConfig;
 
 use super::batch::TimeFeatures;
+use crate::check;
 use crate::error::{Error, Result};
 use crate::train::LoopConfig;
 
@@ -117,6 +118,18 @@ macro_rules! expand_seq_keys {
             $( $(#[$fmeta])* pub $field: $ty, )*
         }
 
+        impl $crate::seq::config::SeqConfig for $name {
+            fn shared(&self) -> $crate::seq::config::Shared {
+                $name::shared(self)
+            }
+            fn for_update(&self, epochs: usize) -> Self {
+                $name::for_update(self, epochs)
+            }
+            fn validate(&self) -> $crate::error::Result<()> {
+                $name::validate(self)
+            }
+        }
+
         impl $name {
             /// This configuration for a continual update of `epochs` more epochs: no warm-up
             /// (the weights are trained already, and an update is a handful of steps, which a
@@ -159,23 +172,30 @@ pub(crate) use seq_config;
 
 shared_keys!(@shared);
 
+/// What the code both models run needs of a sequence model's `Config` (implemented by
+/// [`seq_config!`] through the model's own `validate`).
+pub(crate) trait SeqConfig: Clone {
+    /// The keys every sequence model has.
+    fn shared(&self) -> Shared;
+    /// This configuration for a continual update of `epochs` more epochs.
+    fn for_update(&self, epochs: usize) -> Self;
+    /// Checks every range; errors name the key.
+    fn validate(&self) -> Result<()>;
+}
+
 impl Shared {
     /// Checks the shared keys' ranges; errors name `model.key` (`sasrec.dropout`).
     pub fn validate(&self, model: &str) -> Result<()> {
         let key = |k: &str| format!("{model}.{k}");
         let (hidden, heads) = (self.hidden, self.heads);
-        if hidden == 0 {
-            return Err(Error::config(key("hidden"), "must be at least 1"));
-        }
+        check::at_least_one(&key("hidden"), hidden)?;
         if heads == 0 || !hidden.is_multiple_of(heads) {
             return Err(Error::config(
                 key("heads"),
                 format!("{heads} does not divide hidden = {hidden}"),
             ));
         }
-        if self.layers == 0 {
-            return Err(Error::config(key("layers"), "must be at least 1"));
-        }
+        check::at_least_one(&key("layers"), self.layers)?;
         let dropouts = [self.dropout, self.attn_dropout];
         for (name, p) in ["dropout", "attn_dropout"].iter().zip(dropouts) {
             if !(0.0..1.0).contains(&p) {
@@ -185,9 +205,7 @@ impl Shared {
         if self.max_len < 2 {
             return Err(Error::config(key("max_len"), "must be at least 2"));
         }
-        if self.batch_size == 0 {
-            return Err(Error::config(key("batch_size"), "must be at least 1"));
-        }
+        check::at_least_one(&key("batch_size"), self.batch_size)?;
         let lr = self.lr;
         if !(lr > 0.0 && lr.is_finite()) {
             return Err(Error::config(key("lr"), format!("{lr} must be positive")));

@@ -28,7 +28,11 @@ pub mod net;
 pub mod sasrec;
 pub mod score;
 pub mod text_rows;
+mod update;
 
+pub(crate) use update::SeqModel;
+
+pub(crate) use batch::training_sequences;
 pub use batch::{
     sequence_time_ids, time_ids, training_users, Padded, TimeFeatures, TIME_ROWS, UNKNOWN_TIME,
 };

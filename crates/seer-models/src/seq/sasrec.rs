@@ -55,7 +55,6 @@ use seer_core::{check_score_len, Recommender, UserContext};
 use serde::{Deserialize, Serialize};
 
 use super::cold::{self, seen_items};
-use super::config::check_context_columns;
 use super::{self as seq, NetConfig, Padded, SeqInput, SeqNet, TimeFeatures, UNKNOWN_TIME};
 use crate::error::{Error, Result};
 use crate::io::Loaded;
@@ -388,68 +387,16 @@ impl Sasrec {
         Ok(model)
     }
 
-    /// Continual update: this model carried over to `train`'s catalogue (`map[j]` is the
-    /// model's index of the new catalogue's item `j`, `None` for items it never learned; see
-    /// [`SeqNet::with_catalogue`]), then trained for `epochs` more epochs on `train` —
-    /// typically restricted to the users with new events through `opts.users`. Old items keep
-    /// their learned embeddings as the starting point; nothing is retrained from scratch.
-    pub fn update(
-        &self,
-        map: &[Option<u32>],
-        epochs: usize,
-        train: &TrainData,
-        opts: &FitOptions<'_>,
-        pb: &ProgressBar,
-    ) -> Result<Sasrec> {
-        let config = self.config.for_update(epochs);
-        config.validate()?;
-        // Items of the grown catalogue that still have no event get rows from their text after
-        // the update.
-        let cold = cold::update_vectors(&config.shared(), train, KIND, pb)?;
-        let mut model = Sasrec {
-            net: self.net.with_catalogue(map, &train.matrix, None)?,
-            config,
-            log: TrainLog::default(),
-        };
-        model.train(train, opts, pb)?;
-        cold::after_training(&model.net, &model.config.shared(), cold.as_ref(), train)?;
-        Ok(model)
-    }
-
     /// Runs the training loop on this model's weights.
     fn train(&mut self, train: &TrainData, opts: &FitOptions<'_>, pb: &ProgressBar) -> Result<()> {
         let config = self.config.clone();
         let m = &train.matrix;
-        let seqs: Vec<&[u32]> = (0..m.n_rows as u32).map(|u| m.row(u)).collect();
-        let lens: Vec<usize> = seqs
-            .iter()
-            .map(|s| s.len().min(config.max_len + 1))
-            .collect();
-        let users: Vec<u32> = seq::training_users(&lens, 2, opts.users);
-        if users.is_empty() {
-            return Err(Error::config(
-                "sasrec",
-                "no user has two training events; a sequence model needs sequences",
-            ));
-        }
-        let n_items = train.n_items;
         let use_time = config.time().any();
-        if use_time && !train.has_timestamps {
-            return Err(Error::config(
-                "sasrec.time_gap/time_hour/time_dow",
-                "the dataset has no timestamps (events are only ordered)",
-            ));
-        }
-        // Time ids of every training event (gap since the user's previous event).
-        let times: Vec<Vec<[u32; 3]>> = if use_time {
-            (0..m.n_rows as u32)
-                .map(|u| seq::sequence_time_ids(m.row_ts(u)))
-                .collect()
-        } else {
-            Vec::new()
-        };
         let k = self.net.n_context();
-        check_context_columns("sasrec", k, m.n_context)?;
+        let cap = config.max_len + 1;
+        let data = seq::training_sequences(train, KIND, cap, opts.users, use_time, k)?;
+        let (seqs, lens, users, times) = (data.seqs, data.lens, data.users, data.times);
+        let n_items = train.n_items;
         let cfg = config.clone();
         let log = {
             let model_ref = &*self;
@@ -542,25 +489,9 @@ impl Sasrec {
                 model_ref.net.keep_item_ids();
                 loss
             };
-            let validate = opts
-                .validator
-                .map(|v| move || -> Result<f64> { v(model_ref as &dyn Recommender) });
-            train::train_loop(
-                &config.train_loop(),
-                &self.net.params,
-                &users,
-                &lens,
-                step,
-                validate.as_ref().map(|f| f as &dyn Fn() -> Result<f64>),
-                opts.checkpoint,
-                pb,
-            )?
+            let (params, loop_cfg) = (&self.net.params, config.train_loop());
+            train::train_model(model_ref, &loop_cfg, params, &users, &lens, step, opts, pb)?
         };
-        if let Some(slot) = opts.log {
-            if let Ok(mut g) = slot.lock() {
-                *g = Some(log.clone());
-            }
-        }
         self.log = log;
         Ok(())
     }
@@ -611,6 +542,8 @@ fn sampled_softmax(
         &vec![0u32; targets.len()],
     )?)
 }
+
+super::update::seq_model!(Sasrec);
 
 impl Recommender for Sasrec {
     fn kind(&self) -> &'static str {

@@ -176,6 +176,39 @@ pub fn train_loop(
     Ok(log)
 }
 
+/// [`train_loop`] for `model`, whose weights are `params`: validated through
+/// `opts.validator`, resumable in `opts.checkpoint`, its log also handed to `opts.log`.
+#[allow(clippy::too_many_arguments)]
+pub fn train_model(
+    model: &dyn seer_core::Recommender,
+    cfg: &LoopConfig,
+    params: &Params,
+    users: &[u32],
+    lens: &[usize],
+    step: impl FnMut(&[u32], &mut ChaCha8Rng) -> Result<Tensor>,
+    opts: &super::FitOptions<'_>,
+    pb: &ProgressBar,
+) -> Result<TrainLog> {
+    let validate = opts.validator.map(|v| move || -> Result<f64> { v(model) });
+    let validate = validate.as_ref().map(|f| f as &dyn Fn() -> Result<f64>);
+    let log = train_loop(
+        cfg,
+        params,
+        users,
+        lens,
+        step,
+        validate,
+        opts.checkpoint,
+        pb,
+    )?;
+    if let Some(slot) = opts.log {
+        if let Ok(mut g) = slot.lock() {
+            *g = Some(log.clone());
+        }
+    }
+    Ok(log)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

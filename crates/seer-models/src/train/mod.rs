@@ -11,7 +11,7 @@ use std::path::Path;
 use seer_data::{Csr, Dataset};
 
 pub use early_stop::{EarlyStop, EpochLog, TrainLog, Validator};
-pub use gradient::{make_batches, train_loop, LoopConfig};
+pub use gradient::{make_batches, train_loop, train_model, LoopConfig};
 
 /// Options of a fit besides the data: only models trained by gradient descent use them.
 #[derive(Clone, Copy, Default)]

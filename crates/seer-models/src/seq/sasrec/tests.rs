@@ -4,6 +4,7 @@
 use super::*;
 use crate::bert4rec;
 use crate::seq::Padded;
+use crate::seq::SeqModel;
 use crate::ModelConfig;
 use seer_data::{Csr, Interactions};
 
