@@ -224,11 +224,22 @@ pub(crate) fn training_sequences<'a>(
     } else {
         Vec::new()
     };
-    super::config::check_context_columns(kind, context_columns, m.n_context)?;
+    check_context_columns(kind, context_columns, m.n_context)?;
     Ok(TrainingSequences {
         seqs,
         lens,
         users,
         times,
     })
+}
+
+/// A model trained with `model` context columns needs data with as many.
+fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
+    if model > 0 && model != data {
+        return Err(Error::config(
+            format!("{kind}.context"),
+            format!("the model embeds {model} context columns but the data has {data}"),
+        ));
+    }
+    Ok(())
 }

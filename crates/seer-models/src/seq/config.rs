@@ -277,14 +277,3 @@ impl Shared {
         }
     }
 }
-
-/// A model trained with `model` context columns needs data with as many.
-pub(crate) fn check_context_columns(kind: &str, model: usize, data: usize) -> Result<()> {
-    if model > 0 && model != data {
-        return Err(Error::config(
-            format!("{kind}.context"),
-            format!("the model embeds {model} context columns but the data has {data}"),
-        ));
-    }
-    Ok(())
-}
