@@ -166,7 +166,7 @@ fn tuned_name(spec: &str, base: &ModelConfig, chosen: &serde_json::Value) -> Str
         .collect();
     match (
         changed.is_empty(),
-        spec.rsplit_once('+').map_or(spec, |(_, r)| r).contains(':'),
+        spec.split_once('+').map_or(spec, |(_, r)| r).contains(':'),
     ) {
         (true, _) => spec.to_owned(),
         (false, true) => format!("{spec},{}", changed.join(",")),
@@ -211,5 +211,9 @@ mod tests {
             "itemknn:shrink=10,k=50"
         );
         assert_eq!(name("ease+lr", "ease+lr:alpha=0.5"), "ease+lr:alpha=0.5");
+        assert_eq!(
+            name("ease+lr:alpha=1e+0", "ease+lr:alpha=1e+0"),
+            "ease+lr:alpha=1e+0"
+        );
     }
 }

@@ -48,7 +48,7 @@ pub enum Error {
     /// Fitting a model in the bench pipeline failed (the factory's message).
     #[error("fitting {model}: {message}")]
     Fit {
-        /// The configuration, as the factory describes it.
+        /// The model, as the factory names it.
         model: String,
         /// What went wrong.
         message: String,

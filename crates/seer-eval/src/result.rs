@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// A paired comparison of two models of a run, neither of them the first
-/// ([`BenchReport::pairs`]).
+/// (`BenchReport::pairs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelPair {
     /// The later model of the two; [`Paired::baseline`] names the earlier one.
@@ -16,7 +16,7 @@ pub struct ModelPair {
     pub paired: Paired,
 }
 
-/// One model's results in a [`BenchReport`].
+/// One model's results in a `BenchReport`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelResult {
     /// The model spec as given on the command line (`"ease"`, `"sasrec"`).

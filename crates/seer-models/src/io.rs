@@ -118,7 +118,7 @@ pub(crate) fn save_model(
     save(dir, kind, &value, tensors)
 }
 
-/// Writes `tensors` and a header (format version, `kind`, `config` as JSON) into
+/// Writes `tensors` and a header (`format_version`, `model` = `kind`, `config` as JSON) into
 /// `dir/weights.safetensors`, atomically.
 pub(crate) fn save(
     dir: &Path,
@@ -244,7 +244,6 @@ impl Loaded {
         Ok(loaded)
     }
 
-    /// A header entry, or an error naming it.
     /// The saved model's own config: the header's `config` without its `model` tag (see
     /// [`save_model`]).
     pub(crate) fn model_config<C: serde::de::DeserializeOwned>(&self) -> Result<C> {
@@ -257,6 +256,7 @@ impl Loaded {
         serde_json::from_value(value).map_err(bad)
     }
 
+    /// A header entry, or an error naming it.
     pub(crate) fn meta(&self, key: &str) -> Result<&str> {
         self.metadata
             .get(key)

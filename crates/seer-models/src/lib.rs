@@ -6,7 +6,8 @@
 //! - [`ModelConfig`] is the model registry: a serde enum tagged `model` whose variants hold each
 //!   model's `Config`. [`ModelConfig::from_spec`] parses command-line specs such as
 //!   `ease:lambda=250`, [`ModelConfig::fit`] returns a `Box<dyn Recommender>`,
-//!   [`ModelConfig::tuning_grid`] gives the small grid `seer tune` searches.
+//!   [`ModelConfig::tuning_grid_for`] gives the small grid `seer tune` searches (only the keys
+//!   a spec leaves out).
 //! - One module per model: [`popularity`] (all-time or recent-window counts), [`item_knn`]
 //!   (cosine item-kNN with shrinkage), [`ease`] (Steck 2019, closed form with faer), [`als`]
 //!   (implicit ALS, Hu et al. 2008, users folded in at scoring time), [`bpr`] (BPR matrix

@@ -480,7 +480,8 @@ impl ModelConfig {
 /// The keys a spec sets: those after the `:` of a plain spec, or after the ranker's `:` of a
 /// two-stage one (`ease:lambda=5+lr:alpha=0.2` gives `alpha`: the generator is never tuned).
 fn given_keys(spec: &str, model: &'static str) -> Result<Vec<String>> {
-    let tail = spec.rsplit_once('+').map_or(spec, |(_, ranker)| ranker);
+    // `from_spec` splits a two-stage spec at its first `+` (a value may hold one: `1e+0`).
+    let tail = spec.split_once('+').map_or(spec, |(_, ranker)| ranker);
     let params = tail.split_once(':').map_or("", |(_, p)| p);
     Ok(spec_params(params, model)?
         .into_iter()
@@ -621,6 +622,8 @@ mod tests {
         assert_eq!(g.len(), 1);
         assert!(matches!(&g[0], ModelConfig::TwoStage(t)
             if matches!(&t.ranker, two_stage::RankerConfig::Lr(l) if l.alpha == 0.7)));
+        let g = ModelConfig::tuning_grid_for("ease+lr:alpha=1e+0").unwrap();
+        assert_eq!(g.len(), 1, "a value holding a `+` is still the ranker's");
         assert_eq!(ModelConfig::tuning_grid_for("ease+lr").unwrap().len(), 4);
     }
 

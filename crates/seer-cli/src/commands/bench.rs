@@ -270,7 +270,8 @@ pub(crate) fn bench_dataset(
                     continue;
                 };
                 let paired = seer_eval::Paired {
-                    baseline: models[i].clone(),
+                    // by the names the rows carry (a tuned row names its configuration)
+                    baseline: rows[i].name.clone(),
                     metric: format!("ndcg@{k}"),
                     users,
                     diff,
@@ -280,7 +281,7 @@ pub(crate) fn bench_dataset(
                     row.paired = Some(paired);
                 } else {
                     pairs.push(seer_eval::ModelPair {
-                        model: spec.clone(),
+                        model: row.name.clone(),
                         paired,
                     });
                 }
