@@ -56,7 +56,7 @@ pub fn heldout_ndcg(
     let mut total = 0.0;
     for e in events {
         model.score(&UserContext::from_history(None, &e.history), &mut scores)?;
-        metrics::mask_items(&mut scores, &e.history);
+        seer_core::rerank::mask(&mut scores, &e.history);
         if let Some(rank) = rank_with_ties(&scores, e.item, popularity) {
             total += metrics::ndcg_at_rank(rank, k);
         }

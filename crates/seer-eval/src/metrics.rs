@@ -108,11 +108,6 @@ pub fn ndcg_at_rank(rank: usize, k: usize) -> f64 {
     }
 }
 
-/// Masks `items` in `scores` (`-inf`: no longer a candidate, see [`is_candidate`]).
-pub fn mask_items(scores: &mut [f32], items: &[ItemIdx]) {
-    seer_core::rerank::mask(scores, items);
-}
-
 /// `1 / log2(i + 2)` for a 0-based position `i`.
 #[inline]
 fn discount(i: usize) -> f64 {
